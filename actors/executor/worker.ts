@@ -1,0 +1,56 @@
+// Runs inside a piscina worker thread: loads a function's module (cached by
+// content hash, so a re-registered function is loaded afresh) and runs one
+// invocation. A throw becomes an ExecutionError outcome, never a worker crash.
+
+import { threadId } from 'node:worker_threads';
+import { decode, encode } from '../../lib/codec/index.js';
+import { CloudburstError, ExecutionError } from '../../lib/errors.js';
+import type { CloudburstFunction } from '../../lib/function_api.js';
+import { WorkerContext } from './worker_context.js';
+import type { WorkerOutcome, WorkerTask } from './worker_protocol.js';
+
+const modules = new Map<string, Promise<CloudburstFunction>>();
+
+async function load(task: WorkerTask): Promise<CloudburstFunction> {
+  const url = `data:text/javascript;base64,${Buffer.from(task.code).toString('base64')}`;
+  const mod = (await import(url)) as { default?: unknown };
+  if (typeof mod.default !== 'function') {
+    throw new ExecutionError(`function ${task.name}: its module has no default export that is a function`);
+  }
+  return mod.default as CloudburstFunction;
+}
+
+function loaded(task: WorkerTask): Promise<CloudburstFunction> {
+  let fn = modules.get(task.hash);
+  if (!fn) {
+    fn = load(task);
+    modules.set(task.hash, fn);
+    // A module that failed to load is not cached: the next call tries again.
+    fn.catch(() => modules.delete(task.hash));
+  }
+  return fn;
+}
+
+function encodeResult(name: string, value: unknown): Uint8Array {
+  try {
+    return encode(value);
+  } catch (err) {
+    throw new ExecutionError(`function ${name} returned a value that cannot be sent: ${(err as Error).message}`);
+  }
+}
+
+export default async function run(task: WorkerTask): Promise<WorkerOutcome> {
+  const cb = new WorkerContext(task.invocationId, `${task.writer}/${threadId}`, task.port);
+  try {
+    const fn = await loaded(task);
+    const args = decode(task.args) as unknown[];
+    const value = await fn(cb, ...args);
+    return { ok: true, result: encodeResult(task.name, value) };
+  } catch (err) {
+    if (err instanceof CloudburstError) return { ok: false, error: err.toWire() };
+    const message = err instanceof Error ? `${err.name}: ${err.message}` : `threw ${String(err)}`;
+    return { ok: false, error: new ExecutionError(`function ${task.name} failed: ${message}`).toWire() };
+  } finally {
+    cb.close();
+  }
+}

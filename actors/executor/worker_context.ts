@@ -1,0 +1,62 @@
+// The `cb` object a function receives inside a worker thread. Every state
+// operation is a message to the main thread, which owns the KVS client (and,
+// with the shared-memory cache, will answer hits without a message at all).
+
+import type { MessagePort } from 'node:worker_threads';
+import { decode, encode } from '../../lib/codec/index.js';
+import { errorFromWire } from '../../lib/errors.js';
+import { checkUserKey } from '../../lib/function_record.js';
+import type { Cb } from '../../lib/function_api.js';
+import { LWWPair, isLattice, type Lattice } from '../../lib/lattice/index.js';
+import { lattices } from '../../lib/lattice_constructors.js';
+import type { StateReply, StateRequest } from './worker_protocol.js';
+
+type Waiter = { resolve: (r: StateReply) => void };
+
+export class WorkerContext implements Cb {
+  readonly lattices = lattices;
+  private seq = 0;
+  private readonly waiting = new Map<number, Waiter>();
+
+  constructor(
+    readonly id: string,
+    private readonly writer: string,
+    private readonly port: MessagePort,
+  ) {
+    port.on('message', (reply: StateReply) => {
+      const w = this.waiting.get(reply.seq);
+      this.waiting.delete(reply.seq);
+      w?.resolve(reply);
+    });
+  }
+
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    const lattice = await this.getLattice(key);
+    return lattice?.reveal() as T | undefined;
+  }
+
+  async getLattice(key: string): Promise<Lattice | undefined> {
+    const reply = await this.ask({ seq: 0, op: 'get', key: checkUserKey(key) });
+    return reply.value === undefined ? undefined : (decode(reply.value) as Lattice);
+  }
+
+  async put(key: string, value: unknown): Promise<void> {
+    const lattice = isLattice(value) ? value : LWWPair.now(value, this.writer);
+    await this.ask({ seq: 0, op: 'put', key: checkUserKey(key), value: encode(lattice) });
+  }
+
+  close(): void {
+    this.port.close();
+  }
+
+  private ask(req: StateRequest): Promise<StateReply> {
+    req.seq = ++this.seq;
+    return new Promise<StateReply>((resolve) => {
+      this.waiting.set(req.seq, { resolve });
+      this.port.postMessage(req);
+    }).then((reply) => {
+      if (reply.error) throw errorFromWire(reply.error);
+      return reply;
+    });
+  }
+}

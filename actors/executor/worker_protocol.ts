@@ -1,0 +1,35 @@
+// Messages between the executor's main thread and its worker threads. Values
+// cross as CBOR bytes (our codec) rather than structured clones, so lattices
+// keep their classes and the bytes can be transferred, not copied.
+
+import type { MessagePort } from 'node:worker_threads';
+import type { WireError } from '../../lib/errors.js';
+
+/** One invocation handed to a worker. */
+export interface WorkerTask {
+  invocationId: string;
+  /** Writer id for the last-writer-wins timestamps of this invocation's puts. */
+  writer: string;
+  name: string;
+  hash: string;
+  code: string;
+  /** CBOR of the argument array. */
+  args: Uint8Array;
+  /** The worker's line to the main thread for state access during the call. */
+  port: MessagePort;
+}
+
+export type WorkerOutcome = { ok: true; result: Uint8Array } | { ok: false; error: WireError };
+
+/** Worker → main: a state operation. */
+export type StateRequest =
+  | { seq: number; op: 'get'; key: string }
+  | { seq: number; op: 'put'; key: string; value: Uint8Array };
+
+/** Main → worker: the answer to request `seq`. */
+export interface StateReply {
+  seq: number;
+  /** CBOR of the lattice, for a get of a present key. */
+  value?: Uint8Array;
+  error?: WireError;
+}

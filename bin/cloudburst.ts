@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+// The `cloudburst` command line.
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { CloudburstError } from '../lib/errors.js';
+import { callCommand, deleteCommand, getCommand, putCommand, registerCommand, statusCommand } from './commands/client.js';
+import { demoCommand } from './commands/demo.js';
+import { executorCommand, kvsCommand, routerCommand } from './commands/nodes.js';
+import { upCommand } from './commands/up.js';
+
+await yargs(hideBin(process.argv))
+  .scriptName('cloudburst')
+  .usage('$0 <command> [options]')
+  .command(upCommand)
+  .command(kvsCommand)
+  .command(executorCommand)
+  .command(routerCommand)
+  .command(registerCommand)
+  .command(callCommand)
+  .command(getCommand)
+  .command(putCommand)
+  .command(deleteCommand)
+  .command(statusCommand)
+  .command(demoCommand)
+  .demandCommand(1, 'name a command (see --help)')
+  .strict()
+  .fail((msg, err, y) => {
+    if (err) {
+      const code = err instanceof CloudburstError ? `${err.code}: ` : '';
+      process.stderr.write(`cloudburst: ${code}${err.message}\n`);
+    } else {
+      y.showHelp();
+      process.stderr.write(`\ncloudburst: ${msg}\n`);
+    }
+    process.exit(1);
+  })
+  .help()
+  .parseAsync();

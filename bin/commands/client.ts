@@ -1,0 +1,100 @@
+// Client commands: talk to a running cluster through the SDK.
+
+import { readFile } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { Cloudburst } from '../../lib/client/cloudburst.js';
+import { withNats, parseValue } from '../options.js';
+
+interface ClientArgs {
+  nats: string;
+  prefix: string;
+  timeout: number;
+}
+
+function clientOptions<T>(y: Argv<T>) {
+  return withNats(y, true).option('timeout', { type: 'number', default: 30_000, describe: 'deadline of the request in ms' });
+}
+
+async function withClient<R>(a: ClientArgs, use: (cb: Cloudburst) => Promise<R>): Promise<R> {
+  const cb = await Cloudburst.connect({ servers: a.nats, prefix: a.prefix, timeoutMs: a.timeout });
+  try {
+    return await use(cb);
+  } finally {
+    await cb.close();
+  }
+}
+
+function print(value: unknown): void {
+  process.stdout.write(`${value === undefined ? 'undefined' : JSON.stringify(value, replacer)}\n`);
+}
+
+// Sets and maps (revealed lattices) print as arrays and objects.
+function replacer(_key: string, value: unknown): unknown {
+  if (value instanceof Set) return [...(value as Set<unknown>)];
+  if (value instanceof Map) return Object.fromEntries(value as Map<string, unknown>);
+  if (typeof value === 'bigint') return value.toString();
+  return value;
+}
+
+type Cmd<A> = CommandModule<object, ClientArgs & A>;
+
+export const registerCommand: Cmd<{ file: string; name: string | undefined }> = {
+  command: 'register <file>',
+  describe: 'register the default export of a JavaScript ES module as a function',
+  builder: (y) =>
+    clientOptions(y)
+      .positional('file', { type: 'string', demandOption: true, describe: 'module whose default export is async (cb, ...args) => result' })
+      .option('name', { type: 'string', describe: 'function name (default: the file name without extension)' }) as never,
+  handler: async (a) => {
+    const code = await readFile(a.file, 'utf8');
+    const name = a.name ?? basename(a.file, extname(a.file));
+    const record = await withClient(a, (cb) => cb.register(name, code));
+    process.stdout.write(`registered ${record.name} (${record.hash.slice(0, 12)})\n`);
+  },
+};
+
+export const callCommand: Cmd<{ fn: string; args: string[] }> = {
+  command: 'call <fn> [args..]',
+  describe: 'call a function; each argument is parsed as JSON, or taken as a string',
+  builder: (y) =>
+    clientOptions(y)
+      .positional('fn', { type: 'string', demandOption: true, describe: 'function name' })
+      .positional('args', { type: 'string', array: true, default: [], describe: 'arguments' }) as never,
+  handler: async (a) => print(await withClient(a, (cb) => cb.call(a.fn, a.args.map(String).map(parseValue), { timeoutMs: a.timeout }))),
+};
+
+export const getCommand: Cmd<{ key: string }> = {
+  command: 'get <key>',
+  describe: 'print the value stored under a key (JSON)',
+  builder: (y) => clientOptions(y).positional('key', { type: 'string', demandOption: true }) as never,
+  handler: async (a) => print(await withClient(a, (cb) => cb.get(a.key))),
+};
+
+export const putCommand: Cmd<{ key: string; value: string }> = {
+  command: 'put <key> <value>',
+  describe: 'store a value (parsed as JSON, or taken as a string); last writer wins',
+  builder: (y) =>
+    clientOptions(y).positional('key', { type: 'string', demandOption: true }).positional('value', { type: 'string', demandOption: true }) as never,
+  handler: async (a) => {
+    await withClient(a, (cb) => cb.put(a.key, parseValue(String(a.value))));
+    process.stdout.write('ok\n');
+  },
+};
+
+export const deleteCommand: Cmd<{ key: string }> = {
+  command: 'delete <key>',
+  describe: 'delete a key',
+  builder: (y) => clientOptions(y).positional('key', { type: 'string', demandOption: true }) as never,
+  handler: async (a) => {
+    await withClient(a, (cb) => cb.delete(a.key));
+    process.stdout.write('ok\n');
+  },
+};
+
+export const statusCommand: Cmd<object> = {
+  command: 'status',
+  describe: 'print the nodes a router knows of (JSON)',
+  builder: (y) => clientOptions(y) as never,
+  handler: async (a) => print(await withClient(a, (cb) => cb.status({ timeoutMs: a.timeout }))),
+};

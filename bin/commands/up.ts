@@ -1,0 +1,58 @@
+// `cloudburst up`: the local cluster in the foreground until Ctrl-C.
+
+import type { Argv, CommandModule } from 'yargs';
+import { EXECUTOR_DEFAULTS } from '../../lib/config.js';
+import type { LogLevel } from '../../lib/log.js';
+import { LocalCluster } from '../local_cluster.js';
+import { withNats } from '../options.js';
+
+export interface UpArgs {
+  nats: string | undefined;
+  prefix: string;
+  'log-level': string;
+  kvs: number;
+  executors: number;
+  routers: number;
+  threads: number;
+}
+
+export function clusterOptions<T>(y: Argv<T>) {
+  return withNats(y, false)
+    .option('kvs', { type: 'number', default: 1, describe: 'KVS shards' })
+    .option('executors', { type: 'number', default: 1, describe: 'executor processes' })
+    .option('routers', { type: 'number', default: 1, describe: 'routers' })
+    .option('threads', { type: 'number', default: EXECUTOR_DEFAULTS.threads, describe: 'worker threads per executor' });
+}
+
+export function startCluster(a: UpArgs, onProgress: (line: string) => void): Promise<LocalCluster> {
+  return LocalCluster.start({
+    ...(a.nats ? { nats: a.nats } : {}),
+    kvs: a.kvs,
+    executors: a.executors,
+    routers: a.routers,
+    threads: a.threads,
+    prefix: a.prefix,
+    logLevel: a['log-level'] as LogLevel,
+    onProgress,
+  });
+}
+
+export const upCommand: CommandModule<object, UpArgs> = {
+  command: 'up',
+  describe: 'start a local cluster in the foreground (a private nats-server unless --nats is given); Ctrl-C stops it',
+  builder: (y) => clusterOptions(y) as unknown as Argv<UpArgs>,
+  handler: async (a) => {
+    const say = (line: string): void => void process.stderr.write(`[up] ${line}\n`);
+    const cluster = await startCluster(a, say);
+    process.stdout.write(`cloudburst cluster ready: --nats ${cluster.natsUrl} --prefix ${a.prefix}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = (signal: string): void => {
+        say(`${signal}: stopping`);
+        void cluster.stop().then(resolve);
+      };
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+    });
+    say('stopped');
+  },
+};

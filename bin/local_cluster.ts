@@ -1,0 +1,146 @@
+// A whole cluster on this machine, as `cloudburst up` runs it: a private
+// nats-server (unless a NATS URL is given), then the KVS shards, executors and
+// routers as child processes of this one. Children that crash are restarted;
+// stopping the cluster stops every child and waits until each is gone, and a
+// child whose supervisor dies stops itself (run_node.ts), so nothing is left
+// behind.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { NodeKind } from '../lib/actor/actor.js';
+import { newId } from '../lib/ids.js';
+import type { LogLevel } from '../lib/log.js';
+import { NatsServerProcess } from './nats_server.js';
+import type { ReadyMessage } from './run_node.js';
+
+const CLI = fileURLToPath(new URL('./cloudburst.js', import.meta.url));
+
+export interface LocalClusterOptions {
+  /** Use this NATS instead of starting a private nats-server. */
+  nats?: string;
+  kvs: number;
+  executors: number;
+  routers: number;
+  /** Worker threads per executor. */
+  threads: number;
+  prefix: string;
+  logLevel: LogLevel;
+  /** Told of each step while the cluster starts and of restarts after. */
+  onProgress?: (line: string) => void;
+  /** How long one node may take to come up. Default 20 s. */
+  readyTimeoutMs?: number;
+}
+
+/** Restarts allowed per node within RESTART_WINDOW_MS before it is given up. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+
+export interface ChildNode {
+  readonly kind: NodeKind;
+  readonly id: string;
+  process: ChildProcess;
+  restarts: number[];
+}
+
+export class LocalCluster {
+  readonly nodes: ChildNode[] = [];
+  private stopping = false;
+
+  private constructor(
+    readonly natsUrl: string,
+    private readonly natsServer: NatsServerProcess | undefined,
+    private readonly opts: LocalClusterOptions,
+  ) {}
+
+  static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
+    const progress = opts.onProgress ?? (() => {});
+    let server: NatsServerProcess | undefined;
+    if (!opts.nats) {
+      progress('starting nats-server');
+      server = await NatsServerProcess.start();
+      progress(`nats-server ready on ${server.url}`);
+    }
+    const cluster = new LocalCluster(opts.nats ?? server!.url, server, opts);
+    try {
+      // Shards first so executors and routers find state as they come up.
+      for (const [kind, count] of [['kvs', opts.kvs], ['executor', opts.executors], ['router', opts.routers]] as const) {
+        await Promise.all(Array.from({ length: count }, () => cluster.spawnNode(kind, newId(`${kind}-`))));
+      }
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  private progress(line: string): void {
+    this.opts.onProgress?.(line);
+  }
+
+  private args(kind: NodeKind, id: string): string[] {
+    const args = [CLI, kind, '--nats', this.natsUrl, '--prefix', this.opts.prefix, '--id', id, '--log-level', this.opts.logLevel];
+    if (kind === 'executor') args.push('--threads', String(this.opts.threads));
+    return args;
+  }
+
+  private async spawnNode(kind: NodeKind, id: string, node?: ChildNode): Promise<ChildNode> {
+    this.progress(`starting ${kind} ${id}`);
+    const child = spawn(process.execPath, this.args(kind, id), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const entry: ChildNode = node ?? { kind, id, process: child, restarts: [] };
+    entry.process = child;
+    if (!node) this.nodes.push(entry);
+    await new Promise<void>((resolve, reject) => {
+      const timeoutMs = this.opts.readyTimeoutMs ?? 20_000;
+      const timer = setTimeout(() => fail(new Error(`${kind} ${id} not ready after ${timeoutMs} ms`)), timeoutMs);
+      const onMessage = (m: unknown): void => {
+        if ((m as ReadyMessage | undefined)?.ready) done();
+      };
+      const onExit = (code: number | null, signal: string | null): void =>
+        fail(new Error(`${kind} ${id} exited during start-up (${signal ?? `code ${code}`})`));
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        child.off('exit', onExit);
+      };
+      const done = (): void => (cleanup(), resolve());
+      const fail = (err: Error): void => (cleanup(), reject(err));
+      child.on('message', onMessage);
+      child.once('exit', onExit);
+    });
+    this.progress(`${kind} ${id} ready (pid ${child.pid})`);
+    child.once('exit', (code, signal) => this.onChildExit(entry, child, code, signal));
+    return entry;
+  }
+
+  private onChildExit(node: ChildNode, child: ChildProcess, code: number | null, signal: string | null): void {
+    if (this.stopping || node.process !== child) return;
+    const now = Date.now();
+    node.restarts = node.restarts.filter((at) => now - at < RESTART_WINDOW_MS);
+    if (node.restarts.length >= MAX_RESTARTS) {
+      this.progress(`${node.kind} ${node.id} exited (${signal ?? `code ${code}`}) ${MAX_RESTARTS} times in a minute; not restarting it`);
+      return;
+    }
+    node.restarts.push(now);
+    this.progress(`${node.kind} ${node.id} exited (${signal ?? `code ${code}`}); restarting it`);
+    this.spawnNode(node.kind, node.id, node).catch((err: Error) => this.progress(`restart of ${node.id} failed: ${err.message}`));
+  }
+
+  /** Stops routers, executors, then shards (so in-flight calls can finish), then NATS. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const kind of ['router', 'executor', 'kvs'] as const) {
+      await Promise.all(this.nodes.filter((n) => n.kind === kind).map((n) => stopChild(n.process)));
+    }
+    await this.natsServer?.stop();
+  }
+}
+
+/** SIGTERM, then SIGKILL if the child has not exited within `graceMs`. */
+async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}

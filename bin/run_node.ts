@@ -1,0 +1,35 @@
+// Runs one node (KVS shard, executor or router) as the whole process: starts
+// it, tells a supervising parent it is ready, and stops it cleanly on SIGTERM
+// or SIGINT, or when the parent goes away, so no node outlives its cluster.
+
+import type { Actor } from '../lib/actor/actor.js';
+
+export interface ReadyMessage {
+  ready: true;
+  id: string;
+  kind: string;
+}
+
+export async function runNode(create: () => Promise<Actor>): Promise<void> {
+  const node = await create();
+  await node.start();
+  let stopping = false;
+  const stop = (why: string): void => {
+    if (stopping) return;
+    stopping = true;
+    node.log.info({ why }, 'stopping');
+    node.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+  if (process.send) {
+    process.once('disconnect', () => stop('supervisor gone'));
+    const ready: ReadyMessage = { ready: true, id: node.id, kind: node.kind };
+    process.send(ready);
+  } else {
+    process.stdout.write(`${node.kind} ${node.id} ready on ${node.subject}\n`);
+  }
+}

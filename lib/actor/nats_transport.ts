@@ -1,0 +1,98 @@
+// Transport over a NATS connection. Reconnects forever (a node outlives NATS
+// restarts) and maps NATS request failures onto our typed errors.
+
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { Closed, DeadlineExceeded, NoCapacity, asCloudburstError } from '../errors.js';
+import type { InboundMessage, SubscribeOptions, Subscription, Transport } from './transport.js';
+import { DEFAULT_MAX_PAYLOAD } from '../codec/index.js';
+
+export interface NatsTransportOptions {
+  /** NATS URL(s), e.g. `nats://127.0.0.1:4222`. */
+  servers: string | string[];
+  /** Shown in the server's connection list. */
+  name?: string;
+  /** Extra NATS options (credentials, TLS, ...), passed through as they are. */
+  nats?: Partial<ConnectionOptions>;
+}
+
+export class NatsTransport implements Transport {
+  private constructor(private readonly nc: NatsConnection, readonly connectionName: string) {}
+
+  static async connect(opts: NatsTransportOptions): Promise<NatsTransport> {
+    const name = opts.name ?? 'cloudburst';
+    const nc = await connect({
+      servers: opts.servers,
+      name,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      // Requests wait through a reconnect instead of failing at once.
+      waitOnFirstConnect: false,
+      ...opts.nats,
+    });
+    return new NatsTransport(nc, name);
+  }
+
+  get maxPayload(): number {
+    return this.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
+  get closed(): Promise<void> {
+    return this.nc.closed().then(() => undefined);
+  }
+
+  publish(subject: string, data: Uint8Array, reply?: string): void {
+    if (this.nc.isClosed()) throw new Closed('connection is closed');
+    this.nc.publish(subject, data, reply === undefined ? undefined : { reply });
+  }
+
+  subscribe(subject: string, handler: (msg: InboundMessage) => void, opts: SubscribeOptions = {}): Subscription {
+    const sub = this.nc.subscribe(subject, {
+      ...(opts.queue === undefined ? {} : { queue: opts.queue }),
+      callback: (err, m) => {
+        if (err) return;
+        handler({ subject: m.subject, data: m.data, reply: m.reply || undefined });
+      },
+    });
+    return { unsubscribe: () => sub.unsubscribe() };
+  }
+
+  async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    if (this.nc.isClosed() || this.nc.isDraining()) throw new Closed('connection is closed');
+    try {
+      const m = await this.nc.request(subject, data, { timeout: Math.max(1, Math.ceil(timeoutMs)) });
+      // The reply's bytes sit in the connection's read buffer: copy before
+      // the next read reuses it.
+      return m.data.slice();
+    } catch (err) {
+      throw mapRequestError(err, subject, timeoutMs);
+    }
+  }
+
+  flush(): Promise<void> {
+    return this.nc.flush();
+  }
+
+  async drain(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    if (this.nc.isDraining()) return this.nc.closed().then(() => undefined);
+    await this.nc.drain();
+  }
+
+  async close(): Promise<void> {
+    if (!this.nc.isClosed()) await this.nc.close();
+  }
+}
+
+function mapRequestError(err: unknown, subject: string, timeoutMs: number): Error {
+  const e = err as Error & { isNoResponders?: () => boolean; cause?: unknown };
+  if (e.name === 'TimeoutError' || (e.cause as Error | undefined)?.name === 'TimeoutError') {
+    return new DeadlineExceeded(`no answer on ${subject} within ${Math.round(timeoutMs)} ms`, { cause: err });
+  }
+  if (e.isNoResponders?.() || e.name === 'NoRespondersError') {
+    return new NoCapacity(`nobody is listening on ${subject}`, { cause: err });
+  }
+  if (e.name === 'ClosedConnectionError' || e.name === 'DrainingConnectionError') {
+    return new Closed('connection is closed', { cause: err });
+  }
+  return asCloudburstError(err);
+}

@@ -1,0 +1,16 @@
+// What every node does before it serves: connect to NATS under a name that
+// says what it is, make its logger and subjects from its config.
+
+import type { CommonConfig } from '../config.js';
+import { newId } from '../ids.js';
+import { createLogger } from '../log.js';
+import { subjectsFor } from '../subjects.js';
+import type { ActorOptions, NodeKind } from './actor.js';
+import { NatsTransport } from './nats_transport.js';
+
+export async function actorOptions(kind: NodeKind, config: CommonConfig): Promise<ActorOptions> {
+  const id = config.id ?? newId(`${kind}-`);
+  const subjects = subjectsFor(config.prefix);
+  const transport = await NatsTransport.connect({ servers: config.nats, name: `cloudburst-${id}` });
+  return { transport, subjects, id, logger: createLogger(`${kind}:${id}`, config.logLevel), heartbeatMs: config.heartbeatMs };
+}

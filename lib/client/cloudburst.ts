@@ -1,0 +1,110 @@
+// The client SDK: what a user program imports to register functions, call
+// them and read and write shared state. Calls go to the router queue group;
+// the executor that runs a call answers here directly.
+
+import { request } from '../actor/rpc.js';
+import { NatsTransport, type NatsTransportOptions } from '../actor/nats_transport.js';
+import type { Transport } from '../actor/transport.js';
+import { decode, encodeMessage, obj } from '../codec/index.js';
+import { DEFAULT_TIMEOUT_MS, deadlineIn } from '../deadline.js';
+import { MalformedMessage } from '../errors.js';
+import { checkUserKey, functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
+import type { CloudburstFunction } from '../function_api.js';
+import { newId } from '../ids.js';
+import { LWWPair, isLattice, type Lattice } from '../lattice/index.js';
+import { subjectsFor, type Subjects } from '../subjects.js';
+import { KvsClient } from './kvs_client.js';
+
+export interface ConnectOptions {
+  /** NATS URL(s) of the cluster. Default `nats://127.0.0.1:4222`. */
+  servers?: string | string[];
+  /** Subject prefix of the cluster. Default `cb`. */
+  prefix?: string;
+  /** Deadline of calls and KVS operations that name none. Default 30 s. */
+  timeoutMs?: number;
+  /** Extra NATS options (credentials, TLS, ...). */
+  nats?: NatsTransportOptions['nats'];
+}
+
+export interface CallOptions {
+  /** How long the call may take, queueing included. Default: the connection's. */
+  timeoutMs?: number;
+}
+
+export class Cloudburst {
+  /** This client's writer id in last-writer-wins timestamps. */
+  readonly clientId = newId('client-');
+  private readonly kvs: KvsClient;
+  private readonly timeoutMs: number;
+
+  private constructor(
+    private readonly transport: Transport,
+    private readonly subjects: Subjects,
+    timeoutMs: number,
+  ) {
+    this.timeoutMs = timeoutMs;
+    this.kvs = new KvsClient(transport, subjects, { timeoutMs });
+  }
+
+  static async connect(opts: ConnectOptions = {}): Promise<Cloudburst> {
+    const subjects = subjectsFor(opts.prefix);
+    const transport = await NatsTransport.connect({
+      servers: opts.servers ?? 'nats://127.0.0.1:4222',
+      name: 'cloudburst-client',
+      ...(opts.nats ? { nats: opts.nats } : {}),
+    });
+    return new Cloudburst(transport, subjects, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  }
+
+  /**
+   * Registers `fn` (a function, or the source of an ES module whose default
+   * export is the function) under `name`, replacing any earlier version.
+   * The function must not use variables from its enclosing scope: it is
+   * shipped as source and runs in an executor's worker thread.
+   */
+  async register(name: string, fn: CloudburstFunction | string): Promise<FunctionRecord> {
+    const record = functionRecord(name, fn);
+    await this.kvs.put(functionKey(name), LWWPair.now(record, this.clientId), deadlineIn(this.timeoutMs));
+    // Executors holding the old code drop it. Published on this connection
+    // after the put, so it reaches them before any call made after this returns.
+    this.transport.publish(this.subjects.fnUpdated, encodeMessage('fn.updated', { name, hash: record.hash }));
+    await this.transport.flush();
+    return record;
+  }
+
+  /** Runs function `name` with `args` and returns what it returned. */
+  async call<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): Promise<T> {
+    const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
+    const body = obj(await request(this.transport, this.subjects.sched, 'call', { fn: name, args }, deadline), 'call reply');
+    if (!(body['result'] instanceof Uint8Array)) throw new MalformedMessage('call reply without a result');
+    return decode(body['result']) as T;
+  }
+
+  /** The value under `key` (revealed from its lattice), or undefined. */
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    return (await this.getLattice(key))?.reveal() as T | undefined;
+  }
+
+  /** The lattice under `key`, or undefined. */
+  getLattice(key: string): Promise<Lattice | undefined> {
+    return this.kvs.get(checkUserKey(key));
+  }
+
+  /** Stores `value`: a lattice is merged in; anything else replaces the value (last writer wins). */
+  put(key: string, value: unknown): Promise<void> {
+    return this.kvs.put(checkUserKey(key), isLattice(value) ? value : LWWPair.now(value, this.clientId));
+  }
+
+  delete(key: string): Promise<void> {
+    return this.kvs.delete(checkUserKey(key));
+  }
+
+  /** What the routers know of the cluster's nodes. */
+  async status(opts: CallOptions = {}): Promise<unknown> {
+    return request(this.transport, this.subjects.sched, 'status', {}, deadlineIn(opts.timeoutMs ?? this.timeoutMs));
+  }
+
+  async close(): Promise<void> {
+    await this.transport.drain();
+  }
+}

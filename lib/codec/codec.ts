@@ -1,0 +1,90 @@
+// The one codec: every message on the wire and every value in the KVS is CBOR
+// written by this module. Lattices travel under their own tags (40501+), so a
+// decoded value is the lattice class again, not a plain object.
+//
+// Two cbor-x traps are handled here, once: `encode()` returns a view into a
+// pooled buffer that the next call reuses, so results are copied; and decoded
+// byte strings are views into the source (a NATS read buffer) unless
+// `copyBuffers` is set.
+
+import { Encoder, addExtension } from 'cbor-x';
+import { MalformedMessage, PayloadTooLarge, UnknownMessageType } from '../errors.js';
+import { LATTICE_TYPES, type Lattice } from '../lattice/index.js';
+
+/** Version of the message envelope; a node answers others with UnknownMessageType. */
+export const PROTOCOL_VERSION = 1;
+
+/** NATS's default max_payload; the real limit comes from the server's INFO. */
+export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+for (const type of LATTICE_TYPES) {
+  addExtension({
+    Class: type.cls,
+    tag: type.tag,
+    encode: (instance: Lattice, encode: (data: unknown) => Uint8Array) => encode(instance.toData()),
+    decode: (data: unknown) => type.fromData(data),
+  });
+}
+
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+
+/** Encodes any value (lattices included) to bytes the caller owns. */
+export function encode(value: unknown, maxBytes = Infinity): Uint8Array {
+  let pooled: Uint8Array;
+  try {
+    pooled = cbor.encode(value);
+  } catch (err) {
+    throw new MalformedMessage(`value cannot be encoded: ${(err as Error).message}`, { cause: err });
+  }
+  if (pooled.byteLength > maxBytes) {
+    throw new PayloadTooLarge(`encoded size ${pooled.byteLength} B exceeds the limit of ${maxBytes} B`, {
+      data: { size: pooled.byteLength, limit: maxBytes },
+    });
+  }
+  return Uint8Array.prototype.slice.call(pooled);
+}
+
+/** Decodes bytes written by `encode`; anything else throws MalformedMessage. */
+export function decode(bytes: Uint8Array, maxBytes = Infinity): unknown {
+  if (bytes.byteLength > maxBytes) {
+    throw new PayloadTooLarge(`message of ${bytes.byteLength} B exceeds the limit of ${maxBytes} B`, {
+      data: { size: bytes.byteLength, limit: maxBytes },
+    });
+  }
+  if (bytes.byteLength === 0) throw new MalformedMessage('empty message');
+  try {
+    return cbor.decode(bytes);
+  } catch (err) {
+    if (err instanceof MalformedMessage) throw err;
+    throw new MalformedMessage(`not valid CBOR: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Every message is `{ v, t, ...fields }`; `t` names what the rest means. */
+export interface Envelope {
+  v: number;
+  t: string;
+  [field: string]: unknown;
+}
+
+/** Encodes one message of type `t` with its fields. */
+export function encodeMessage(t: string, fields: Record<string, unknown>, maxBytes = Infinity): Uint8Array {
+  return encode({ ...fields, v: PROTOCOL_VERSION, t }, maxBytes);
+}
+
+/** Decodes and checks the envelope; the fields are the handler's to check. */
+export function decodeMessage(bytes: Uint8Array, maxBytes = Infinity): Envelope {
+  const msg = decode(bytes, maxBytes);
+  if (typeof msg !== 'object' || msg === null || Array.isArray(msg) || msg instanceof Uint8Array) {
+    throw new MalformedMessage('message is not a CBOR map');
+  }
+  const { v, t } = msg as Partial<Envelope>;
+  if (typeof v !== 'number') throw new MalformedMessage('message has no numeric version field v');
+  if (typeof t !== 'string') throw new MalformedMessage('message has no string type field t');
+  if (v !== PROTOCOL_VERSION) {
+    throw new UnknownMessageType(`protocol version ${v} is not supported (this node speaks ${PROTOCOL_VERSION})`, {
+      data: { v },
+    });
+  }
+  return msg as Envelope;
+}

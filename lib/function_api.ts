@@ -1,0 +1,29 @@
+// What a user's function sees. A function is `async (cb, ...args) => result`;
+// `cb` is its handle on shared state. This is the interface only: executors
+// implement it (actors/executor/worker_context.ts).
+
+import type { Lattice } from './lattice/index.js';
+import type { LatticeConstructors } from './lattice_constructors.js';
+
+export interface Cb {
+  /** The id of this invocation. */
+  readonly id: string;
+  /** The lattice classes, e.g. `new cb.lattices.SetLattice(['a'])`. */
+  readonly lattices: LatticeConstructors;
+  /**
+   * The value stored under `key`, or undefined. Plain values (stored with
+   * `put(key, value)`) come back as they were; other lattices come back as
+   * their revealed value. Use `getLattice` for the lattice itself.
+   */
+  get<T = unknown>(key: string): Promise<T | undefined>;
+  /** The lattice stored under `key`, or undefined. */
+  getLattice(key: string): Promise<Lattice | undefined>;
+  /**
+   * Stores `value` under `key`. A Lattice is merged into what is stored; any
+   * other value is wrapped in a last-writer-wins lattice and replaces it.
+   */
+  put(key: string, value: unknown): Promise<void>;
+}
+
+/** The shape of a registered function. */
+export type CloudburstFunction = (cb: Cb, ...args: any[]) => unknown;

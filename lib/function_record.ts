@@ -1,0 +1,64 @@
+// How function code is kept: each registered function is an ES module whose
+// default export is the function, stored in the KVS under a reserved key so
+// any executor can load it. The hash names the code, so executors and workers
+// cache modules by content and a re-registration is never confused with the
+// old code.
+
+import { createHash } from 'node:crypto';
+import { InvalidArgument } from './errors.js';
+
+/** Keys under this prefix belong to the platform; users cannot write them. */
+export const RESERVED_PREFIX = '__cb/';
+
+const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
+
+export interface FunctionRecord {
+  name: string;
+  /** ES module source whose default export is the function. */
+  code: string;
+  /** sha256 of `code`, hex. */
+  hash: string;
+}
+
+export function checkFunctionName(name: string): string {
+  if (!NAME.test(name)) {
+    throw new InvalidArgument(
+      `function name "${name}" must start with a letter or _ and hold only letters, digits, _, . and - (at most 128)`,
+    );
+  }
+  return name;
+}
+
+export function functionKey(name: string): string {
+  return `${RESERVED_PREFIX}fn/${checkFunctionName(name)}`;
+}
+
+export function checkUserKey(key: string): string {
+  if (typeof key !== 'string' || key.length === 0) throw new InvalidArgument('a key must be a non-empty string');
+  if (key.startsWith(RESERVED_PREFIX)) throw new InvalidArgument(`keys starting with ${RESERVED_PREFIX} are reserved`);
+  return key;
+}
+
+/** A record from a function value (its source text) or from module source. */
+export function functionRecord(name: string, fnOrModule: ((...args: any[]) => unknown) | string): FunctionRecord {
+  checkFunctionName(name);
+  let code: string;
+  if (typeof fnOrModule === 'function') {
+    const src = fnOrModule.toString();
+    if (src.includes('[native code]')) throw new InvalidArgument('a native or bound function cannot be registered');
+    // A method shorthand (`name(cb) {}`) is not an expression; make it one.
+    const expr = /^(async\s+)?(function\b|\(|[A-Za-z_$][\w$]*\s*=>|async\s*\()/.test(src) ? src : methodToFunction(src);
+    code = `export default (${expr});\n`;
+  } else if (typeof fnOrModule === 'string' && fnOrModule.trim().length > 0) {
+    code = fnOrModule;
+  } else {
+    throw new InvalidArgument('register takes a function or the source of an ES module with a default export');
+  }
+  return { name, code, hash: createHash('sha256').update(code).digest('hex') };
+}
+
+function methodToFunction(src: string): string {
+  const m = /^(async\s+)?(\*?\s*)([A-Za-z_$][\w$]*)\s*\(/.exec(src);
+  if (!m) throw new InvalidArgument('cannot register this function: its source is not a function expression');
+  return `${m[1] ?? ''}function${m[2] ?? ''} ${src.slice((m[1] ?? '').length + (m[2] ?? '').length)}`;
+}

@@ -1,0 +1,40 @@
+// Anna's MaxLattice over integers: a value that only goes up (counters of
+// monotone progress, high-water marks). Integers only, because a float would
+// lose increments past 2^53 and then replicas could disagree on the maximum.
+
+import { Lattice } from './lattice.js';
+import { decodeWith, invalidArgument, typeName } from './validate.js';
+
+export class MaxIntLattice extends Lattice<number> {
+  readonly kind = 'max-int';
+  readonly value: number;
+
+  constructor(value = 0) {
+    super();
+    if (!Number.isSafeInteger(value)) {
+      throw invalidArgument('max-int', `value must be a safe integer, got ${typeName(value)} ${String(value)}`);
+    }
+    this.value = value === 0 ? 0 : value;
+  }
+
+  static fromData(data: unknown): MaxIntLattice {
+    return decodeWith('max-int', () => new MaxIntLattice(data as number));
+  }
+
+  // The winner is returned as is: lattices are immutable, so sharing is safe.
+  merge(other: this): this {
+    return other.value > this.value ? other : this;
+  }
+
+  reveal(): number {
+    return this.value;
+  }
+
+  equals(other: this): boolean {
+    return this.value === other.value;
+  }
+
+  toData(): number {
+    return this.value;
+  }
+}

@@ -1,0 +1,54 @@
+// Anna's PriorityLattice: the value with the LOWEST priority wins (think
+// "shortest distance so far"). Equal priorities fall to the larger value, so the
+// merge stays commutative when two replicas propose different values.
+
+import { Lattice } from './lattice.js';
+import { compareValues, isPlainValue } from './value_order.js';
+import { decodeWith, expectTuple, invalidArgument, typeName } from './validate.js';
+
+export class PriorityLattice<T = unknown> extends Lattice<T> {
+  readonly kind = 'priority';
+  readonly priority: number;
+  readonly value: T;
+
+  constructor(priority: number, value: T) {
+    super();
+    if (typeof priority !== 'number' || Number.isNaN(priority)) {
+      throw invalidArgument('priority', `priority must be a number, got ${typeName(priority)}`);
+    }
+    if (!isPlainValue(value)) throw invalidArgument('priority', 'value must be plain data');
+    // -0 and 0 tie under `<`; one spelling keeps the kept state independent of order.
+    this.priority = priority === 0 ? 0 : priority;
+    this.value = value;
+  }
+
+  static fromData(data: unknown): PriorityLattice {
+    return decodeWith('priority', () => {
+      const [priority, value] = expectTuple('priority', data, 2, 'priority pair');
+      return new PriorityLattice(priority as number, value);
+    });
+  }
+
+  /** Positive when `this` wins. */
+  #order(other: PriorityLattice<T>): number {
+    if (this.priority !== other.priority) return this.priority < other.priority ? 1 : -1;
+    return compareValues(this.value, other.value);
+  }
+
+  // The winner is returned as is: lattices are immutable, so sharing is safe.
+  merge(other: this): this {
+    return this.#order(other) >= 0 ? this : other;
+  }
+
+  reveal(): T {
+    return this.value;
+  }
+
+  equals(other: this): boolean {
+    return this.#order(other) === 0;
+  }
+
+  toData(): [number, T] {
+    return [this.priority, this.value];
+  }
+}

@@ -1,0 +1,43 @@
+// Every NATS subject the platform uses, built from one prefix so several
+// clusters can share a NATS server without seeing each other's traffic.
+
+import { InvalidArgument } from './errors.js';
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+export function checkToken(what: string, value: string): string {
+  if (!TOKEN.test(value)) {
+    throw new InvalidArgument(`${what} "${value}" may hold only letters, digits, _ and -`);
+  }
+  return value;
+}
+
+export interface Subjects {
+  readonly prefix: string;
+  /** Calls, taken by one router of the queue group. */
+  readonly sched: string;
+  /** Heartbeats and leave notices of every node. */
+  readonly members: string;
+  /** Asks every node for a heartbeat now (a router that just started). */
+  readonly membersPing: string;
+  /** Any KVS shard (queue group) until the hash ring routes by key. */
+  readonly kvs: string;
+  /** Notices that a function's code changed, so executors drop their copy. */
+  readonly fnUpdated: string;
+  kvsShard(id: string): string;
+  exec(id: string): string;
+}
+
+export function subjectsFor(prefix = 'cb'): Subjects {
+  const p = prefix.split('.').map((t) => checkToken('subject prefix token', t)).join('.');
+  return {
+    prefix: p,
+    sched: `${p}.sched`,
+    members: `${p}.members`,
+    membersPing: `${p}.members.ping`,
+    kvs: `${p}.kvs`,
+    fnUpdated: `${p}.fn.updated`,
+    kvsShard: (id) => `${p}.kvs.${checkToken('shard id', id)}`,
+    exec: (id) => `${p}.exec.${checkToken('executor id', id)}`,
+  };
+}
