@@ -1,7 +1,7 @@
 // Anna's BoolLattice: a flag that, once set anywhere, stays set everywhere.
 
 import { Lattice } from './lattice.js';
-import { decodeWith, invalidArgument, typeName } from './validate.js';
+import { invalidArgument, malformed, typeName } from './validate.js';
 
 export class BoolLattice extends Lattice<boolean> {
   readonly kind = 'bool';
@@ -14,7 +14,10 @@ export class BoolLattice extends Lattice<boolean> {
   }
 
   static fromData(data: unknown): BoolLattice {
-    return decodeWith('bool', () => new BoolLattice(data as boolean));
+    // Checked here, not left to the constructor, whose default would turn a
+    // missing value into false.
+    if (typeof data !== 'boolean') throw malformed('bool', `expected a boolean, got ${typeName(data)}`);
+    return new BoolLattice(data);
   }
 
   // The winner is returned as is: lattices are immutable, so sharing is safe.

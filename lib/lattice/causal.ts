@@ -43,7 +43,7 @@ function maximalVersions<P>(versions: readonly Version<P>[], join: (a: P, b: P) 
 }
 
 export abstract class CausalLattice<T, P extends CausalPayload<T>> extends Lattice<readonly T[]> {
-  // Not readonly only so `adopt` can install an already-canonical merge result
+  // Not readonly only so `merge` can install its already-canonical result
   // without re-validating it; nothing else assigns it after construction.
   #versions: readonly Version<P>[];
 
@@ -54,7 +54,7 @@ export abstract class CausalLattice<T, P extends CausalPayload<T>> extends Latti
     this.#versions = Object.freeze([{ clock, payload }]);
   }
 
-  /** An instance of the concrete class, to be given merged versions by `adopt`. */
+  /** A fresh instance of the concrete class, for `merge` to install its result in. */
   protected abstract blank(): this;
   protected abstract joinPayloads(a: P, b: P): P;
   protected abstract samePayload(a: P, b: P): boolean;

@@ -3,7 +3,7 @@
 // lose increments past 2^53 and then replicas could disagree on the maximum.
 
 import { Lattice } from './lattice.js';
-import { decodeWith, invalidArgument, typeName } from './validate.js';
+import { decodeWith, invalidArgument, malformed, typeName } from './validate.js';
 
 export class MaxIntLattice extends Lattice<number> {
   readonly kind = 'max-int';
@@ -18,7 +18,10 @@ export class MaxIntLattice extends Lattice<number> {
   }
 
   static fromData(data: unknown): MaxIntLattice {
-    return decodeWith('max-int', () => new MaxIntLattice(data as number));
+    // Checked here, not left to the constructor, whose default would turn a
+    // missing value into 0.
+    if (typeof data !== 'number') throw malformed('max-int', `expected a number, got ${typeName(data)}`);
+    return decodeWith('max-int', () => new MaxIntLattice(data));
   }
 
   // The winner is returned as is: lattices are immutable, so sharing is safe.

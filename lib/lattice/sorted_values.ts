@@ -8,11 +8,13 @@ import { invalidArgument } from './validate.js';
 
 /** Validates and sorts caller-supplied values into the canonical form. */
 export function canonicalValues<T>(kind: LatticeKind, values: Iterable<T>): readonly T[] {
-  const sorted = [...values];
-  for (const value of sorted) {
+  const given = [...values];
+  for (const value of given) {
     if (!isPlainValue(value)) throw invalidArgument(kind, 'values must be plain data');
   }
-  sorted.sort(compareValues);
+  // Boxed because Array#sort moves undefined to the end without asking the
+  // comparator, though compareValues puts it first.
+  const sorted = given.map((value) => ({ value })).sort((a, b) => compareValues(a.value, b.value)).map((box) => box.value);
   const unique: T[] = [];
   for (const value of sorted) {
     if (unique.length === 0 || compareValues(unique[unique.length - 1], value) !== 0) unique.push(value);
