@@ -86,16 +86,16 @@ export class Cloudburst {
   }
 
   /** The lattice under `key`, or undefined. */
-  getLattice(key: string): Promise<Lattice | undefined> {
+  async getLattice(key: string): Promise<Lattice | undefined> {
     return this.kvs.get(checkUserKey(key));
   }
 
   /** Stores `value`: a lattice is merged in; anything else replaces the value (last writer wins). */
-  put(key: string, value: unknown): Promise<void> {
+  async put(key: string, value: unknown): Promise<void> {
     return this.kvs.put(checkUserKey(key), isLattice(value) ? value : LWWPair.now(value, this.clientId));
   }
 
-  delete(key: string): Promise<void> {
+  async delete(key: string): Promise<void> {
     return this.kvs.delete(checkUserKey(key));
   }
 

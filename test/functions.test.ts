@@ -1,0 +1,161 @@
+// Registering and calling functions end to end: real NATS, a real router, an
+// executor with real worker threads, and state in a real KVS shard.
+
+import t from 'tap';
+import type { Cb } from '../lib/function_api.js';
+import { KvsNode } from '../kvs-node/kvs_node.js';
+import { NatsTransport } from '../lib/actor/nats_transport.js';
+import { readReply } from '../lib/actor/rpc.js';
+import { Cloudburst } from '../lib/client/cloudburst.js';
+import { encodeMessage } from '../lib/codec/index.js';
+import { kvsConfig, routerConfig } from '../lib/config.js';
+import {
+  DeadlineExceeded,
+  ExecutionError,
+  FunctionNotFound,
+  InvalidArgument,
+  MalformedMessage,
+  NoCapacity,
+  PayloadTooLarge,
+} from '../lib/errors.js';
+import { subjectsFor } from '../lib/subjects.js';
+import { RouterNode } from '../router/router_node.js';
+import { startCluster } from './fixtures/cluster.js';
+import { startNats } from './fixtures/nats.js';
+
+t.test('a function reads and writes shared state other calls see', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('add', async (cb: Cb, key: string, n: number) => {
+    const have = (await cb.get<number>(key)) ?? 0;
+    await cb.put(key, have + n);
+    return have + n;
+  });
+  t.equal(await client.call('add', ['total', 2]), 2);
+  t.equal(await client.call('add', ['total', 5]), 7);
+  t.equal(await client.get('total'), 7, 'the client reads what the function wrote');
+  await client.put('total', 100);
+  t.equal(await client.call('add', ['total', 1]), 101, 'the function reads what the client wrote');
+});
+
+t.test('arguments and results keep their types, lattices included', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('echo', async (_cb: Cb, ...args: unknown[]) => args);
+  const args = [1, 'two', { three: [3] }, null, true, new Uint8Array([1, 2, 3])];
+  t.same(await client.call('echo', args), args);
+  await client.register('guests', async (cb: Cb, who: string) => {
+    await cb.put('guests', new cb.lattices.SetLattice([who]));
+    return cb.getLattice('guests');
+  });
+  await Promise.all(['a', 'b', 'c'].map((g) => client.call('guests', [g])));
+  t.same([...((await client.get<ReadonlySet<string>>('guests')) ?? [])].sort(), ['a', 'b', 'c'], 'concurrent set adds all merge');
+});
+
+t.test('registering again replaces the code every executor runs', async (t) => {
+  const { client } = await startCluster(t, { executors: 2 });
+  await client.register('version', async () => 1);
+  const first = await Promise.all(Array.from({ length: 6 }, () => client.call('version')));
+  t.same(first, [1, 1, 1, 1, 1, 1]);
+  await client.register('version', async () => 2);
+  const second = await Promise.all(Array.from({ length: 6 }, () => client.call('version')));
+  t.same(second, [2, 2, 2, 2, 2, 2]);
+});
+
+t.test('functions registered as module source and as method shorthand', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('mod', 'export default async function (cb, x) { return x * 3 }');
+  t.equal(await client.call('mod', [4]), 12);
+  const obj = {
+    async shorthand(_cb: Cb, x: number) {
+      return x + 1;
+    },
+  };
+  await client.register('shorthand', obj.shorthand);
+  t.equal(await client.call('shorthand', [1]), 2);
+});
+
+t.test('an unknown function is FunctionNotFound', async (t) => {
+  const { client } = await startCluster(t);
+  await t.rejects(client.call('missing', []), FunctionNotFound);
+  await t.rejects(client.call('missing', []), { code: 'FUNCTION_NOT_FOUND', message: /missing/ });
+});
+
+t.test('a function that throws is an ExecutionError with its message; the executor keeps serving', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('fails', async () => {
+    throw new RangeError('out of cheese');
+  });
+  await t.rejects(client.call('fails'), ExecutionError);
+  await t.rejects(client.call('fails'), { message: /RangeError: out of cheese/ });
+  await client.register('ok', async () => 'fine');
+  t.equal(await client.call('ok'), 'fine');
+});
+
+t.test('a module that does not load or has no default function is an ExecutionError', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('syntax', 'export default async function (cb) { return 1 +; }');
+  await t.rejects(client.call('syntax'), { code: 'EXECUTION_ERROR', message: /SyntaxError/ });
+  await client.register('nodefault', 'export const x = 1;');
+  await t.rejects(client.call('nodefault'), { code: 'EXECUTION_ERROR', message: /default export/ });
+});
+
+t.test('a function that never returns is cancelled at its deadline and its worker recycled', async (t) => {
+  const { client, executors } = await startCluster(t, { threads: 1 });
+  await client.register('forever', async () => {
+    for (;;) {
+      // Busy forever: only terminating the thread stops this.
+    }
+  });
+  await client.register('ok', async () => 'still here');
+  await t.rejects(client.call('forever', [], { timeoutMs: 500 }), DeadlineExceeded);
+  t.equal(await client.call('ok'), 'still here', 'the one thread was replaced and serves the next call');
+  t.ok(executors[0], 'executor exists');
+});
+
+t.test('bad names and reserved keys are InvalidArgument and change nothing', async (t) => {
+  const { client } = await startCluster(t);
+  await t.rejects(client.register('no spaces', async () => 1), InvalidArgument);
+  await t.rejects(client.register('x', 42 as never), InvalidArgument);
+  await t.rejects(client.put('__cb/fn/x', 1), InvalidArgument);
+  await t.rejects(client.get(''), InvalidArgument);
+  await client.register('reserved', async (cb: Cb) => cb.put('__cb/fn/reserved', 1));
+  await t.rejects(client.call('reserved'), InvalidArgument, 'functions cannot overwrite platform keys either');
+});
+
+t.test('malformed bytes to the router and the executor get typed errors; both keep serving', async (t) => {
+  const { nats, client, executors } = await startCluster(t);
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const subjects = subjectsFor();
+  const executor = executors[0]!;
+  for (const subject of [subjects.sched, executor.subject]) {
+    await t.rejects(transport.request(subject, new Uint8Array([0x9f, 0x01]), 2000).then(readReply), MalformedMessage, `garbage to ${subject}`);
+    await t.rejects(transport.request(subject, encodeMessage('call', { fn: 7 }), 2000).then(readReply), MalformedMessage, `bad fields to ${subject}`);
+    await t.rejects(transport.request(subject, encodeMessage('call', { fn: 'x', args: [], deadline: Date.now() + 1000 }, 2000), 2000).then(readReply), FunctionNotFound);
+  }
+  await client.register('ok', async () => 'ok');
+  t.equal(await client.call('ok'), 'ok');
+});
+
+t.test('arguments or results larger than NATS max payload are PayloadTooLarge', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('big', async (_cb: Cb, n: number) => 'z'.repeat(n));
+  await t.rejects(client.call('big', ['a'.repeat(2 * 1024 * 1024)]), PayloadTooLarge, 'oversized arguments');
+  await t.rejects(client.call('big', [2 * 1024 * 1024]), PayloadTooLarge, 'oversized result');
+  t.equal(await client.call('big', [3]), 'zzz', 'the executor keeps serving');
+});
+
+t.test('with no executor, a call is NoCapacity once the router has waited for one', async (t) => {
+  const nats = await startNats(t);
+  const common = { nats: nats.url, heartbeatMs: 100 };
+  const kvs = await KvsNode.create(kvsConfig(common));
+  const router = await RouterNode.create(routerConfig(common));
+  await kvs.start();
+  await router.start();
+  const client = await Cloudburst.connect({ servers: nats.url, timeoutMs: 5000 });
+  t.teardown(async () => {
+    await client.close();
+    await router.stop();
+    await kvs.stop();
+  });
+  await t.rejects(client.call('anything'), NoCapacity);
+});

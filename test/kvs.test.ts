@@ -1,0 +1,87 @@
+// The KVS shard and the shared client: lattice merges, batching, typed errors
+// for bad operations, and values too large for the wire.
+
+import t from 'tap';
+import { NatsTransport } from '../lib/actor/nats_transport.js';
+import { KvsClient } from '../lib/client/kvs_client.js';
+import { encodeMessage } from '../lib/codec/index.js';
+import { LatticeTypeMismatch, MalformedMessage, PayloadTooLarge } from '../lib/errors.js';
+import { LWWPair, MaxIntLattice, SetLattice } from '../lib/lattice/index.js';
+import { readReply, request } from '../lib/actor/rpc.js';
+import { deadlineIn } from '../lib/deadline.js';
+import { subjectsFor } from '../lib/subjects.js';
+import { startCluster } from './fixtures/cluster.js';
+import { WatchedTransport } from './fixtures/watched_transport.js';
+
+t.test('put, get and delete through the client', async (t) => {
+  const { client } = await startCluster(t);
+  t.equal(await client.get('k'), undefined, 'a missing key reads as undefined');
+  await client.put('k', { a: 1 });
+  t.same(await client.get('k'), { a: 1 });
+  await client.put('k', 'newer');
+  t.equal(await client.get('k'), 'newer', 'the later write wins');
+  await client.delete('k');
+  t.equal(await client.get('k'), undefined);
+});
+
+t.test('lattice puts merge: concurrent writers converge to the join', async (t) => {
+  const { client } = await startCluster(t);
+  await Promise.all([1, 7, 3].map((n) => client.put('max', new MaxIntLattice(n))));
+  t.equal(await client.get('max'), 7);
+  await Promise.all(['x', 'y'].map((e) => client.put('set', new SetLattice([e]))));
+  t.same([...((await client.get<ReadonlySet<string>>('set')) ?? [])].sort(), ['x', 'y']);
+  const older = new LWWPair(10, 'w', 'old');
+  const newer = new LWWPair(20, 'w', 'new');
+  await client.put('lww', newer);
+  await client.put('lww', older);
+  t.equal(await client.get('lww'), 'new', 'a late-arriving older write does not win');
+});
+
+t.test('a put of another lattice kind is LatticeTypeMismatch and changes nothing', async (t) => {
+  const { client } = await startCluster(t);
+  await client.put('n', new MaxIntLattice(5));
+  await t.rejects(client.put('n', new SetLattice(['a'])), LatticeTypeMismatch);
+  t.equal(await client.get('n'), 5);
+});
+
+t.test('operations in one tick travel as one batch message', async (t) => {
+  const { nats } = await startCluster(t);
+  const transport = new WatchedTransport(await NatsTransport.connect({ servers: nats.url }));
+  t.teardown(() => transport.close());
+  const kvs = new KvsClient(transport, subjectsFor());
+  await Promise.all(Array.from({ length: 50 }, (_, i) => kvs.put(`k${i}`, new MaxIntLattice(i))));
+  const values = await Promise.all(Array.from({ length: 50 }, (_, i) => kvs.get(`k${i}`)));
+  t.same(values.map((v) => v?.reveal()), Array.from({ length: 50 }, (_, i) => i));
+  t.equal(transport.sent.length, 2, '50 puts then 50 gets took two messages');
+});
+
+t.test('a batch too large for one message is split; one value too large is PayloadTooLarge', async (t) => {
+  const { nats, client } = await startCluster(t);
+  const transport = new WatchedTransport(await NatsTransport.connect({ servers: nats.url }));
+  t.teardown(() => transport.close());
+  const kvs = new KvsClient(transport, subjectsFor());
+  const big = 'x'.repeat(400 * 1024);
+  await Promise.all([0, 1, 2, 3].map((i) => kvs.put(`big${i}`, LWWPair.now(big, 'test'))));
+  t.ok(transport.sent.length > 1, `four 400 KiB puts were split (${transport.sent.length} messages)`);
+  const read = await Promise.all([0, 1, 2, 3].map((i) => kvs.get(`big${i}`)));
+  t.ok(read.every((v) => v?.reveal() === big), 'all four are stored and readable');
+
+  await t.rejects(client.put('huge', 'y'.repeat(2 * 1024 * 1024)), PayloadTooLarge);
+  t.equal(await client.get('huge'), undefined, 'nothing was stored');
+});
+
+t.test('malformed operations get typed errors and the shard keeps serving', async (t) => {
+  const { nats, client } = await startCluster(t);
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const subjects = subjectsFor();
+  await t.rejects(request(transport, subjects.kvs, 'batch', { ops: 'nope' }, deadlineIn(2000)), MalformedMessage);
+  const body = (await request(transport, subjects.kvs, 'batch', { ops: [{ op: 'frob', key: 'a' }, { op: 'get' }] }, deadlineIn(2000))) as {
+    results: { error?: { code: string } }[];
+  };
+  t.same(body.results.map((r) => r.error?.code), ['MALFORMED_MESSAGE', 'MALFORMED_MESSAGE'], 'each bad op fails alone');
+  await t.rejects(transport.request(subjects.kvs, new Uint8Array([0xff, 0xfe]), 2000).then(readReply), MalformedMessage);
+  await t.rejects(transport.request(subjects.kvs, encodeMessage('teleport', {}), 2000).then(readReply), { code: 'UNKNOWN_MESSAGE_TYPE' });
+  await client.put('still', 'serving');
+  t.equal(await client.get('still'), 'serving');
+});
