@@ -58,7 +58,7 @@ export class LocalCluster {
     if (!opts.nats) {
       progress('starting nats-server');
       server = await NatsServerProcess.start();
-      progress(`nats-server ready on ${server.url}`);
+      progress(`nats-server ready on ${server.url} (pid ${server.pid})`);
     }
     const cluster = new LocalCluster(opts.nats ?? server!.url, server, opts);
     try {

@@ -1,0 +1,55 @@
+// The `cloudburst` command line as a user runs it: `up` brings a cluster up
+// with progress, the client commands work against it, a crashed child is
+// restarted, and Ctrl-C leaves no process behind.
+
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { CliProcess, alive, cli } from './fixtures/cli.js';
+
+t.test('--help lists every command and each command documents its options', async (t) => {
+  const help = await cli('--help');
+  t.equal(help.code, 0);
+  for (const cmd of ['up', 'kvs', 'executor', 'router', 'register', 'call', 'get', 'put', 'delete', 'status', 'demo']) {
+    t.match(help.stdout, new RegExp(`cloudburst ${cmd}\\b`), `lists ${cmd}`);
+  }
+  t.match((await cli('call', '--help')).stdout, /--timeout/);
+  t.match((await cli('up', '--help')).stdout, /--executors/);
+  const bad = await cli('frobnicate');
+  t.equal(bad.code, 1, 'an unknown command fails');
+});
+
+t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing behind', async (t) => {
+  const up = new CliProcess(['up', '--prefix', 'clitest', '--threads', '1']);
+  t.teardown(() => void up.child.kill('SIGKILL'));
+  const [, natsUrl] = (await up.waitFor(/cluster ready: --nats (\S+)/)) as [string, string];
+  const pids = up.lines.flatMap((l) => [...l.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1])));
+  t.equal(pids.length, 4, 'nats-server and one node of each kind, each with its pid');
+  t.ok(up.lines.some((l) => /starting nats-server/.test(l)), 'start-up shows progress');
+  const conn = ['--nats', natsUrl, '--prefix', 'clitest'];
+
+  const dir = await mkdtemp(join(tmpdir(), 'cb-cli-'));
+  const file = join(dir, 'sum.mjs');
+  await writeFile(file, "export default async function (cb, a, b) { await cb.put('last-sum', a + b); return a + b; }\n");
+  t.match((await cli('register', file, ...conn)).stdout, /registered sum/);
+  t.equal((await cli('call', 'sum', '2', '3', ...conn)).stdout.trim(), '5');
+  t.equal((await cli('get', 'last-sum', ...conn)).stdout.trim(), '5');
+  t.equal((await cli('put', 'cfg', '{"a":1}', ...conn)).stdout.trim(), 'ok');
+  t.equal((await cli('get', 'cfg', ...conn)).stdout.trim(), '{"a":1}');
+  const missing = await cli('call', 'nope', ...conn);
+  t.equal(missing.code, 1);
+  t.match(missing.stderr, /FUNCTION_NOT_FOUND/);
+
+  const [, oldPid] = (await up.waitFor(/executor \S+ ready \(pid (\d+)\)/)) as [string, string];
+  const mark = up.lines.length;
+  process.kill(Number(oldPid), 'SIGKILL');
+  const [, newPid] = (await up.waitFor(/executor \S+ ready \(pid (\d+)\)/, mark)) as [string, string];
+  t.not(newPid, oldPid, 'the crashed executor was restarted');
+  t.equal((await cli('call', 'sum', '1', '1', ...conn)).stdout.trim(), '2', 'calls work after the restart');
+
+  up.child.kill('SIGINT');
+  t.equal(await up.exited(), 0, 'up exits cleanly on Ctrl-C');
+  const all = [...pids, Number(newPid)];
+  t.same(all.filter(alive), [], 'no child process outlives up');
+});
