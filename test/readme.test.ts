@@ -1,0 +1,23 @@
+// The README's code example runs as written, against a real cluster.
+
+import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { startCluster } from './fixtures/cluster.js';
+
+t.test('the README example prints what the README implies', async (t) => {
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+  const example = /```js readme-example\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (!example) throw new Error('README has no ```js readme-example block');
+  // Inside the package, so `import 'cloudburst-ts'` resolves to this build.
+  const file = fileURLToPath(new URL('./readme_example.mjs', import.meta.url));
+  await writeFile(file, example);
+  const { nats } = await startCluster(t);
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [file], { env: { ...process.env, CLOUDBURST_NATS: nats.url }, timeout: 30_000 }, (err, out, errOut) =>
+      err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+    );
+  });
+  t.equal(stdout, 'post-1 is liked by ada, edsger, grace\nhello\n');
+});
