@@ -3,14 +3,14 @@
 
 import type { Argv } from 'yargs';
 import { COMMON_DEFAULTS } from '../lib/config.js';
-import { LOG_LEVELS, type LogLevel } from '../lib/log.js';
+import { LOG_LEVELS } from '../lib/log.js';
 
 export const DEFAULT_NATS = 'nats://127.0.0.1:4222';
 
 export function withPrefix<T>(y: Argv<T>) {
   return y
     .option('prefix', { type: 'string', default: COMMON_DEFAULTS.prefix, describe: 'subject prefix of the cluster (separates clusters on one NATS)' })
-    .option('log-level', { type: 'string', choices: LOG_LEVELS, default: COMMON_DEFAULTS.logLevel as LogLevel, describe: 'log level (logs are JSON lines on stderr)' });
+    .option('log-level', { type: 'string', choices: LOG_LEVELS, default: COMMON_DEFAULTS.logLevel, describe: 'log level (logs are JSON lines on stderr)' });
 }
 
 export function withNats<T>(y: Argv<T>, required: boolean) {

@@ -26,4 +26,5 @@ export interface Cb {
 }
 
 /** The shape of a registered function. */
-export type CloudburstFunction = (cb: Cb, ...args: any[]) => unknown;
+// `never[]` accepts a function with any parameter types after `cb`.
+export type CloudburstFunction = (cb: Cb, ...args: never[]) => unknown;

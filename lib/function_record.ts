@@ -40,7 +40,7 @@ export function checkUserKey(key: string): string {
 }
 
 /** A record from a function value (its source text) or from module source. */
-export function functionRecord(name: string, fnOrModule: ((...args: any[]) => unknown) | string): FunctionRecord {
+export function functionRecord(name: string, fnOrModule: ((...args: never[]) => unknown) | string): FunctionRecord {
   checkFunctionName(name);
   let code: string;
   if (typeof fnOrModule === 'function') {

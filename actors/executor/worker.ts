@@ -5,22 +5,25 @@
 import { threadId } from 'node:worker_threads';
 import { decode, encode } from '../../lib/codec/index.js';
 import { CloudburstError, ExecutionError } from '../../lib/errors.js';
-import type { CloudburstFunction } from '../../lib/function_api.js';
+import type { Cb } from '../../lib/function_api.js';
 import { WorkerContext } from './worker_context.js';
 import type { WorkerOutcome, WorkerTask } from './worker_protocol.js';
 
-const modules = new Map<string, Promise<CloudburstFunction>>();
+// A loaded module's default export, called with whatever arguments arrived.
+type Invocable = (cb: Cb, ...args: unknown[]) => unknown;
 
-async function load(task: WorkerTask): Promise<CloudburstFunction> {
+const modules = new Map<string, Promise<Invocable>>();
+
+async function load(task: WorkerTask): Promise<Invocable> {
   const url = `data:text/javascript;base64,${Buffer.from(task.code).toString('base64')}`;
   const mod = (await import(url)) as { default?: unknown };
   if (typeof mod.default !== 'function') {
     throw new ExecutionError(`function ${task.name}: its module has no default export that is a function`);
   }
-  return mod.default as CloudburstFunction;
+  return mod.default as Invocable;
 }
 
-function loaded(task: WorkerTask): Promise<CloudburstFunction> {
+function loaded(task: WorkerTask): Promise<Invocable> {
   let fn = modules.get(task.hash);
   if (!fn) {
     fn = load(task);

@@ -40,7 +40,7 @@ export function startCluster(a: UpArgs, onProgress: (line: string) => void): Pro
 export const upCommand: CommandModule<object, UpArgs> = {
   command: 'up',
   describe: 'start a local cluster in the foreground (a private nats-server unless --nats is given); Ctrl-C stops it',
-  builder: (y) => clusterOptions(y) as unknown as Argv<UpArgs>,
+  builder: (y) => clusterOptions(y),
   handler: async (a) => {
     const say = (line: string): void => void process.stderr.write(`[up] ${line}\n`);
     const cluster = await startCluster(a, say);

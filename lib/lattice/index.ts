@@ -39,16 +39,16 @@ export interface LatticeType {
 
 // Tags are part of the wire format: never renumber, only append.
 export const LATTICE_TYPES = [
-  { kind: 'lww', tag: 40501, cls: LWWPair, fromData: LWWPair.fromData },
-  { kind: 'set', tag: 40502, cls: SetLattice, fromData: SetLattice.fromData },
-  { kind: 'ordered-set', tag: 40503, cls: OrderedSetLattice, fromData: OrderedSetLattice.fromData },
-  { kind: 'map', tag: 40504, cls: MapLattice, fromData: MapLattice.fromData },
-  { kind: 'max-int', tag: 40505, cls: MaxIntLattice, fromData: MaxIntLattice.fromData },
-  { kind: 'bool', tag: 40506, cls: BoolLattice, fromData: BoolLattice.fromData },
-  { kind: 'vector-clock', tag: 40507, cls: VectorClock, fromData: VectorClock.fromData },
-  { kind: 'single-causal', tag: 40508, cls: SingleKeyCausal, fromData: SingleKeyCausal.fromData },
-  { kind: 'multi-causal', tag: 40509, cls: MultiKeyCausal, fromData: MultiKeyCausal.fromData },
-  { kind: 'priority', tag: 40510, cls: PriorityLattice, fromData: PriorityLattice.fromData },
+  { kind: 'lww', tag: 40501, cls: LWWPair, fromData: (data: unknown) => LWWPair.fromData(data) },
+  { kind: 'set', tag: 40502, cls: SetLattice, fromData: (data: unknown) => SetLattice.fromData(data) },
+  { kind: 'ordered-set', tag: 40503, cls: OrderedSetLattice, fromData: (data: unknown) => OrderedSetLattice.fromData(data) },
+  { kind: 'map', tag: 40504, cls: MapLattice, fromData: (data: unknown) => MapLattice.fromData(data) },
+  { kind: 'max-int', tag: 40505, cls: MaxIntLattice, fromData: (data: unknown) => MaxIntLattice.fromData(data) },
+  { kind: 'bool', tag: 40506, cls: BoolLattice, fromData: (data: unknown) => BoolLattice.fromData(data) },
+  { kind: 'vector-clock', tag: 40507, cls: VectorClock, fromData: (data: unknown) => VectorClock.fromData(data) },
+  { kind: 'single-causal', tag: 40508, cls: SingleKeyCausal, fromData: (data: unknown) => SingleKeyCausal.fromData(data) },
+  { kind: 'multi-causal', tag: 40509, cls: MultiKeyCausal, fromData: (data: unknown) => MultiKeyCausal.fromData(data) },
+  { kind: 'priority', tag: 40510, cls: PriorityLattice, fromData: (data: unknown) => PriorityLattice.fromData(data) },
 ] as const satisfies readonly LatticeType[];
 
 export function isLattice(x: unknown): x is Lattice {

@@ -17,7 +17,7 @@ export class MapLattice<V extends Lattice = Lattice> extends Lattice<ReadonlyMap
     for (const entry of entries) {
       const pair: unknown = entry;
       if (!Array.isArray(pair) || pair.length !== 2) throw invalidArgument('map', 'entries must be [key, lattice] pairs');
-      const [key, value]: unknown[] = pair;
+      const [key, value] = pair as unknown[];
       if (typeof key !== 'string') throw invalidArgument('map', `keys must be strings, got ${typeName(key)}`);
       if (!(value instanceof Lattice)) throw invalidArgument('map', `the value under "${key}" is not a lattice`);
       // Two values for one key would silently pick one; the caller should say which.

@@ -22,7 +22,7 @@ export class VectorClock extends Lattice<ReadonlyMap<string, number>> {
     const seen = new Set<string>();
     for (const entry of entries) {
       if (!Array.isArray(entry) || entry.length !== 2) throw invalidArgument('vector-clock', 'entries must be [node, counter] pairs');
-      const [node, counter]: unknown[] = entry;
+      const [node, counter] = entry as unknown[];
       if (typeof node !== 'string') throw invalidArgument('vector-clock', `node ids must be strings, got ${typeName(node)}`);
       if (typeof counter !== 'number' || !Number.isSafeInteger(counter) || counter < 0) {
         throw invalidArgument('vector-clock', `the counter of "${node}" must be a non-negative integer`);
