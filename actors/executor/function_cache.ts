@@ -13,9 +13,12 @@ export class FunctionCache {
   get(name: string, deadline: number): Promise<FunctionRecord> {
     let record = this.records.get(name);
     if (!record) {
-      record = this.fetch(name, deadline);
-      this.records.set(name, record);
-      record.catch(() => this.records.delete(name));
+      const fetching = this.fetch(name, deadline);
+      this.records.set(name, fetching);
+      // A failed fetch is forgotten so the next call tries again, unless a
+      // newer fetch (after an invalidation) has taken its place meanwhile.
+      fetching.catch(() => this.records.get(name) === fetching && this.records.delete(name));
+      record = fetching;
     }
     return record;
   }

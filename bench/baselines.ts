@@ -1,0 +1,109 @@
+// The systems our numbers are divided by, each reduced to one `op` for the
+// driver: a raw NATS request/reply echo (the floor any call over NATS sits
+// on) and a Redis GET (a well-known request/response store on the same
+// machine). Each registers its own cleanup with the bench's teardown.
+
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import { Redis } from 'ioredis';
+import type { Teardown } from './harness.js';
+
+export interface Baseline {
+  /** Written into rows as baselineName. */
+  name: string;
+  /** Said in progress lines. */
+  label: string;
+  op: () => Promise<unknown>;
+}
+
+const ECHO_SERVER = fileURLToPath(new URL('./echo_server.js', import.meta.url));
+
+/**
+ * An echo of `payloadBytes` bytes: a plain NATS connection in this process
+ * asks, a responder in a child process answers with the same bytes. Pick the
+ * size of the message being compared so the baseline moves as many bytes.
+ */
+export async function natsEcho(natsUrl: string, teardown: Teardown, payloadBytes = 64): Promise<Baseline> {
+  const subject = `bench.echo.${process.pid}`;
+  const child = spawn(process.execPath, [ECHO_SERVER, natsUrl, subject], { stdio: ['pipe', 'pipe', 'inherit'] });
+  teardown.defer('echo responder', async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = once(child, 'exit');
+    child.stdin?.end();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+  });
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => fail(new Error('echo responder not ready after 10 s')), 10_000);
+    const onData = (chunk: Buffer): void => {
+      if (chunk.toString().includes('ready')) done();
+    };
+    const onExit = (code: number | null, signal: string | null): void =>
+      fail(new Error(`echo responder exited during start-up (${signal ?? `code ${code}`})`));
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      child.stdout?.off('data', onData);
+      child.off('exit', onExit);
+      child.stdout?.resume();
+    };
+    const done = (): void => (cleanup(), resolve());
+    const fail = (err: Error): void => (cleanup(), reject(err));
+    child.stdout?.on('data', onData);
+    child.once('exit', onExit);
+  });
+
+  const nc = await connect({ servers: natsUrl, name: 'cloudburst-bench-requester' });
+  teardown.defer('echo requester connection', () => nc.close());
+  const payload = new Uint8Array(payloadBytes).map((_, i) => i & 0xff);
+  const first = await nc.request(subject, payload, { timeout: 5_000 });
+  if (!sameBytes(first.data, payload)) throw new Error('echo responder answered with different bytes');
+  return {
+    name: 'nats-echo',
+    label: `nats echo ${payloadBytes} B`,
+    op: () => nc.request(subject, payload, { timeout: 10_000 }),
+  };
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * GET of a `valueBytes`-byte value from Redis on 127.0.0.1:`port`, or
+ * undefined when no Redis answers within `connectTimeoutMs`: Redis is a
+ * second opinion, not something a bench may fail for.
+ */
+export async function redisGet(teardown: Teardown, valueBytes = 64, port = 6379, connectTimeoutMs = 1_000): Promise<Baseline | undefined> {
+  const redis = new Redis({
+    host: '127.0.0.1',
+    port,
+    lazyConnect: true,
+    connectTimeout: connectTimeoutMs,
+    // Fail fast instead of queueing commands and retrying forever.
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  // Without a listener, a connection error is an unhandled 'error' event.
+  redis.on('error', () => {});
+  teardown.defer('redis connection', () => redis.disconnect());
+  try {
+    await Promise.race([
+      redis.connect(),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), connectTimeoutMs).unref()),
+    ]);
+    await redis.ping();
+  } catch {
+    return undefined;
+  }
+  // Per process, so benches run side by side on one Redis do not collide.
+  const key = `cloudburst-bench:${process.pid}:value`;
+  await redis.set(key, 'x'.repeat(valueBytes));
+  teardown.defer('redis bench key', async () => {
+    if (redis.status === 'ready') await redis.del(key);
+  });
+  return { name: 'redis', label: `redis GET ${valueBytes} B`, op: () => redis.get(key) };
+}
