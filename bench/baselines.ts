@@ -4,7 +4,7 @@
 // machine). Each registers its own cleanup with the bench's teardown.
 
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { childReady, stopChild } from '../bin/child_process.js';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
 import { Redis } from 'ioredis';
@@ -28,31 +28,19 @@ const ECHO_SERVER = fileURLToPath(new URL('./echo_server.js', import.meta.url));
 export async function natsEcho(natsUrl: string, teardown: Teardown, payloadBytes = 64): Promise<Baseline> {
   const subject = `bench.echo.${process.pid}`;
   const child = spawn(process.execPath, [ECHO_SERVER, natsUrl, subject], { stdio: ['pipe', 'pipe', 'inherit'] });
-  teardown.defer('echo responder', async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.stdin?.end();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
-  });
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new Error('echo responder not ready after 10 s')), 10_000);
-    const onData = (chunk: Buffer): void => {
-      if (chunk.toString().includes('ready')) done();
-    };
-    const onExit = (code: number | null, signal: string | null): void =>
-      fail(new Error(`echo responder exited during start-up (${signal ?? `code ${code}`})`));
-    const cleanup = (): void => {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.off('exit', onExit);
-      child.stdout?.resume();
-    };
-    const done = (): void => (cleanup(), resolve());
-    const fail = (err: Error): void => (cleanup(), reject(err));
-    child.stdout?.on('data', onData);
-    child.once('exit', onExit);
+  // Closing stdin asks the responder to stop.
+  teardown.defer('echo responder', () => stopChild(child, 5_000, (c) => c.stdin?.end()));
+  await childReady(child, {
+    what: 'echo responder',
+    timeoutMs: 10_000,
+    watch: (ready) => {
+      const onData = (chunk: Buffer): void => void (chunk.toString().includes('ready') && ready());
+      child.stdout?.on('data', onData);
+      return () => {
+        child.stdout?.off('data', onData);
+        child.stdout?.resume();
+      };
+    },
   });
 
   const nc = await connect({ servers: natsUrl, name: 'cloudburst-bench-requester' });

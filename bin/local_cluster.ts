@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { NodeKind } from '../lib/actor/actor.js';
 import { newId } from '../lib/ids.js';
 import type { LogLevel } from '../lib/log.js';
+import { childReady, stopChild } from './child_process.js';
 import { NatsServerProcess } from './nats_server.js';
 import type { ReadyMessage } from './run_node.js';
 
@@ -34,6 +35,8 @@ export interface LocalClusterOptions {
 /** Restarts allowed per node within RESTART_WINDOW_MS before it is given up. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
+/** How long a node may take to drain before it is killed. */
+const NODE_STOP_GRACE_MS = 10_000;
 
 export interface ChildNode {
   readonly kind: NodeKind;
@@ -89,23 +92,14 @@ export class LocalCluster {
     const entry: ChildNode = node ?? { kind, id, process: child, restarts: [] };
     entry.process = child;
     if (!node) this.nodes.push(entry);
-    await new Promise<void>((resolve, reject) => {
-      const timeoutMs = this.opts.readyTimeoutMs ?? 20_000;
-      const timer = setTimeout(() => fail(new Error(`${kind} ${id} not ready after ${timeoutMs} ms`)), timeoutMs);
-      const onMessage = (m: unknown): void => {
-        if ((m as ReadyMessage | undefined)?.ready) done();
-      };
-      const onExit = (code: number | null, signal: string | null): void =>
-        fail(new Error(`${kind} ${id} exited during start-up (${signal ?? `code ${code}`})`));
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        child.off('exit', onExit);
-      };
-      const done = (): void => (cleanup(), resolve());
-      const fail = (err: Error): void => (cleanup(), reject(err));
-      child.on('message', onMessage);
-      child.once('exit', onExit);
+    await childReady(child, {
+      what: `${kind} ${id}`,
+      timeoutMs: this.opts.readyTimeoutMs ?? 20_000,
+      watch: (ready) => {
+        const onMessage = (m: unknown): void => void ((m as ReadyMessage | undefined)?.ready && ready());
+        child.on('message', onMessage);
+        return () => child.off('message', onMessage);
+      },
     });
     this.progress(`${kind} ${id} ready (pid ${child.pid})`);
     child.once('exit', (code, signal) => this.onChildExit(entry, child, code, signal));
@@ -129,18 +123,8 @@ export class LocalCluster {
   async stop(): Promise<void> {
     this.stopping = true;
     for (const kind of ['router', 'executor', 'kvs'] as const) {
-      await Promise.all(this.nodes.filter((n) => n.kind === kind).map((n) => stopChild(n.process)));
+      await Promise.all(this.nodes.filter((n) => n.kind === kind).map((n) => stopChild(n.process, NODE_STOP_GRACE_MS)));
     }
     await this.natsServer?.stop();
   }
-}
-
-/** SIGTERM, then SIGKILL if the child has not exited within `graceMs`. */
-async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
 }

@@ -7,6 +7,7 @@ import { accessSync, constants } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { InvalidArgument } from '../lib/errors.js';
+import { childReady, stopChild } from './child_process.js';
 
 export const NATS_SERVER_FALLBACK = '/usr/sbin/nats-server';
 
@@ -100,36 +101,27 @@ export class NatsServerProcess {
       running.delete(child);
       if (this.child === child) this.child = undefined;
     });
-    await new Promise<void>((resolve, reject) => {
-      let log = '';
-      const timeoutMs = this.opts.readyTimeoutMs ?? 10_000;
-      const timer = setTimeout(() => fail(new Error(`nats-server not ready after ${timeoutMs} ms:\n${log}`)), timeoutMs);
-      const onData = (chunk: Buffer): void => {
-        log += chunk.toString();
-        if (log.includes('Server is ready')) done();
-      };
-      const onExit = (code: number | null): void => fail(new Error(`nats-server exited (${code}):\n${log}`));
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        child.stderr?.off('data', onData);
-        child.off('exit', onExit);
-        // Keep draining stderr so the child never blocks on a full pipe.
-        child.stderr?.resume();
-      };
-      const done = (): void => (cleanup(), resolve());
-      const fail = (err: Error): void => (cleanup(), child.kill('SIGKILL'), reject(err));
-      child.stderr?.on('data', onData);
-      child.once('exit', onExit);
+    let log = '';
+    const onData = (chunk: Buffer): void => void (log += chunk.toString());
+    child.stderr?.on('data', onData);
+    await childReady(child, {
+      what: 'nats-server',
+      timeoutMs: this.opts.readyTimeoutMs ?? 10_000,
+      watch: (ready) => {
+        const check = (): void => void (log.includes('Server is ready') && ready());
+        child.stderr?.on('data', check);
+        return () => child.stderr?.off('data', check);
+      },
+      detail: () => log,
     });
+    // Keep draining stderr so the child never blocks on a full pipe.
+    child.stderr?.off('data', onData);
+    child.stderr?.resume();
   }
 
   /** Stops the server with `signal` (SIGKILL: a crash) and waits until it is gone. */
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    await exited;
+    if (this.child) await stopChild(this.child, 10_000, (c) => c.kill(signal));
   }
 
   /** Graceful stop. */

@@ -1,9 +1,9 @@
 // Anna's BoolLattice: a flag that, once set anywhere, stays set everywhere.
 
-import { Lattice } from './lattice.js';
+import { RankedLattice } from './ranked.js';
 import { invalidArgument, malformed, typeName } from './validate.js';
 
-export class BoolLattice extends Lattice<boolean> {
+export class BoolLattice extends RankedLattice<boolean> {
   readonly kind = 'bool';
   readonly value: boolean;
 
@@ -20,17 +20,11 @@ export class BoolLattice extends Lattice<boolean> {
     return new BoolLattice(data);
   }
 
-  // The winner is returned as is: lattices are immutable, so sharing is safe.
-  merge(other: this): this {
-    return other.value ? other : this;
-  }
 
-  reveal(): boolean {
-    return this.value;
-  }
 
-  equals(other: this): boolean {
-    return this.value === other.value;
+
+  protected rank(other: this): number {
+    return Number(this.value) - Number(other.value);
   }
 
   toData(): boolean {

@@ -2,13 +2,13 @@
 // timestamp wins. Ties fall to the higher writer id and then to the larger
 // value, so every replica keeps the same winner whatever order merges arrive in.
 
-import { Lattice } from './lattice.js';
+import { RankedLattice } from './ranked.js';
 import { compareValues, isPlainValue } from './value_order.js';
 import { decodeWith, expectTuple, invalidArgument, typeName } from './validate.js';
 
 let lastNow = 0;
 
-export class LWWPair<T = unknown> extends Lattice<T> {
+export class LWWPair<T = unknown> extends RankedLattice<T> {
   readonly kind = 'lww';
   readonly timestamp: number;
   readonly writer: string;
@@ -45,24 +45,14 @@ export class LWWPair<T = unknown> extends Lattice<T> {
     });
   }
 
-  #order(other: LWWPair<T>): number {
+  protected rank(other: LWWPair<T>): number {
     if (this.timestamp !== other.timestamp) return this.timestamp < other.timestamp ? -1 : 1;
     if (this.writer !== other.writer) return this.writer < other.writer ? -1 : 1;
     return compareValues(this.value, other.value);
   }
 
-  // The winner is returned as is: lattices are immutable, so sharing is safe.
-  merge(other: this): this {
-    return this.#order(other) >= 0 ? this : other;
-  }
 
-  reveal(): T {
-    return this.value;
-  }
 
-  equals(other: this): boolean {
-    return this.#order(other) === 0;
-  }
 
   toData(): [number, string, T] {
     return [this.timestamp, this.writer, this.value];

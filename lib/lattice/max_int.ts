@@ -2,10 +2,10 @@
 // monotone progress, high-water marks). Integers only, because a float would
 // lose increments past 2^53 and then replicas could disagree on the maximum.
 
-import { Lattice } from './lattice.js';
+import { RankedLattice } from './ranked.js';
 import { decodeWith, invalidArgument, malformed, typeName } from './validate.js';
 
-export class MaxIntLattice extends Lattice<number> {
+export class MaxIntLattice extends RankedLattice<number> {
   readonly kind = 'max-int';
   readonly value: number;
 
@@ -24,17 +24,11 @@ export class MaxIntLattice extends Lattice<number> {
     return decodeWith('max-int', () => new MaxIntLattice(data));
   }
 
-  // The winner is returned as is: lattices are immutable, so sharing is safe.
-  merge(other: this): this {
-    return other.value > this.value ? other : this;
-  }
 
-  reveal(): number {
-    return this.value;
-  }
 
-  equals(other: this): boolean {
-    return this.value === other.value;
+
+  protected rank(other: this): number {
+    return this.value === other.value ? 0 : this.value > other.value ? 1 : -1;
   }
 
   toData(): number {

@@ -2,11 +2,11 @@
 // "shortest distance so far"). Equal priorities fall to the larger value, so the
 // merge stays commutative when two replicas propose different values.
 
-import { Lattice } from './lattice.js';
+import { RankedLattice } from './ranked.js';
 import { compareValues, isPlainValue } from './value_order.js';
 import { decodeWith, expectTuple, invalidArgument, typeName } from './validate.js';
 
-export class PriorityLattice<T = unknown> extends Lattice<T> {
+export class PriorityLattice<T = unknown> extends RankedLattice<T> {
   readonly kind = 'priority';
   readonly priority: number;
   readonly value: T;
@@ -30,23 +30,13 @@ export class PriorityLattice<T = unknown> extends Lattice<T> {
   }
 
   /** Positive when `this` wins. */
-  #order(other: PriorityLattice<T>): number {
+  protected rank(other: PriorityLattice<T>): number {
     if (this.priority !== other.priority) return this.priority < other.priority ? 1 : -1;
     return compareValues(this.value, other.value);
   }
 
-  // The winner is returned as is: lattices are immutable, so sharing is safe.
-  merge(other: this): this {
-    return this.#order(other) >= 0 ? this : other;
-  }
 
-  reveal(): T {
-    return this.value;
-  }
 
-  equals(other: this): boolean {
-    return this.#order(other) === 0;
-  }
 
   toData(): [number, T] {
     return [this.priority, this.value];
