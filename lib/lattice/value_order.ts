@@ -57,12 +57,12 @@ function sign(n: number): number {
 function compareNumbers(a: number, b: number): number {
   if (a < b) return -1;
   if (a > b) return 1;
-  // `<` calls NaN unordered and -0 equal to 0; both must still land somewhere
-  // fixed, or a merge keeping "the larger" would depend on argument order.
-  if (Object.is(a, b)) return 0;
-  if (Number.isNaN(a)) return -1;
-  if (Number.isNaN(b)) return 1;
-  return Object.is(a, -0) ? -1 : 1;
+  // -0 and 0 are one value here, as on the wire (CBOR as cbor-x writes it
+  // has no -0), so a value still equals itself after a trip. NaN, unordered
+  // under `<`, must land somewhere fixed or "keep the larger" would depend on
+  // argument order.
+  if (a === b || Object.is(a, b)) return 0;
+  return Number.isNaN(a) ? -1 : 1;
 }
 
 function comparePrimitives(a: string | bigint, b: string | bigint): number {
