@@ -88,7 +88,10 @@ export class LocalCluster {
 
   private async spawnNode(kind: NodeKind, id: string, node?: ChildNode): Promise<ChildNode> {
     this.progress(`starting ${kind} ${id}`);
-    const child = spawn(process.execPath, this.args(kind, id), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // In a process group of its own: a Ctrl-C at the terminal reaches only the
+    // supervisor, which stops the nodes in order (routers first, NATS last).
+    // A node still stops by itself if the supervisor dies (run_node.ts).
+    const child = spawn(process.execPath, this.args(kind, id), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
     const entry: ChildNode = node ?? { kind, id, process: child, restarts: [] };
     entry.process = child;
     if (!node) this.nodes.push(entry);

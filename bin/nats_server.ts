@@ -94,7 +94,9 @@ export class NatsServerProcess {
   async restart(): Promise<void> {
     if (this.child) throw new InvalidArgument('nats-server is already running');
     const args = ['-a', '127.0.0.1', '-p', String(this.port), ...(this.opts.args ?? [])];
-    const child = spawn(findNatsServer(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group, so a terminal's Ctrl-C does not stop NATS under
+    // nodes still draining; its owner stops it last (and on exit, below).
+    const child = spawn(findNatsServer(), args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.child = child;
     running.add(child);
     child.once('exit', () => {

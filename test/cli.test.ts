@@ -22,7 +22,12 @@ t.test('--help lists every command and each command documents its options', asyn
 
 t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing behind', async (t) => {
   const up = new CliProcess(['up', '--prefix', 'clitest', '--threads', '1']);
-  t.teardown(() => void up.child.kill('SIGKILL'));
+  t.teardown(async () => {
+    if (up.child.exitCode === null && up.child.signalCode === null) {
+      up.interrupt();
+      await up.exited();
+    }
+  });
   const [, natsUrl] = (await up.waitFor(/cluster ready: --nats (\S+)/)) as [string, string];
   const pids = up.lines.flatMap((l) => [...l.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1])));
   t.equal(pids.length, 4, 'nats-server and one node of each kind, each with its pid');
@@ -48,8 +53,9 @@ t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing be
   t.not(newPid, oldPid, 'the crashed executor was restarted');
   t.equal((await cli('call', 'sum', '1', '1', ...conn)).stdout.trim(), '2', 'calls work after the restart');
 
-  up.child.kill('SIGINT');
+  up.interrupt();
   t.equal(await up.exited(), 0, 'up exits cleanly on Ctrl-C');
+  t.ok(up.lines.some((l) => /router \S+ stopped|stopped/.test(l)), 'says it stopped');
   const all = [...pids, Number(newPid)];
   t.same(all.filter(alive), [], 'no child process outlives up');
 });
