@@ -3,7 +3,7 @@
 // broken at random so several routers do not pile onto one executor.
 // Locality (cached keys) joins this in the functions issue.
 
-import type { Member } from './membership.js';
+import type { Member } from '../lib/membership.js';
 
 export class SchedulerPolicy {
   /** Calls sent to each executor since its last heartbeat. */

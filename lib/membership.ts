@@ -1,0 +1,117 @@
+// A view of the cluster built only from heartbeats on `<prefix>.members`: a
+// node is a member while it keeps announcing itself, and leaves on its
+// `leave` notice or after `timeoutMs` of silence. Routers, KVS shards and KVS
+// clients each keep one; nobody asks a coordinator.
+
+import type { Heartbeat, NodeKind } from './actor/actor.js';
+import type { Subscription, Transport } from './actor/transport.js';
+import { decodeMessage, encodeMessage, str } from './codec/index.js';
+import type { Subjects } from './subjects.js';
+
+export interface Member extends Heartbeat {
+  /** Local time the last heartbeat arrived. */
+  seenAt: number;
+}
+
+export class Membership {
+  private readonly members = new Map<string, Member>();
+  private readonly listeners = new Set<() => void>();
+  private readonly heardListeners = new Set<(m: Member) => void>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly timeoutMs: number) {}
+
+  heard(hb: Heartbeat): void {
+    const had = this.members.get(hb.id);
+    const member = { ...hb, seenAt: Date.now() };
+    this.members.set(hb.id, member);
+    for (const listener of [...this.heardListeners]) listener(member);
+    if (!had || had['state'] !== hb['state'] || had.subject !== hb.subject) this.changed();
+  }
+
+  /** Called on every heartbeat (load reports), not only on changes. */
+  onHeard(listener: (m: Member) => void): () => void {
+    this.heardListeners.add(listener);
+    return () => this.heardListeners.delete(listener);
+  }
+
+  left(id: string): void {
+    if (this.members.delete(id)) this.changed();
+  }
+
+  /** Live members, of one kind or all. */
+  live(kind?: NodeKind): Member[] {
+    this.sweep();
+    const out: Member[] = [];
+    for (const m of this.members.values()) if (kind === undefined || m.kind === kind) out.push(m);
+    return out;
+  }
+
+  /** Called whenever a member joins, leaves, times out or changes state. */
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves true once `ready()` holds (checked at each change), false after `ms`. */
+  waitFor(ready: () => boolean, ms: number): Promise<boolean> {
+    if (ready()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (ok: boolean): void => {
+        clearTimeout(timer);
+        off();
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(ready()), Math.max(0, ms));
+      const off = this.onChange(() => ready() && done(true));
+    });
+  }
+
+  /**
+   * Follows heartbeats on the transport and asks every node to announce
+   * itself now; silent members are swept every `timeoutMs / 3`.
+   */
+  follow(transport: Transport, subjects: Subjects, onBadMessage: (err: unknown) => void = () => {}): Subscription {
+    const sub = transport.subscribe(subjects.members, (m) => {
+      try {
+        const msg = decodeMessage(m.data);
+        if (msg.t === 'heartbeat') {
+          str(msg, 'id');
+          str(msg, 'kind');
+          str(msg, 'subject');
+          const { v: _v, t: _t, ...hb } = msg;
+          this.heard(hb as unknown as Heartbeat);
+        } else if (msg.t === 'leave') {
+          this.left(str(msg, 'id'));
+        }
+      } catch (err) {
+        onBadMessage(err);
+      }
+    });
+    this.sweepTimer = setInterval(() => this.sweep(), Math.max(10, this.timeoutMs / 3));
+    this.sweepTimer.unref();
+    transport.publish(subjects.membersPing, encodeMessage('ping', {}));
+    return {
+      unsubscribe: () => {
+        clearInterval(this.sweepTimer);
+        sub.unsubscribe();
+      },
+    };
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    let dropped = false;
+    for (const [id, m] of this.members) {
+      if (now - m.seenAt > this.timeoutMs) {
+        this.members.delete(id);
+        dropped = true;
+      }
+    }
+    if (dropped) this.changed();
+  }
+
+  private changed(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+}
