@@ -1,11 +1,13 @@
 // The actor base over a real nats-server (private to this file): typed
 // request/reply, typed errors whatever arrives, deadlines, heartbeats, graceful
-// drain, surviving a NATS restart, and the server's payload limit.
+// drain, surviving a NATS restart, and the server's payload limit (chunking
+// above it, PayloadTooLarge above the configured message limit).
 
 import t, { type Test } from 'tap';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { Actor, type ActorOptions } from '../lib/actor/actor.js';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { readReply, request } from '../lib/actor/rpc.js';
@@ -28,6 +30,7 @@ import { LWWPair } from '../lib/lattice/index.js';
 import { createLogger } from '../lib/log.js';
 import { subjectsFor, type Subjects } from '../lib/subjects.js';
 import { startNats } from './fixtures/nats.js';
+import { WatchedTransport } from './fixtures/watched_transport.js';
 
 const logger = createLogger('actor-test', 'silent');
 
@@ -54,6 +57,7 @@ class TestActor extends Actor {
       crash: () => {
         throw new Error('kaboom');
       },
+      make: (msg) => ({ data: new Uint8Array(msg['n'] as number) }),
       slow: async (msg) => {
         await new Promise<void>((resolve) => {
           this.gates.add(resolve);
@@ -141,13 +145,14 @@ interface Rig {
 }
 
 /** An actor and a client on `url`, both closed when `t` ends. */
-async function rig(t: Test, url: string, opts: { start?: boolean } = {}): Promise<Rig> {
+async function rig(t: Test, url: string, opts: { start?: boolean; maxMessageBytes?: number } = {}): Promise<Rig> {
   const subjects = subjectsFor(newId('cbt'));
   const id = newId('actor-');
   const client = await NatsTransport.connect({ servers: url, name: `client-${id}` });
   t.teardown(() => client.close());
   const transport = await NatsTransport.connect({ servers: url, name: `cloudburst-${id}` });
-  const actor = new TestActor({ transport, subjects, id, logger, heartbeatMs: 60_000 });
+  const limit = opts.maxMessageBytes === undefined ? {} : { maxMessageBytes: opts.maxMessageBytes };
+  const actor = new TestActor({ transport, subjects, id, logger, heartbeatMs: 60_000, ...limit });
   t.teardown(async () => {
     actor.releaseAll();
     await actor.stop();
@@ -359,7 +364,7 @@ void t.test('reconnect after the nats-server restarts', async (t) => {
   t.match(hb, { id: actor.id, subject: actor.subject }, 'and answers pings again');
 });
 
-void t.test('payload limit comes from the server', async (t) => {
+void t.test('payload limit comes from the server; larger messages travel in pieces', async (t) => {
   const limit = 65536;
   const dir = await mkdtemp(join(tmpdir(), 'cb-nats-'));
   t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -367,27 +372,40 @@ void t.test('payload limit comes from the server', async (t) => {
   await writeFile(conf, `max_payload: ${limit}\n`);
   const small = await startNats(t, { args: ['-c', conf] });
 
-  const { actor, client, subjects } = await rig(t, small.url);
+  const maxMessageBytes = 256 * 1024;
+  const { actor, client, subjects } = await rig(t, small.url, { maxMessageBytes });
   t.equal(client.maxPayload, limit, "maxPayload is the server's max_payload");
 
   const big = await NatsTransport.connect({ servers: server.url });
   t.teardown(() => big.close());
   t.equal(big.maxPayload, 1024 * 1024, 'a default server reports 1 MiB');
 
-  // Find the byte-string size whose request is exactly at the limit.
+  // A request and its answer, each three times max_payload, arrive whole; no
+  // message on the wire is larger than the server takes.
+  const watchedClient = new WatchedTransport(client);
+  const data = randomBytes(3 * limit);
   const deadline = deadlineIn(10_000);
-  const sizeOf = (n: number) => encodeMessage('echo', { data: new Uint8Array(n), deadline }).byteLength;
-  const atLimit = limit - (sizeOf(limit - 100) - (limit - 100));
-  t.equal(sizeOf(atLimit), limit, 'test setup: request sized exactly at the limit');
+  const echoed = (await request(watchedClient, actor.subject, 'echo', { data }, deadline)) as { data: Uint8Array };
+  t.ok(Buffer.from(echoed.data).equals(data), 'a request and answer of 3 x max_payload come back intact');
+  t.ok(watchedClient.sent.length > 3, `the request went in pieces (${watchedClient.sent.length} messages)`);
+  t.ok(
+    watchedClient.sent.every((m) => m.bytes <= limit),
+    `every message is within max_payload (largest ${Math.max(...watchedClient.sent.map((m) => m.bytes))} B)`,
+  );
 
-  // A request over the limit never reaches the wire.
+  // A request over the configured message limit never reaches the wire.
   const watched = `${subjects.prefix}.watched`;
   const watcher = new Inbox(client, watched);
   t.teardown(() => watcher.close());
   await client.flush();
-  const over = await failure(request(client, watched, 'echo', { data: new Uint8Array(atLimit + 1) }, deadline));
+  const sizeOf = (n: number) => encodeMessage('echo', { data: new Uint8Array(n), deadline }).byteLength;
+  const atLimit = maxMessageBytes - (sizeOf(maxMessageBytes - 100) - (maxMessageBytes - 100));
+  t.equal(sizeOf(atLimit), maxMessageBytes, 'test setup: request sized exactly at the limit');
+  const over = await failure(
+    request(client, watched, 'echo', { data: new Uint8Array(atLimit + 1) }, deadline, { maxMessageBytes }),
+  );
   t.type(over, PayloadTooLarge, 'request() refuses a request over the limit');
-  t.same((over as PayloadTooLarge).data, { size: limit + 1, limit }, 'naming size and limit');
+  t.same((over as PayloadTooLarge).data, { size: maxMessageBytes + 1, limit: maxMessageBytes }, 'naming size and limit');
   client.publish(watched, encodeMessage('marker', {}));
   await watcher.next((m) => m.t === 'marker', 'marker');
   t.same(
@@ -396,15 +414,15 @@ void t.test('payload limit comes from the server', async (t) => {
     'nothing but the marker was sent',
   );
 
-  // A request at the limit is sent; its echo would be a few bytes larger, so
-  // the actor answers with PayloadTooLarge instead of leaving the caller hanging.
-  const replyTooBig = await failure(request(client, actor.subject, 'echo', { data: new Uint8Array(atLimit) }, deadline));
+  // An answer over the actor's limit arrives as PayloadTooLarge instead of
+  // leaving the caller hanging.
+  const replyTooBig = await failure(request(client, actor.subject, 'make', { n: maxMessageBytes }, deadline));
   t.type(replyTooBig, PayloadTooLarge, 'an answer over the limit arrives as PayloadTooLarge');
-  t.match((replyTooBig as PayloadTooLarge).data, { limit }, 'from the actor, naming the limit');
-  t.ok(((replyTooBig as PayloadTooLarge).data?.['size'] as number) > limit, 'and the size of the answer');
+  t.match((replyTooBig as PayloadTooLarge).data, { limit: maxMessageBytes }, 'from the actor, naming the limit');
+  t.ok(((replyTooBig as PayloadTooLarge).data?.['size'] as number) > maxMessageBytes, 'and the size of the answer');
 
-  const answered = (await request(client, actor.subject, 'echo', { data: new Uint8Array(atLimit - 100) }, deadline)) as {
+  const answered = (await request(client, actor.subject, 'make', { n: maxMessageBytes - 100 }, deadline)) as {
     data: Uint8Array;
   };
-  t.equal(answered.data.byteLength, atLimit - 100, 'a request with room for its answer is answered');
+  t.equal(answered.data.byteLength, maxMessageBytes - 100, 'an answer just under the limit is answered');
 });

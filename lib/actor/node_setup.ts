@@ -12,5 +12,12 @@ export async function actorOptions(kind: NodeKind, config: CommonConfig): Promis
   const id = config.id ?? newId(`${kind}-`);
   const subjects = subjectsFor(config.prefix);
   const transport = await NatsTransport.connect({ servers: config.nats, name: `cloudburst-${id}` });
-  return { transport, subjects, id, logger: createLogger(`${kind}:${id}`, config.logLevel), heartbeatMs: config.heartbeatMs };
+  return {
+    transport,
+    subjects,
+    id,
+    logger: createLogger(`${kind}:${id}`, config.logLevel),
+    heartbeatMs: config.heartbeatMs,
+    maxMessageBytes: config.maxMessageBytes,
+  };
 }
