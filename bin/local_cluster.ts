@@ -6,8 +6,10 @@
 // behind.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeKind } from '../lib/actor/actor.js';
+import { KVS_DEFAULTS, type Durability } from '../lib/config.js';
 import { newId } from '../lib/ids.js';
 import type { LogLevel } from '../lib/log.js';
 import { childReady, stopChild } from './child_process.js';
@@ -24,6 +26,8 @@ export interface LocalClusterOptions {
   routers: number;
   /** Worker threads per executor. */
   threads: number;
+  /** Shard settings; each shard keeps its data in `<dataDir>/<prefix>/kvs-<n>`. */
+  shards: { durability: Durability; dataDir?: string; replication: number; gossipMs: number };
   prefix: string;
   logLevel: LogLevel;
   /** Told of each step while the cluster starts and of restarts after. */
@@ -31,6 +35,9 @@ export interface LocalClusterOptions {
   /** How long one node may take to come up. Default 20 s. */
   readyTimeoutMs?: number;
 }
+
+/** Shards that keep nothing: for demos and benches of the call path. */
+export const MEMORY_SHARDS: LocalClusterOptions['shards'] = { durability: 'none', replication: 1, gossipMs: KVS_DEFAULTS.gossipMs };
 
 /** Restarts allowed per node within RESTART_WINDOW_MS before it is given up. */
 const MAX_RESTARTS = 5;
@@ -66,7 +73,9 @@ export class LocalCluster {
     const cluster = new LocalCluster(opts.nats ?? server!.url, server, opts);
     try {
       // Shards first so executors and routers find state as they come up.
-      for (const [kind, count] of [['kvs', opts.kvs], ['executor', opts.executors], ['router', opts.routers]] as const) {
+      // Shards have fixed ids so a restarted cluster finds their data again.
+      await Promise.all(Array.from({ length: opts.kvs }, (_, i) => cluster.spawnNode('kvs', `kvs-${i}`)));
+      for (const [kind, count] of [['executor', opts.executors], ['router', opts.routers]] as const) {
         await Promise.all(Array.from({ length: count }, () => cluster.spawnNode(kind, newId(`${kind}-`))));
       }
     } catch (err) {
@@ -83,6 +92,11 @@ export class LocalCluster {
   private args(kind: NodeKind, id: string): string[] {
     const args = [CLI, kind, '--nats', this.natsUrl, '--prefix', this.opts.prefix, '--id', id, '--log-level', this.opts.logLevel];
     if (kind === 'executor') args.push('--threads', String(this.opts.threads));
+    if (kind === 'kvs') {
+      const { durability, dataDir, replication, gossipMs } = this.opts.shards;
+      args.push('--durability', durability, '--replication', String(replication), '--gossip-ms', String(gossipMs));
+      if (dataDir && durability !== 'none') args.push('--data-dir', join(dataDir, this.opts.prefix, id));
+    }
     return args;
   }
 

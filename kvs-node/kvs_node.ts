@@ -1,57 +1,308 @@
-// A KVS shard actor. Skeleton stage: one in-memory shard serving batched
-// get/put/delete on the shared `kvs` subject and its own; the hash ring,
-// replication and the write-ahead log arrive with the Anna issue.
+// A KVS shard actor (an Anna node). It owns the keys the consistent-hash
+// ring gives it, merges puts into its durable store, gossips merges to the
+// other replicas, and moves data when the ring changes:
+//   - joining: it pulls the entries it will hold from every active shard
+//     before it serves reads; each of those shards forwards later writes to
+//     it as gossip from the moment it answers the pull, so none is missed;
+//   - leaving (SIGTERM): it hands every entry to the replicas that will hold
+//     it, still taking writes meanwhile and forwarding them;
+//   - a shard that dies is noticed by missed heartbeats; every survivor then
+//     pushes its entries to the replicas that newly hold them, restoring the
+//     replication factor from the copies that are left.
+// A request for a key it does not hold is answered WrongShard with its view
+// of the ring, never a silent miss.
 
-import { Actor, type ActorOptions } from '../lib/actor/actor.js';
+import { Actor, type ActorOptions, type MessageContext } from '../lib/actor/actor.js';
 import { actorOptions } from '../lib/actor/node_setup.js';
-import { arr } from '../lib/codec/index.js';
+import { request } from '../lib/actor/rpc.js';
+import { arr, encodeMessage, num, str, type Envelope } from '../lib/codec/index.js';
 import type { KvsConfig } from '../lib/config.js';
-import { asCloudburstError } from '../lib/errors.js';
-import { KVS_BATCH, parseOp, type KvsResult } from '../lib/kvs_protocol.js';
-import { LatticeStore } from './store.js';
+import { deadlineIn } from '../lib/deadline.js';
+import { PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
+import { KVS_BATCH, KVS_GOSSIP, KVS_JOIN, parseEntries, parseOp, type Entry, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
+import { followOverrides } from '../lib/kvs/replication_overrides.js';
+import { KVS_UPDATES } from '../lib/kvs/updates.js';
+import { RingView, shardInfo, type ShardInfo, type ShardState } from '../lib/kvs/ring_view.js';
+import type { Lattice } from '../lib/lattice/index.js';
+import { Membership } from '../lib/membership.js';
+import { GossipQueue } from './gossip.js';
+import { HotKeys } from './hot_keys.js';
+import { ShardStore } from './storage/index.js';
+import { Watches } from './watches.js';
+
+/** Entries per page of a join pull. */
+const JOIN_PAGE = 1000;
 
 export class KvsNode extends Actor {
   readonly kind = 'kvs' as const;
   readonly subject: string;
-  private readonly store = new LatticeStore();
+  private state: ShardState = 'joining';
+  private readonly membership: Membership;
+  private readonly ring: RingView;
+  private readonly gossip: GossipQueue;
+  private readonly hot = new HotKeys();
+  private readonly watches: Watches;
+  /** Shards that pulled from us before their heartbeat said they were joining. */
+  private readonly joiners = new Map<string, ShardInfo>();
+  /** Key snapshots of the join pulls in progress, by joiner. */
+  private readonly pulls = new Map<string, string[]>();
 
-  constructor(opts: ActorOptions) {
+  constructor(
+    opts: ActorOptions,
+    private readonly store: ShardStore,
+    private readonly config: KvsConfig,
+  ) {
     super(opts);
     this.subject = this.subjects.kvsShard(this.id);
-    const handlers = { [KVS_BATCH]: (msg: Record<string, unknown>) => this.batch(arr(msg, 'ops')) };
-    this.serve(this.subject, handlers);
-    this.serve(this.subjects.kvs, handlers, 'kvs');
+    this.membership = new Membership(config.memberTimeoutMs);
+    this.ring = new RingView();
+    this.gossip = new GossipQueue(
+      {
+        send: (peer, keys) => this.sendGossip(peer, keys),
+        stillWanted: (peer, key) => this.ring.writeReplicas(key).some((r) => r.id === peer),
+        delivered: (_peer, keys) => this.dropUnowned(keys),
+      },
+      config.gossipMs,
+    );
+    this.watches = new Watches((bucket, entries) => this.publishUpdates(bucket, entries));
+    this.serve(this.subject, {
+      [KVS_BATCH]: (msg) => this.batch(msg),
+      [KVS_GOSSIP]: (msg) => this.merge(parseEntries(msg)),
+      [KVS_JOIN]: (msg, ctx) => this.join(msg, ctx),
+    });
+    this.membership.onChange(() => this.refreshRing());
   }
 
   static async create(config: KvsConfig): Promise<KvsNode> {
-    return new KvsNode(await actorOptions('kvs', config));
+    const store = await ShardStore.open({ durability: config.durability, ...(config.dataDir ? { dataDir: config.dataDir } : {}) });
+    return new KvsNode(await actorOptions('kvs', config), store, config);
+  }
+
+  /** Keys held, for tests and status. */
+  get keys(): number {
+    return this.store.size;
+  }
+
+  /** What this shard itself holds under `key` (status views and tests). */
+  localValue(key: string): Lattice | undefined {
+    return this.store.get(key);
+  }
+
+  /** Whether this shard is a replica of `key` in its own view of the ring. */
+  holds(key: string): boolean {
+    return this.owns(key);
+  }
+
+  /** Keys with a live watch lease. */
+  get watchedKeys(): number {
+    return this.watches.size;
+  }
+
+  get shardState(): ShardState {
+    return this.state;
+  }
+
+  override async start(): Promise<void> {
+    await super.start();
+    const onBad = (err: unknown): void => this.log.debug({ err }, 'bad cluster message');
+    this.membership.follow(this.transport, this.subjects, onBad);
+    followOverrides(this.transport, this.subjects, (o) => this.setOverrides(o), onBad);
+    this.gossip.start();
+    // Everyone answers the ping at once; a short window hears them all.
+    await this.membership.waitFor(() => false, Math.min(this.config.heartbeatMs, 250));
+    this.refreshRing();
+    for (const shard of this.ring.members.filter((s) => s.state === 'active' && s.id !== this.id)) {
+      await this.pullFrom(shard);
+    }
+    this.setState('active');
+    this.log.info({ keys: this.store.size }, 'shard active');
   }
 
   protected override heartbeatFields(): Record<string, unknown> {
-    return { keys: this.store.size };
+    return { state: this.state, replication: this.config.replication, keys: this.store.size, watched: this.watches.size, hot: this.hot.take(10) };
   }
 
-  private batch(ops: unknown[]): { results: KvsResult[] } {
-    return { results: ops.map((raw) => this.apply(raw)) };
+  protected override async beforeStop(): Promise<void> {
+    if (this.state !== 'active') return;
+    // Leaving changes the ring: every entry is queued for the replicas that
+    // hold it once we are gone (onRingChange); send them all before going.
+    this.setState('leaving');
+    await this.gossip.flush();
   }
 
-  private apply(raw: unknown): KvsResult {
+  protected override async onStop(): Promise<void> {
+    this.gossip.stop();
+    await this.store.close();
+  }
+
+  private setState(state: ShardState): void {
+    this.state = state;
+    this.refreshRing();
+    this.heartbeat();
+  }
+
+  private refreshRing(): void {
+    const shards = new Map<string, ShardInfo>();
+    for (const j of this.joiners.values()) shards.set(j.id, j);
+    for (const m of this.membership.live('kvs')) {
+      const info = shardInfo(m);
+      shards.set(m.id, info);
+      // Once its own heartbeat speaks for a joiner, it no longer needs ours.
+      if (info.state !== 'joining') this.joiners.delete(m.id);
+    }
+    shards.set(this.id, { id: this.id, subject: this.subject, state: this.state, replication: this.config.replication });
+    const before = this.ring.clone();
+    if (this.ring.update(shards.values())) this.onRingChange(before);
+  }
+
+  private setOverrides(overrides: [string, number][]): void {
+    const before = this.ring.clone();
+    if (this.ring.setOverrides(overrides)) this.onRingChange(before);
+  }
+
+  /** Pushes each entry to replicas that hold it now but did not before. */
+  private onRingChange(old: RingView): void {
+    for (const key of this.store.keys()) {
+      const had = new Set(old.writeReplicas(key).map((s) => s.id));
+      this.queueFor(
+        key,
+        this.ring.writeReplicas(key).filter((s) => !had.has(s.id)),
+      );
+    }
+  }
+
+  private queueFor(key: string, replicas: ShardInfo[]): void {
+    for (const r of replicas) if (r.id !== this.id) this.gossip.add(r.id, key);
+  }
+
+  private owns(key: string): boolean {
+    return this.ring.writeReplicas(key).some((s) => s.id === this.id);
+  }
+
+  /** After a hand-off, entries this shard no longer holds are dropped. */
+  private dropUnowned(keys: string[]): void {
+    if (this.state === 'leaving') return;
+    for (const key of keys) if (!this.owns(key)) void this.store.delete(key);
+  }
+
+  private async sendGossip(peer: string, keys: string[]): Promise<void> {
+    const shard = this.ring.shard(peer);
+    if (!shard) return;
+    const entries: Entry[] = [];
+    for (const key of keys) {
+      const value = this.store.get(key);
+      if (value) entries.push([key, value]);
+    }
+    if (entries.length > 0) await request(this.transport, shard.subject, KVS_GOSSIP, { entries }, deadlineIn(10 * this.config.gossipMs + 2000));
+  }
+
+  private async merge(entries: Entry[]): Promise<Record<string, never>> {
+    const results = await this.store.putMany(entries.map(([key, value]) => ({ key, value })));
+    results.forEach((r, i) => {
+      if ('error' in r) this.log.warn({ err: r.error }, 'gossip entry not merged');
+      else this.mergedAt(entries[i]![0], r.merged);
+    });
+    return {};
+  }
+
+  /** The key's primary replica tells watchers of every merge. */
+  private mergedAt(key: string, merged: Lattice): void {
+    if (this.ring.readReplicas(key)[0]?.id === this.id) this.watches.merged(key, merged);
+  }
+
+  private publishUpdates(bucket: number, entries: Entry[]): void {
+    const subject = this.subjects.updates(bucket);
     try {
-      const op = parseOp(raw);
-      switch (op.op) {
-        case 'get': {
-          const value = this.store.get(op.key);
-          return value === undefined ? {} : { value };
-        }
-        case 'put':
-          this.store.put(op.key, op.value);
-          return {};
-        case 'del':
-          this.store.delete(op.key);
-          return {};
-      }
+      this.transport.publish(subject, encodeMessage(KVS_UPDATES, { entries }, this.transport.maxPayload));
     } catch (err) {
-      return { error: asCloudburstError(err).toWire() };
+      if (!(err instanceof PayloadTooLarge)) throw err;
+      // Too large for one message: say which keys changed; watchers fetch them.
+      this.transport.publish(subject, encodeMessage(KVS_UPDATES, { entries: [], stale: entries.map(([key]) => key) }));
+    }
+  }
+
+  private async batch(msg: Envelope): Promise<{ results: KvsResult[] }> {
+    const ops = arr(msg, 'ops');
+    // A client that routed by the same ring wrote every replica itself;
+    // otherwise the other replicas get this write by gossip.
+    const sameRing = msg['ring'] === this.ring.version;
+    const results: KvsResult[] = new Array<KvsResult>(ops.length);
+    const puts: { i: number; op: Extract<KvsOp, { op: 'put' }> }[] = [];
+    const pending: Promise<unknown>[] = [];
+    ops.forEach((raw, i) => {
+      try {
+        const op = parseOp(raw);
+        if (!this.owns(op.key)) throw this.wrongShard(op.key);
+        this.hot.count(op.key);
+        if (op.op === 'get') {
+          const value = this.store.get(op.key);
+          results[i] = value === undefined ? {} : { value };
+        } else if (op.op === 'put') {
+          puts.push({ i, op });
+        } else if (op.op === 'watch') {
+          this.watches.watch(op.key, op.ttlMs);
+          results[i] = {};
+        } else {
+          results[i] = {};
+          pending.push(this.store.delete(op.key));
+        }
+      } catch (err) {
+        results[i] = { error: asCloudburstError(err).toWire() };
+      }
+    });
+    if (puts.length > 0) {
+      const stored = await this.store.putMany(puts.map(({ op }) => ({ key: op.key, value: op.value })));
+      puts.forEach(({ i, op }, j) => {
+        const r = stored[j]!;
+        if ('error' in r) {
+          results[i] = { error: r.error.toWire() };
+        } else {
+          results[i] = {};
+          this.mergedAt(op.key, r.merged);
+          if (!sameRing) this.queueFor(op.key, this.ring.writeReplicas(op.key));
+        }
+      });
+    }
+    await Promise.all(pending);
+    return { results };
+  }
+
+  private wrongShard(key: string): WrongShard {
+    return new WrongShard(`shard ${this.id} does not hold key "${key}"`, { data: { members: this.ring.members } });
+  }
+
+  /** Serves one page of a joiner's pull; the first page registers the joiner. */
+  private join(msg: Envelope, _ctx: MessageContext): { entries: Entry[]; next?: number } {
+    const joiner: ShardInfo = { id: str(msg, 'id'), subject: str(msg, 'subject'), state: 'joining' };
+    const cursor = num(msg, 'cursor');
+    if (cursor === 0) {
+      // From here on, writes of the joiner's keys are forwarded to it (the
+      // ring version changes, so the batch path gossips them).
+      this.joiners.set(joiner.id, joiner);
+      this.refreshRing();
+      this.pulls.set(joiner.id, [...this.store.keys()].filter((k) => this.ring.targetReplicas(k).some((s) => s.id === joiner.id)));
+    }
+    const keys = this.pulls.get(joiner.id) ?? [];
+    const page = keys.slice(cursor, cursor + JOIN_PAGE);
+    const entries: Entry[] = [];
+    for (const key of page) {
+      const value = this.store.get(key);
+      if (value) entries.push([key, value]);
+    }
+    const next = cursor + page.length;
+    if (next >= keys.length) {
+      this.pulls.delete(joiner.id);
+      return { entries };
+    }
+    return { entries, next };
+  }
+
+  private async pullFrom(shard: ShardInfo): Promise<void> {
+    let cursor: number | undefined = 0;
+    while (cursor !== undefined) {
+      const body = (await request(this.transport, shard.subject, KVS_JOIN, { id: this.id, subject: this.subject, cursor }, deadlineIn(30_000))) as Record<string, unknown>;
+      await this.merge(parseEntries(body));
+      cursor = typeof body['next'] === 'number' ? body['next'] : undefined;
     }
   }
 }

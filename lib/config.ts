@@ -15,9 +15,34 @@ export interface CommonConfig {
   heartbeatMs: number;
   /** Log level. Default `warn` (quiet). */
   logLevel: LogLevel;
+  /**
+   * Largest request or reply the node takes or sends, in bytes. Messages above
+   * the server's max_payload travel in chunks (lib/actor/chunking.ts); above
+   * this they are PayloadTooLarge. Default 64 MiB.
+   */
+  maxMessageBytes: number;
 }
 
-export type KvsConfig = CommonConfig;
+/** Default of `maxMessageBytes`, also what clients use when they name no limit. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export type Durability = 'none' | 'group' | 'sync';
+
+export interface KvsConfig extends CommonConfig {
+  /** Where the shard keeps its data; required unless durability is `none`. */
+  dataDir?: string;
+  /**
+   * `group` (default): a put is acknowledged once the batch it joined is
+   * fsynced; `sync`: once its own transaction is; `none`: memory only.
+   */
+  durability: Durability;
+  /** Replicas per key once there are that many shards. Default 2 (1 with one shard). */
+  replication: number;
+  /** Period of gossip rounds to other replicas. Default 20 ms. */
+  gossipMs: number;
+  /** A shard silent for this long is taken as dead. Default 3 heartbeats. */
+  memberTimeoutMs: number;
+}
 
 export interface ExecutorConfig extends CommonConfig {
   /** Worker threads running functions. Default 2. */
@@ -33,10 +58,14 @@ export const COMMON_DEFAULTS: Omit<CommonConfig, 'nats'> = {
   prefix: 'cb',
   heartbeatMs: 1000,
   logLevel: 'warn',
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
 };
 
+export const KVS_DEFAULTS = { durability: 'group' as Durability, replication: 2, gossipMs: 20 };
+
 export function kvsConfig(opts: Partial<KvsConfig> & Pick<CommonConfig, 'nats'>): KvsConfig {
-  return { ...COMMON_DEFAULTS, ...opts };
+  const heartbeatMs = opts.heartbeatMs ?? COMMON_DEFAULTS.heartbeatMs;
+  return { ...COMMON_DEFAULTS, ...KVS_DEFAULTS, memberTimeoutMs: 3 * heartbeatMs, ...opts };
 }
 
 export const EXECUTOR_DEFAULTS = { threads: 2 };

@@ -63,6 +63,11 @@ export class NoCapacity extends CloudburstError {
   override readonly code = 'NO_CAPACITY';
 }
 
+/** A KVS shard does not hold this key (any more); `data.members` is its view of the ring. */
+export class WrongShard extends CloudburstError {
+  override readonly code = 'WRONG_SHARD';
+}
+
 /** A put would merge two different lattice types under one key. */
 export class LatticeTypeMismatch extends CloudburstError {
   override readonly code = 'LATTICE_TYPE_MISMATCH';
@@ -96,6 +101,7 @@ export const errors = {
   PayloadTooLarge,
   NoCapacity,
   LatticeTypeMismatch,
+  WrongShard,
   InvalidArgument,
   Closed,
   InternalError,

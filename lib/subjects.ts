@@ -20,11 +20,13 @@ export interface Subjects {
   readonly members: string;
   /** Asks every node for a heartbeat now (a router that just started). */
   readonly membersPing: string;
-  /** Any KVS shard (queue group) until the hash ring routes by key. */
-  readonly kvs: string;
+  /** The hot-key policy's per-key replication factors, published by a router. */
+  readonly replication: string;
   /** Notices that a function's code changed, so executors drop their copy. */
   readonly fnUpdated: string;
   kvsShard(id: string): string;
+  /** Merges of watched keys in one bucket (see lib/kvs/updates.ts). */
+  updates(bucket: number): string;
   exec(id: string): string;
 }
 
@@ -35,9 +37,10 @@ export function subjectsFor(prefix = 'cb'): Subjects {
     sched: `${p}.sched`,
     members: `${p}.members`,
     membersPing: `${p}.members.ping`,
-    kvs: `${p}.kvs`,
     fnUpdated: `${p}.fn.updated`,
+    replication: `${p}.replication`,
     kvsShard: (id) => `${p}.kvs.${checkToken('shard id', id)}`,
+    updates: (bucket) => `${p}.upd.${bucket}`,
     exec: (id) => `${p}.exec.${checkToken('executor id', id)}`,
   };
 }

@@ -1,10 +1,12 @@
 // A router: one of a queue group on `<prefix>.sched`. It keeps a membership
 // view from heartbeats and forwards each call to an executor with the
 // caller's reply subject, so the executor answers the caller directly and the
-// router stays off the data path.
+// router stays off the data path (except for calls too large for one NATS
+// message: see `forward`).
 
 import { Actor, NO_REPLY, type ActorOptions, type MessageContext } from '../lib/actor/actor.js';
 import { actorOptions } from '../lib/actor/node_setup.js';
+import { requestEncoded } from '../lib/actor/rpc.js';
 import { encodeMessage, num, str, type Envelope } from '../lib/codec/index.js';
 import type { RouterConfig } from '../lib/config.js';
 import { NoCapacity } from '../lib/errors.js';
@@ -45,7 +47,7 @@ export class RouterNode extends Actor {
     this.membership.follow(this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad member message'));
   }
 
-  private async forward(msg: Envelope, ctx: MessageContext): Promise<typeof NO_REPLY> {
+  private async forward(msg: Envelope, ctx: MessageContext): Promise<unknown> {
     str(msg, 'fn');
     const deadline = num(msg, 'deadline');
     let target = this.policy.pick(this.membership.live('executor'));
@@ -59,7 +61,17 @@ export class RouterNode extends Actor {
     if (!target) throw new NoCapacity('no executor is running');
     const { v: _v, t: _t, ...fields } = msg;
     const id = typeof fields['id'] === 'string' ? fields['id'] : newId('inv-');
-    this.transport.publish(target.subject, encodeMessage('call', { ...fields, id }, this.transport.maxPayload), ctx.reply);
-    return NO_REPLY;
+    const call = encodeMessage('call', { ...fields, id }, this.maxMessageBytes);
+    if (call.byteLength <= this.transport.maxPayload) {
+      this.transport.publish(target.subject, call, ctx.reply);
+      return NO_REPLY;
+    }
+    // A call too large for one NATS message travels in pieces, and pieces
+    // cannot carry the caller's reply subject: the executor's answer would go
+    // to the router's pieces. So for these calls only, the router makes the
+    // (chunked) request to the executor itself and relays the answer; every
+    // other call is published with the caller's reply subject, as above, and
+    // the router stays off the data path.
+    return requestEncoded(this.transport, target.subject, call, deadline, 'call', { maxMessageBytes: this.maxMessageBytes });
   }
 }

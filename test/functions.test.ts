@@ -8,7 +8,7 @@ import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { readReply } from '../lib/actor/rpc.js';
 import { Cloudburst } from '../lib/client/cloudburst.js';
 import { encodeMessage } from '../lib/codec/index.js';
-import { kvsConfig, routerConfig } from '../lib/config.js';
+import { DEFAULT_MAX_MESSAGE_BYTES, kvsConfig, routerConfig } from '../lib/config.js';
 import {
   DeadlineExceeded,
   ExecutionError,
@@ -138,18 +138,20 @@ t.test('malformed bytes to the router and the executor get typed errors; both ke
   t.equal(await client.call('ok'), 'ok');
 });
 
-t.test('arguments or results larger than NATS max payload are PayloadTooLarge', async (t) => {
+t.test('arguments or results larger than the message limit are PayloadTooLarge', async (t) => {
   const { client } = await startCluster(t);
   await client.register('big', async (_cb: Cb, n: number) => 'z'.repeat(n));
-  await t.rejects(client.call('big', ['a'.repeat(2 * 1024 * 1024)]), PayloadTooLarge, 'oversized arguments');
-  await t.rejects(client.call('big', [2 * 1024 * 1024]), PayloadTooLarge, 'oversized result');
+  // Above NATS max_payload travels in pieces (test/chunking.test.ts); above maxMessageBytes is refused.
+  await t.rejects(client.call('big', ['a'.repeat(DEFAULT_MAX_MESSAGE_BYTES)]), PayloadTooLarge, 'oversized arguments');
+  await t.rejects(client.call('big', [DEFAULT_MAX_MESSAGE_BYTES]), PayloadTooLarge, 'oversized result');
+  t.equal(await client.call('big', [2 * 1024 * 1024]), 'z'.repeat(2 * 1024 * 1024), 'a 2 MiB result, above max_payload, arrives');
   t.equal(await client.call('big', [3]), 'zzz', 'the executor keeps serving');
 });
 
 t.test('with no executor, a call is NoCapacity once the router has waited for one', async (t) => {
   const nats = await startNats(t);
   const common = { nats: nats.url, heartbeatMs: 100 };
-  const kvs = await KvsNode.create(kvsConfig(common));
+  const kvs = await KvsNode.create(kvsConfig({ ...common, durability: 'none' }));
   const router = await RouterNode.create(routerConfig(common));
   await kvs.start();
   await router.start();

@@ -5,6 +5,7 @@ import t from 'tap';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
 import { encodeMessage } from '../lib/codec/index.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../lib/config.js';
 import { LatticeTypeMismatch, MalformedMessage, PayloadTooLarge } from '../lib/errors.js';
 import { LWWPair, MaxIntLattice, SetLattice } from '../lib/lattice/index.js';
 import { readReply, request } from '../lib/actor/rpc.js';
@@ -52,36 +53,38 @@ t.test('operations in one tick travel as one batch message', async (t) => {
   await Promise.all(Array.from({ length: 50 }, (_, i) => kvs.put(`k${i}`, new MaxIntLattice(i))));
   const values = await Promise.all(Array.from({ length: 50 }, (_, i) => kvs.get(`k${i}`)));
   t.same(values.map((v) => v?.reveal()), Array.from({ length: 50 }, (_, i) => i));
-  t.equal(transport.sent.length, 2, '50 puts then 50 gets took two messages');
+  t.equal(transport.sent.filter((m) => m.subject.startsWith('cb.kvs.')).length, 2, '50 puts then 50 gets took two messages');
 });
 
-t.test('a batch too large for one message is split; one value too large is PayloadTooLarge', async (t) => {
+t.test('a batch larger than max_payload travels in pieces; one value over the message limit is PayloadTooLarge', async (t) => {
   const { nats, client } = await startCluster(t);
   const transport = new WatchedTransport(await NatsTransport.connect({ servers: nats.url }));
   t.teardown(() => transport.close());
   const kvs = new KvsClient(transport, subjectsFor());
   const big = 'x'.repeat(400 * 1024);
   await Promise.all([0, 1, 2, 3].map((i) => kvs.put(`big${i}`, LWWPair.now(big, 'test'))));
-  t.ok(transport.sent.length > 1, `four 400 KiB puts were split (${transport.sent.length} messages)`);
+  t.ok(transport.sent.length > 1, `four 400 KiB puts took several messages (${transport.sent.length})`);
   const read = await Promise.all([0, 1, 2, 3].map((i) => kvs.get(`big${i}`)));
   t.ok(read.every((v) => v?.reveal() === big), 'all four are stored and readable');
 
-  await t.rejects(client.put('huge', 'y'.repeat(2 * 1024 * 1024)), PayloadTooLarge);
+  // Above max_payload is chunked (test/chunking.test.ts); above maxMessageBytes it is refused.
+  const huge = await client.put('huge', 'y'.repeat(DEFAULT_MAX_MESSAGE_BYTES)).catch((err: unknown) => err);
+  t.type(huge, PayloadTooLarge, 'a 64 MiB value is PayloadTooLarge');
+  t.match((huge as PayloadTooLarge).data, { limit: DEFAULT_MAX_MESSAGE_BYTES }, 'naming the limit');
   t.equal(await client.get('huge'), undefined, 'nothing was stored');
 });
 
 t.test('malformed operations get typed errors and the shard keeps serving', async (t) => {
-  const { nats, client } = await startCluster(t);
+  const { nats, client, kvs: shard } = await startCluster(t);
   const transport = await NatsTransport.connect({ servers: nats.url });
   t.teardown(() => transport.close());
-  const subjects = subjectsFor();
-  await t.rejects(request(transport, subjects.kvs, 'batch', { ops: 'nope' }, deadlineIn(2000)), MalformedMessage);
-  const body = (await request(transport, subjects.kvs, 'batch', { ops: [{ op: 'frob', key: 'a' }, { op: 'get' }] }, deadlineIn(2000))) as {
+  await t.rejects(request(transport, shard.subject, 'batch', { ops: 'nope' }, deadlineIn(2000)), MalformedMessage);
+  const body = (await request(transport, shard.subject, 'batch', { ops: [{ op: 'frob', key: 'a' }, { op: 'get' }] }, deadlineIn(2000))) as {
     results: { error?: { code: string } }[];
   };
   t.same(body.results.map((r) => r.error?.code), ['MALFORMED_MESSAGE', 'MALFORMED_MESSAGE'], 'each bad op fails alone');
-  await t.rejects(transport.request(subjects.kvs, new Uint8Array([0xff, 0xfe]), 2000).then(readReply), MalformedMessage);
-  await t.rejects(transport.request(subjects.kvs, encodeMessage('teleport', {}), 2000).then(readReply), { code: 'UNKNOWN_MESSAGE_TYPE' });
+  await t.rejects(transport.request(shard.subject, new Uint8Array([0xff, 0xfe]), 2000).then(readReply), MalformedMessage);
+  await t.rejects(transport.request(shard.subject, encodeMessage('teleport', {}), 2000).then(readReply), { code: 'UNKNOWN_MESSAGE_TYPE' });
   await client.put('still', 'serving');
   t.equal(await client.get('still'), 'serving');
 });

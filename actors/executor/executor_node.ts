@@ -70,6 +70,7 @@ export class ExecutorNode extends Actor {
   }
 
   protected override async onStop(): Promise<void> {
+    this.kvs.close();
     await this.pool.destroy();
   }
 

@@ -28,7 +28,7 @@ export class FunctionCache {
   }
 
   private async fetch(name: string, deadline: number): Promise<FunctionRecord> {
-    const stored = await this.kvs.get(functionKey(name), deadline);
+    const stored = await this.kvs.get(functionKey(name), { deadline });
     if (stored === undefined) throw new FunctionNotFound(`no function named "${name}" is registered`, { data: { name } });
     const record = stored.reveal() as Partial<FunctionRecord> | undefined;
     if (typeof record?.code !== 'string' || typeof record.hash !== 'string') {

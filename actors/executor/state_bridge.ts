@@ -19,7 +19,7 @@ export function serveState(port: MessagePort, kvs: KvsClient, deadline: number):
 
 async function answer(req: StateRequest, kvs: KvsClient, deadline: number): Promise<StateReply> {
   if (req.op === 'get') {
-    const value = await kvs.get(req.key, deadline);
+    const value = await kvs.get(req.key, { deadline });
     return value === undefined ? { seq: req.seq } : { seq: req.seq, value: encode(value) };
   }
   const value = decode(req.value);

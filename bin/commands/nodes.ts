@@ -4,14 +4,16 @@
 import type { Argv, CommandModule } from 'yargs';
 import { ExecutorNode } from '../../actors/executor/executor_node.js';
 import { KvsNode } from '../../kvs-node/kvs_node.js';
-import { EXECUTOR_DEFAULTS, executorConfig, kvsConfig, routerConfig } from '../../lib/config.js';
+import { COMMON_DEFAULTS, EXECUTOR_DEFAULTS, KVS_DEFAULTS, executorConfig, kvsConfig, routerConfig, type Durability } from '../../lib/config.js';
 import type { LogLevel } from '../../lib/log.js';
 import { RouterNode } from '../../router/router_node.js';
 import { withNats } from '../options.js';
 import { runNode } from '../run_node.js';
 
 function nodeOptions<T>(y: Argv<T>) {
-  return withNats(y, true).option('id', { type: 'string', describe: 'node id, unique in the cluster (default: random)' });
+  return withNats(y, true)
+    .option('id', { type: 'string', describe: 'node id, unique in the cluster (default: random; give a shard a fixed one to restart it from its data)' })
+    .option('heartbeat-ms', { type: 'number', default: COMMON_DEFAULTS.heartbeatMs, describe: 'heartbeat period; a node silent for 3 periods is taken as gone' });
 }
 
 interface NodeArgs {
@@ -19,17 +21,52 @@ interface NodeArgs {
   prefix: string;
   id: string | undefined;
   'log-level': string;
+  'heartbeat-ms': number;
 }
 
 function common(a: NodeArgs) {
-  return { nats: a.nats, prefix: a.prefix, logLevel: a['log-level'] as LogLevel, ...(a.id ? { id: a.id } : {}) };
+  return { nats: a.nats, prefix: a.prefix, heartbeatMs: a['heartbeat-ms'], logLevel: a['log-level'] as LogLevel, ...(a.id ? { id: a.id } : {}) };
 }
 
-export const kvsCommand: CommandModule<object, NodeArgs> = {
+export interface KvsArgs extends NodeArgs {
+  'data-dir': string | undefined;
+  durability: Durability;
+  replication: number;
+  'gossip-ms': number;
+}
+
+/** The shard options `kvs` and `up` share. */
+export function kvsOptions<T>(y: Argv<T>) {
+  return y
+    .option('durability', {
+      choices: ['none', 'group', 'sync'] as const,
+      default: KVS_DEFAULTS.durability,
+      describe: 'group: a put is acknowledged once its batch is fsynced; sync: once its own transaction is; none: memory only',
+    })
+    .option('replication', { type: 'number', default: KVS_DEFAULTS.replication, describe: 'replicas per key (fewer when there are fewer shards)' })
+    .option('gossip-ms', { type: 'number', default: KVS_DEFAULTS.gossipMs, describe: 'period of gossip rounds between replicas' });
+}
+
+export const kvsCommand: CommandModule<object, KvsArgs> = {
   command: 'kvs',
-  describe: 'run a KVS shard (in-memory lattice store)',
-  builder: (y) => nodeOptions(y) as unknown as Argv<NodeArgs>,
-  handler: (a) => runNode(() => KvsNode.create(kvsConfig(common(a)))),
+  describe: 'run a KVS shard (durable lattice store on the hash ring)',
+  builder: (y) =>
+    kvsOptions(nodeOptions(y)).option('data-dir', {
+      type: 'string',
+      describe: 'directory of the shard\'s data (required unless --durability none)',
+    }) as unknown as Argv<KvsArgs>,
+  handler: (a) =>
+    runNode(() =>
+      KvsNode.create(
+        kvsConfig({
+          ...common(a),
+          durability: a.durability,
+          replication: a.replication,
+          gossipMs: a['gossip-ms'],
+          ...(a['data-dir'] ? { dataDir: a['data-dir'] } : {}),
+        }),
+      ),
+    ),
 };
 
 export const executorCommand: CommandModule<object, NodeArgs & { threads: number }> = {

@@ -5,11 +5,11 @@ import { EXECUTOR_DEFAULTS } from '../../lib/config.js';
 import type { LogLevel } from '../../lib/log.js';
 import { LocalCluster } from '../local_cluster.js';
 import { withNats } from '../options.js';
+import { kvsOptions, type KvsArgs } from './nodes.js';
 
-export interface UpArgs {
+export interface UpArgs extends Omit<KvsArgs, 'id' | 'heartbeat-ms' | 'nats' | 'data-dir'> {
+  'data-dir': string;
   nats: string | undefined;
-  prefix: string;
-  'log-level': string;
   kvs: number;
   executors: number;
   routers: number;
@@ -17,7 +17,8 @@ export interface UpArgs {
 }
 
 export function clusterOptions<T>(y: Argv<T>) {
-  return withNats(y, false)
+  return kvsOptions(withNats(y, false))
+    .option('data-dir', { type: 'string', default: '.cloudburst/data', describe: 'where shards keep their data (<dir>/<prefix>/kvs-<n>)' })
     .option('kvs', { type: 'number', default: 1, describe: 'KVS shards' })
     .option('executors', { type: 'number', default: 1, describe: 'executor processes' })
     .option('routers', { type: 'number', default: 1, describe: 'routers' })
@@ -31,6 +32,7 @@ export function startCluster(a: UpArgs, onProgress: (line: string) => void): Pro
     executors: a.executors,
     routers: a.routers,
     threads: a.threads,
+    shards: { durability: a.durability, dataDir: a['data-dir'], replication: a.replication, gossipMs: a['gossip-ms'] },
     prefix: a.prefix,
     logLevel: a['log-level'] as LogLevel,
     onProgress,

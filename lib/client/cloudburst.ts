@@ -105,6 +105,7 @@ export class Cloudburst {
   }
 
   async close(): Promise<void> {
+    this.kvs.close();
     await this.transport.drain();
   }
 }

@@ -1,36 +1,80 @@
-// The one KVS client, shared by users and executors. Calls made in the same
-// tick are coalesced into one `batch` message; results are handed back to
-// each caller. Every operation carries a deadline.
-//
-// A batch whose request or reply would exceed the NATS payload limit is split
-// in halves and sent again: every KVS operation is a lattice merge, a read or
-// a delete, all safe to repeat. A single operation that is too large fails
-// with PayloadTooLarge and changes nothing.
+// The one KVS client, shared by users and executors. It keeps its own view
+// of the hash ring (from shard heartbeats) and sends each operation straight
+// to the shards that hold the key:
+//   - a get goes to one replica (or to all, merging what they answer);
+//   - a put or delete goes to every replica and is acknowledged once all of
+//     them have it durably, so losing any one replica loses no acknowledged
+//     write.
+// Operations made in the same tick travel as one `batch` message per shard.
+// A shard that is gone (no responders), slow, or answers WrongShard makes the
+// operation wait for the ring to change (or a short backoff) and go again,
+// until its deadline. Every KVS operation is a merge, a read or a delete, all
+// safe to repeat, which is also why an oversized batch can simply be split.
 
 import { request } from '../actor/rpc.js';
-import type { Transport } from '../actor/transport.js';
-import { arr } from '../codec/index.js';
+import type { Subscription, Transport } from '../actor/transport.js';
+import { arr, decodeMessage } from '../codec/index.js';
 import { deadlineIn } from '../deadline.js';
-import { PayloadTooLarge, errorFromWire, MalformedMessage } from '../errors.js';
-import { KVS_BATCH, type KvsOp, type KvsResult } from '../kvs_protocol.js';
-import type { Lattice } from '../lattice/index.js';
+import { CloudburstError, DeadlineExceeded, MalformedMessage, NoCapacity, PayloadTooLarge, errorFromWire } from '../errors.js';
+import { KVS_BATCH, parseEntries, type KvsOp, type KvsResult } from '../kvs/protocol.js';
+import { followOverrides } from '../kvs/replication_overrides.js';
+import { DEFAULT_WATCH_TTL_MS, bucketOf } from '../kvs/updates.js';
+import { RingView, shardInfo, type ShardInfo } from '../kvs/ring_view.js';
+import { mergeLattices, type Lattice } from '../lattice/index.js';
+import { Membership } from '../membership.js';
 import type { Subjects } from '../subjects.js';
-
-interface Pending {
-  op: KvsOp;
-  deadline: number;
-  resolve: (r: KvsResult) => void;
-  reject: (err: unknown) => void;
-}
 
 export interface KvsClientOptions {
   /** Deadline for operations that name none. Default 10 s. */
   timeoutMs?: number;
+  /** A shard silent this long is taken as gone. Default 3 s. */
+  memberTimeoutMs?: number;
+  /** One attempt at one shard may take this long before the op tries again. Default 2 s. */
+  attemptTimeoutMs?: number;
+  /** Lease of a watch, renewed at a third of it while the watch is open. Default 30 s. */
+  watchTtlMs?: number;
+  /** Told of failures of watch renewals and update messages (which have no caller). */
+  onWatchError?: (err: unknown) => void;
+}
+
+export interface GetOptions {
+  /** Read every replica and merge the answers (default: one replica). */
+  all?: boolean;
+  deadline?: number;
+}
+
+/** Errors that say "try again once the ring has moved", not "this op is wrong". */
+const RETRYABLE = new Set(['WRONG_SHARD', 'NO_CAPACITY', 'DEADLINE_EXCEEDED', 'CLOSED']);
+
+interface Pending {
+  op: KvsOp;
+  all: boolean;
+  deadline: number;
+  resolve: (value: Lattice | undefined) => void;
+  reject: (err: unknown) => void;
+}
+
+/** One try of one op: which shards must answer, and what they said. */
+interface Attempt {
+  pending: Pending;
+  shards: string[];
+  answered: Map<string, KvsResult>;
+  failed: CloudburstError | undefined;
+  left: number;
 }
 
 export class KvsClient {
   private queue: Pending[] = [];
   private readonly timeoutMs: number;
+  private readonly attemptTimeoutMs: number;
+  private readonly membership: Membership;
+  private readonly ring: RingView;
+  private readonly following: Subscription;
+  private readonly watchers = new Map<string, Set<(key: string, value: Lattice) => void>>();
+  private readonly buckets = new Map<number, { sub: Subscription; count: number }>();
+  private readonly watchTtlMs: number;
+  private readonly onWatchError: (err: unknown) => void;
+  private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly transport: Transport,
@@ -38,14 +82,25 @@ export class KvsClient {
     opts: KvsClientOptions = {},
   ) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
+    this.watchTtlMs = opts.watchTtlMs ?? DEFAULT_WATCH_TTL_MS;
+    this.onWatchError = opts.onWatchError ?? (() => {});
+    this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 2_000;
+    this.membership = new Membership(opts.memberTimeoutMs ?? 3_000);
+    this.ring = new RingView();
+    // New replicas of watched keys need leases too.
+    const moved = (changed: boolean): void => void (changed && this.watchers.size > 0 && this.lease([...this.watchers.keys()]));
+    this.membership.onChange(() => moved(this.refreshRing()));
+    const members = this.membership.follow(transport, subjects);
+    const overrides = followOverrides(transport, subjects, (o) => moved(this.ring.setOverrides(o)), this.onWatchError);
+    this.following = { unsubscribe: () => (members.unsubscribe(), overrides.unsubscribe()) };
   }
 
   /** The lattice stored under `key`, or undefined when there is none. */
-  async get(key: string, deadline?: number): Promise<Lattice | undefined> {
-    return (await this.enqueue({ op: 'get', key }, deadline)).value;
+  get(key: string, opts: GetOptions = {}): Promise<Lattice | undefined> {
+    return this.enqueue({ op: 'get', key }, opts.deadline, opts.all ?? false);
   }
 
-  /** Merges `value` into `key`. */
+  /** Merges `value` into `key` on every replica. */
   async put(key: string, value: Lattice, deadline?: number): Promise<void> {
     await this.enqueue({ op: 'put', key, value }, deadline);
   }
@@ -54,37 +109,198 @@ export class KvsClient {
     await this.enqueue({ op: 'del', key }, deadline);
   }
 
-  private enqueue(op: KvsOp, deadline = deadlineIn(this.timeoutMs)): Promise<KvsResult> {
+  /**
+   * Calls `onMerge` with the merged value each time `key` changes anywhere
+   * (batched, at most once a tick per key), until the returned handle is
+   * closed. Leases are renewed while the watch is open, also when the ring
+   * moves, so a watcher that goes away costs the shards nothing for long.
+   */
+  watch(keys: string[], onMerge: (key: string, value: Lattice) => void): { close(): void } {
+    for (const key of keys) {
+      let listeners = this.watchers.get(key);
+      if (!listeners) {
+        this.watchers.set(key, (listeners = new Set()));
+        this.followBucket(bucketOf(key), +1);
+        void this.lease([key]);
+      }
+      listeners.add(onMerge);
+    }
+    this.renewTimer ??= setInterval(() => void this.lease([...this.watchers.keys()]), this.watchTtlMs / 3).unref();
+    return {
+      close: () => {
+        for (const key of keys) {
+          const listeners = this.watchers.get(key);
+          if (!listeners?.delete(onMerge) || listeners.size > 0) continue;
+          this.watchers.delete(key);
+          this.followBucket(bucketOf(key), -1);
+        }
+        if (this.watchers.size === 0) {
+          clearInterval(this.renewTimer);
+          this.renewTimer = undefined;
+        }
+      },
+    };
+  }
+
+  /** Stops following the cluster (the transport is the owner's to close). */
+  close(): void {
+    this.following.unsubscribe();
+    clearInterval(this.renewTimer);
+    for (const { sub } of this.buckets.values()) sub.unsubscribe();
+  }
+
+  private async lease(keys: string[]): Promise<void> {
+    const results = await Promise.allSettled(keys.map((key) => this.enqueue({ op: 'watch', key, ttlMs: this.watchTtlMs })));
+    for (const r of results) if (r.status === 'rejected') this.onWatchError(r.reason);
+  }
+
+  private followBucket(bucket: number, delta: 1 | -1): void {
+    const followed = this.buckets.get(bucket);
+    if (followed) {
+      followed.count += delta;
+      if (followed.count === 0) {
+        followed.sub.unsubscribe();
+        this.buckets.delete(bucket);
+      }
+      return;
+    }
+    const sub = this.transport.subscribe(this.subjects.updates(bucket), (m) => this.onUpdates(m.data));
+    this.buckets.set(bucket, { sub, count: 1 });
+  }
+
+  private onUpdates(data: Uint8Array): void {
+    let msg: Record<string, unknown>;
+    try {
+      msg = decodeMessage(data);
+      for (const [key, value] of parseEntries(msg)) this.notify(key, value);
+    } catch (err) {
+      return this.onWatchError(err);
+    }
+    // Entries too large to publish are named only; fetch them.
+    const stale = Array.isArray(msg['stale']) ? msg['stale'].filter((k): k is string => typeof k === 'string' && this.watchers.has(k)) : [];
+    for (const key of stale) {
+      this.get(key).then((value) => value && this.notify(key, value), (err: unknown) => this.onWatchError(err));
+    }
+  }
+
+  private notify(key: string, value: Lattice): void {
+    for (const listener of this.watchers.get(key) ?? []) listener(key, value);
+  }
+
+  private refreshRing(): boolean {
+    return this.ring.update(
+      this.membership.live('kvs').map((m) => shardInfo(m)),
+    );
+  }
+
+  private enqueue(op: KvsOp, deadline = deadlineIn(this.timeoutMs), all = false): Promise<Lattice | undefined> {
     return new Promise((resolve, reject) => {
-      if (this.queue.length === 0) queueMicrotask(() => this.flush());
-      this.queue.push({ op, deadline, resolve, reject });
-    }).then((r) => {
-      const result = r as KvsResult;
-      if (result.error) throw errorFromWire(result.error);
-      return result;
+      if (this.queue.length === 0) queueMicrotask(() => void this.flush());
+      this.queue.push({ op, all, deadline, resolve, reject });
     });
   }
 
-  private flush(): void {
-    const batch = this.queue;
+  private async flush(): Promise<void> {
+    const ops = this.queue;
     this.queue = [];
-    void this.send(batch);
+    if (!this.ring.ready) {
+      const until = Math.max(...ops.map((p) => p.deadline));
+      await this.membership.waitFor(() => this.ring.ready, Math.min(until - Date.now(), this.membership.timeoutMs));
+    }
+    this.send(ops.map((p) => this.plan(p)));
   }
 
-  private async send(batch: Pending[]): Promise<void> {
-    const deadline = Math.min(...batch.map((p) => p.deadline));
+  private plan(pending: Pending): Attempt {
+    const { op } = pending;
+    let shards: ShardInfo[];
+    if (op.op !== 'get') shards = this.ring.writeReplicas(op.key);
+    else if (pending.all) shards = this.ring.readReplicas(op.key);
+    else {
+      // One replica, chosen at random so reads of a hot key spread out.
+      const replicas = this.ring.readReplicas(op.key);
+      shards = replicas.length > 0 ? [replicas[Math.floor(Math.random() * replicas.length)]!] : [];
+    }
+    return { pending, shards: shards.map((s) => s.id), answered: new Map(), failed: undefined, left: shards.length };
+  }
+
+  private send(attempts: Attempt[]): void {
+    const byShard = new Map<string, Attempt[]>();
+    for (const a of attempts) {
+      if (a.shards.length === 0) {
+        this.retry(a, new NoCapacity('no KVS shard is running'));
+        continue;
+      }
+      for (const shard of a.shards) {
+        let list = byShard.get(shard);
+        if (!list) byShard.set(shard, (list = []));
+        list.push(a);
+      }
+    }
+    for (const [shard, list] of byShard) void this.sendBatch(shard, list);
+  }
+
+  private async sendBatch(shardId: string, attempts: Attempt[]): Promise<void> {
+    const shard = this.ring.shard(shardId);
+    const deadline = Math.min(...attempts.map((a) => a.pending.deadline), Date.now() + this.attemptTimeoutMs);
     try {
-      const body = await request(this.transport, this.subjects.kvs, KVS_BATCH, { ops: batch.map((p) => p.op) }, deadline);
+      if (!shard) throw new NoCapacity(`shard ${shardId} left the ring`);
+      const body = await request(this.transport, shard.subject, KVS_BATCH, { ops: attempts.map((a) => a.pending.op), ring: this.ring.version }, deadline);
       const results = arr(body as Record<string, unknown>, 'results');
-      if (results.length !== batch.length) throw new MalformedMessage('kvs answered a different number of results');
-      batch.forEach((p, i) => p.resolve(results[i] as KvsResult));
+      if (results.length !== attempts.length) throw new MalformedMessage('kvs answered a different number of results');
+      attempts.forEach((a, i) => this.answer(a, shardId, results[i] as KvsResult));
     } catch (err) {
-      if (err instanceof PayloadTooLarge && batch.length > 1) {
-        const half = batch.length >> 1;
-        await Promise.all([this.send(batch.slice(0, half)), this.send(batch.slice(half))]);
+      if (err instanceof PayloadTooLarge && attempts.length > 1) {
+        const half = attempts.length >> 1;
+        await Promise.all([this.sendBatch(shardId, attempts.slice(0, half)), this.sendBatch(shardId, attempts.slice(half))]);
         return;
       }
-      for (const p of batch) p.reject(err);
+      const error = err instanceof CloudburstError ? err : new NoCapacity(String(err), { cause: err });
+      for (const a of attempts) this.answer(a, shardId, { error: error.toWire() });
+    }
+  }
+
+  private answer(a: Attempt, shardId: string, result: KvsResult): void {
+    if (result.error) {
+      const err = errorFromWire(result.error);
+      if (err.code === 'WRONG_SHARD') this.learn(err);
+      if (!a.failed || !RETRYABLE.has(err.code)) a.failed = err;
+    } else {
+      a.answered.set(shardId, result);
+    }
+    if (--a.left > 0) return;
+    if (a.failed) this.retry(a, a.failed);
+    else this.complete(a);
+  }
+
+  private complete(a: Attempt): void {
+    let value: Lattice | undefined;
+    try {
+      for (const r of a.answered.values()) if (r.value) value = value ? mergeLattices(value, r.value) : r.value;
+    } catch (err) {
+      return a.pending.reject(err);
+    }
+    a.pending.resolve(value);
+  }
+
+  /** Goes again once the ring changes (or after a short pause), within the deadline. */
+  private retry(a: Attempt, err: CloudburstError): void {
+    const { pending } = a;
+    if (!RETRYABLE.has(err.code)) return pending.reject(err);
+    const left = pending.deadline - Date.now();
+    if (left <= 0) {
+      return pending.reject(err.code === 'DEADLINE_EXCEEDED' ? err : new DeadlineExceeded(`kvs ${pending.op.op} of "${pending.op.key}" did not complete in time: ${err.message}`, { cause: err }));
+    }
+    const version = this.ring.version;
+    void this.membership.waitFor(() => this.ring.version !== version, Math.min(left, 100)).then(() => this.send([this.plan(pending)]));
+  }
+
+  /** A shard's WrongShard answer carries its ring: learn the shards we did not know. */
+  private learn(err: CloudburstError): void {
+    const members = err.data?.['members'];
+    if (!Array.isArray(members)) return;
+    for (const m of members as ShardInfo[]) {
+      if (typeof m?.id !== 'string' || typeof m.subject !== 'string' || this.ring.shard(m.id)) continue;
+      this.membership.heard({ id: m.id, kind: 'kvs', subject: m.subject, state: m.state, startedAt: 0, at: Date.now() });
     }
   }
 }

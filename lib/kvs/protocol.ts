@@ -1,23 +1,34 @@
-// The KVS request shape, shared by the shard that serves it and the client
-// that batches into it: one `batch` message holds many operations, and each
-// gets its own result, so one bad operation fails alone.
+// The KVS wire shapes, shared by shards and the client.
+//   batch  (client → shard): many operations, one result each, so one bad
+//          operation fails alone; `ring` is the client's ring version.
+//   gossip (shard → shard):  entries a replica may lack; merged on arrival.
+//   join   (joining shard → active shard): a page of the entries the joiner
+//          will hold; the active shard forwards later writes to it as gossip.
+//   updates (primary replica → caches, on a bucket subject): merged entries
+//          of watched keys.
 
-import { obj, str, lattice } from './codec/index.js';
-import { MalformedMessage, type WireError } from './errors.js';
-import type { Lattice } from './lattice/index.js';
+import { arr, num, obj, str, lattice } from '../codec/index.js';
+import { MalformedMessage, type WireError } from '../errors.js';
+import type { Lattice } from '../lattice/index.js';
 
 export const KVS_BATCH = 'batch';
+export const KVS_GOSSIP = 'gossip';
+export const KVS_JOIN = 'join';
 
 export type KvsOp =
   | { op: 'get'; key: string }
   | { op: 'put'; key: string; value: Lattice }
-  | { op: 'del'; key: string };
+  | { op: 'del'; key: string }
+  /** Publish merges of `key` on its update subject for `ttlMs` (see updates.ts). */
+  | { op: 'watch'; key: string; ttlMs: number };
 
 /** `value` for a get (absent: no such key), `error` when the op failed. */
 export interface KvsResult {
   value?: Lattice;
   error?: WireError;
 }
+
+export type Entry = [key: string, value: Lattice];
 
 export function parseOp(raw: unknown): KvsOp {
   const o = obj(raw, 'kvs operation');
@@ -29,7 +40,17 @@ export function parseOp(raw: unknown): KvsOp {
       return { op: 'put', key, value: lattice(o, 'value') };
     case 'del':
       return { op: 'del', key };
+    case 'watch':
+      return { op: 'watch', key, ttlMs: num(o, 'ttlMs') };
     default:
       throw new MalformedMessage(`unknown kvs operation ${String(o['op'])}`);
   }
+}
+
+export function parseEntries(msg: Record<string, unknown>): Entry[] {
+  return arr(msg, 'entries').map((raw) => {
+    if (!Array.isArray(raw) || raw.length !== 2) throw new MalformedMessage('an entry must be [key, lattice]');
+    const pair = { key: raw[0] as unknown, value: raw[1] as unknown };
+    return [str(pair, 'key'), lattice(pair, 'value')];
+  });
 }

@@ -1,0 +1,49 @@
+// A shard's leases on watched keys and the merges it owes their watchers.
+// Merges of a tick are published together, one message per bucket.
+
+import type { Lattice } from '../lib/lattice/index.js';
+import { bucketOf } from '../lib/kvs/updates.js';
+
+export class Watches {
+  private readonly leases = new Map<string, number>();
+  private pending = new Map<number, Map<string, Lattice>>();
+  private scheduled = false;
+
+  constructor(private readonly publish: (bucket: number, entries: [string, Lattice][]) => void) {}
+
+  watch(key: string, ttlMs: number): void {
+    this.leases.set(key, Date.now() + ttlMs);
+  }
+
+  /** Keys with a live lease; expired ones are dropped on the way. */
+  get size(): number {
+    const now = Date.now();
+    for (const [key, until] of this.leases) if (until <= now) this.leases.delete(key);
+    return this.leases.size;
+  }
+
+  /** `key` was merged into `value`; its watchers hear of it at the end of the tick. */
+  merged(key: string, value: Lattice): void {
+    const until = this.leases.get(key);
+    if (until === undefined) return;
+    if (until <= Date.now()) {
+      this.leases.delete(key);
+      return;
+    }
+    const bucket = bucketOf(key);
+    let entries = this.pending.get(bucket);
+    if (!entries) this.pending.set(bucket, (entries = new Map<string, Lattice>()));
+    entries.set(key, value);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const pending = this.pending;
+    this.pending = new Map();
+    for (const [bucket, entries] of pending) this.publish(bucket, [...entries]);
+  }
+}

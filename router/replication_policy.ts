@@ -1,0 +1,55 @@
+// Anna's selective replication: a key read or written often enough gets a
+// replica on every shard, so its load spreads; once it has cooled for a
+// while it goes back to the default. Two thresholds and a cool-down keep a
+// key near the line from flapping.
+//
+// Input is what shards say in heartbeats: their most accessed keys with the
+// count since their previous heartbeat. Output is the table of per-key
+// replication factors that shards and clients route by.
+
+import type { Member } from '../lib/membership.js';
+
+export interface ReplicationPolicyOptions {
+  /** A key above this many operations a second, over all shards, is hot. Default 2000. */
+  hotOpsPerSec: number;
+  /** A hot key below this rate... Default 500. */
+  coolOpsPerSec: number;
+  /** ...for this long goes back to the default replication. Default 10 s. */
+  cooldownMs: number;
+}
+
+export const REPLICATION_POLICY_DEFAULTS: ReplicationPolicyOptions = { hotOpsPerSec: 2000, coolOpsPerSec: 500, cooldownMs: 10_000 };
+
+export class ReplicationPolicy {
+  /** Hot keys and when they were last seen above the cool threshold. */
+  private readonly hot = new Map<string, number>();
+  private last = '[]';
+
+  constructor(private readonly opts: ReplicationPolicyOptions = REPLICATION_POLICY_DEFAULTS) {}
+
+  /**
+   * Updates the table from the shards' latest heartbeats; returns the
+   * overrides (key → replication factor) and whether they changed.
+   */
+  evaluate(shards: Member[], heartbeatMs: number, now = Date.now()): { overrides: [string, number][]; changed: boolean } {
+    const rates = new Map<string, number>();
+    for (const shard of shards) {
+      const hot = shard['hot'];
+      if (!Array.isArray(hot)) continue;
+      for (const entry of hot) {
+        if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'number') continue;
+        rates.set(entry[0], (rates.get(entry[0]) ?? 0) + (entry[1] * 1000) / heartbeatMs);
+      }
+    }
+    for (const [key, rate] of rates) {
+      if (rate >= this.opts.hotOpsPerSec || (rate >= this.opts.coolOpsPerSec && this.hot.has(key))) this.hot.set(key, now);
+    }
+    for (const [key, warmAt] of this.hot) if (now - warmAt > this.opts.cooldownMs) this.hot.delete(key);
+    const everywhere = shards.length;
+    const overrides = [...this.hot.keys()].sort().map((key): [string, number] => [key, everywhere]);
+    const text = JSON.stringify(overrides);
+    const changed = text !== this.last;
+    this.last = text;
+    return { overrides, changed };
+  }
+}

@@ -1,0 +1,50 @@
+// Merge dissemination: a watcher hears every merge of the keys it watches,
+// batched, from whichever client wrote them; a lease not renewed expires.
+
+import t, { type Test } from 'tap';
+import { NatsTransport } from '../lib/actor/nats_transport.js';
+import { KvsClient } from '../lib/client/kvs_client.js';
+import { MaxIntLattice, SetLattice, type Lattice } from '../lib/lattice/index.js';
+import { subjectsFor } from '../lib/subjects.js';
+import { startCluster } from './fixtures/cluster.js';
+import { eventually } from './fixtures/eventually.js';
+
+async function kvsClient(t: Test, url: string, watchTtlMs?: number): Promise<KvsClient> {
+  const transport = await NatsTransport.connect({ servers: url });
+  const kvs = new KvsClient(transport, subjectsFor(), watchTtlMs ? { watchTtlMs } : {});
+  t.teardown(async () => {
+    kvs.close();
+    await transport.close();
+  });
+  return kvs;
+}
+
+t.test('a watcher hears the merges of its keys, from any writer, batched', async (t) => {
+  const { nats, shards } = await startCluster(t, { shards: 3, executors: 0 });
+  const writer = await kvsClient(t, nats.url);
+  const watcher = await kvsClient(t, nats.url);
+  const heard: [string, Lattice][] = [];
+  const watch = watcher.watch(['counter', 'guests'], (key, value) => heard.push([key, value]));
+  t.teardown(() => watch.close());
+  await eventually('both keys are leased at their replicas', () => shards.reduce((n, s) => n + s.watchedKeys, 0) === 4);
+
+  await Promise.all(Array.from({ length: 100 }, (_, i) => writer.put('counter', new MaxIntLattice(i))));
+  await writer.put('guests', new SetLattice(['ada']));
+  await writer.put('unwatched', new SetLattice(['x']));
+  await eventually('the watcher saw the last merges', () =>
+    heard.some(([k, v]) => k === 'counter' && v.reveal() === 99) && heard.some(([k]) => k === 'guests'),
+  );
+  const counts = heard.filter(([k]) => k === 'counter');
+  t.ok(counts.length < 100, `100 merges in one tick arrived as ${counts.length} update(s)`);
+  t.notOk(heard.some(([k]) => k === 'unwatched'), 'nothing about keys it does not watch');
+});
+
+t.test('a lease that is not renewed expires at the shard', async (t) => {
+  const { nats, shards } = await startCluster(t, { shards: 1, executors: 0 });
+  const watcher = await kvsClient(t, nats.url, 300);
+  const watch = watcher.watch(['k'], () => {});
+  await eventually('the key is leased', () => shards[0]!.watchedKeys === 1);
+  watch.close();
+  await eventually('the lease ran out', () => shards[0]!.watchedKeys === 0, 3000);
+  t.pass('expired');
+});
