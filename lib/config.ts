@@ -52,7 +52,15 @@ export interface ExecutorConfig extends CommonConfig {
 export interface RouterConfig extends CommonConfig {
   /** A node silent for this long is taken as gone. Default 3 heartbeats. */
   memberTimeoutMs: number;
+  /** A key above this many operations a second (all shards) gets a replica on every shard. Default 2000. */
+  hotKeyOpsPerSec: number;
+  /** A hot key below this rate for `hotKeyCooldownMs` goes back to the default replication. Default 500. */
+  coolKeyOpsPerSec: number;
+  /** Default 10 s. */
+  hotKeyCooldownMs: number;
 }
+
+export const ROUTER_DEFAULTS = { hotKeyOpsPerSec: 2000, coolKeyOpsPerSec: 500, hotKeyCooldownMs: 10_000 };
 
 export const COMMON_DEFAULTS: Omit<CommonConfig, 'nats'> = {
   prefix: 'cb',
@@ -76,5 +84,5 @@ export function executorConfig(opts: Partial<ExecutorConfig> & Pick<CommonConfig
 
 export function routerConfig(opts: Partial<RouterConfig> & Pick<CommonConfig, 'nats'>): RouterConfig {
   const heartbeatMs = opts.heartbeatMs ?? COMMON_DEFAULTS.heartbeatMs;
-  return { ...COMMON_DEFAULTS, memberTimeoutMs: 3 * heartbeatMs, ...opts };
+  return { ...COMMON_DEFAULTS, ...ROUTER_DEFAULTS, memberTimeoutMs: 3 * heartbeatMs, ...opts };
 }

@@ -9,23 +9,16 @@
 
 import type { Member } from '../lib/membership.js';
 
-export interface ReplicationPolicyOptions {
-  /** A key above this many operations a second, over all shards, is hot. Default 2000. */
-  hotOpsPerSec: number;
-  /** A hot key below this rate... Default 500. */
-  coolOpsPerSec: number;
-  /** ...for this long goes back to the default replication. Default 10 s. */
-  cooldownMs: number;
-}
+import type { RouterConfig } from '../lib/config.js';
 
-export const REPLICATION_POLICY_DEFAULTS: ReplicationPolicyOptions = { hotOpsPerSec: 2000, coolOpsPerSec: 500, cooldownMs: 10_000 };
+export type ReplicationPolicyOptions = Pick<RouterConfig, 'hotKeyOpsPerSec' | 'coolKeyOpsPerSec' | 'hotKeyCooldownMs'>;
 
 export class ReplicationPolicy {
   /** Hot keys and when they were last seen above the cool threshold. */
   private readonly hot = new Map<string, number>();
   private last = '[]';
 
-  constructor(private readonly opts: ReplicationPolicyOptions = REPLICATION_POLICY_DEFAULTS) {}
+  constructor(private readonly opts: ReplicationPolicyOptions) {}
 
   /**
    * Updates the table from the shards' latest heartbeats; returns the
@@ -42,9 +35,9 @@ export class ReplicationPolicy {
       }
     }
     for (const [key, rate] of rates) {
-      if (rate >= this.opts.hotOpsPerSec || (rate >= this.opts.coolOpsPerSec && this.hot.has(key))) this.hot.set(key, now);
+      if (rate >= this.opts.hotKeyOpsPerSec || (rate >= this.opts.coolKeyOpsPerSec && this.hot.has(key))) this.hot.set(key, now);
     }
-    for (const [key, warmAt] of this.hot) if (now - warmAt > this.opts.cooldownMs) this.hot.delete(key);
+    for (const [key, warmAt] of this.hot) if (now - warmAt > this.opts.hotKeyCooldownMs) this.hot.delete(key);
     const everywhere = shards.length;
     const overrides = [...this.hot.keys()].sort().map((key): [string, number] => [key, everywhere]);
     const text = JSON.stringify(overrides);

@@ -12,6 +12,8 @@ import type { RouterConfig } from '../lib/config.js';
 import { NoCapacity } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { Membership, type Member } from '../lib/membership.js';
+import { publishOverrides } from '../lib/kvs/replication_overrides.js';
+import { ReplicationPolicy } from './replication_policy.js';
 import { SchedulerPolicy } from './scheduler_policy.js';
 
 export interface ClusterStatus {
@@ -24,11 +26,17 @@ export class RouterNode extends Actor {
   readonly subject: string;
   private readonly membership: Membership;
   private readonly policy = new SchedulerPolicy();
+  private readonly replication: ReplicationPolicy;
+  private replicationTimer: NodeJS.Timeout | undefined;
 
-  constructor(opts: ActorOptions, memberTimeoutMs: number) {
+  constructor(
+    opts: ActorOptions,
+    private readonly config: RouterConfig,
+  ) {
     super(opts);
     this.subject = `${this.subjects.sched}.${this.id}`;
-    this.membership = new Membership(memberTimeoutMs);
+    this.membership = new Membership(config.memberTimeoutMs);
+    this.replication = new ReplicationPolicy(config);
     this.membership.onHeard((m) => this.policy.noteHeartbeat(m.id));
     const handlers = {
       call: (msg: Envelope, ctx: MessageContext) => this.forward(msg, ctx),
@@ -39,12 +47,30 @@ export class RouterNode extends Actor {
   }
 
   static async create(config: RouterConfig): Promise<RouterNode> {
-    return new RouterNode(await actorOptions('router', config), config.memberTimeoutMs);
+    return new RouterNode(await actorOptions('router', config), config);
   }
 
   override async start(): Promise<void> {
     await super.start();
     this.membership.follow(this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad member message'));
+    this.replicationTimer = setInterval(() => this.replicateHotKeys(), this.config.heartbeatMs);
+    this.replicationTimer.unref();
+  }
+
+  protected override async beforeStop(): Promise<void> {
+    clearInterval(this.replicationTimer);
+  }
+
+  /**
+   * Every router follows the load; the one with the smallest id publishes
+   * the table, every period, so shards and clients that start later learn it.
+   */
+  private replicateHotKeys(): void {
+    const { overrides, changed } = this.replication.evaluate(this.membership.live('kvs'), this.config.heartbeatMs);
+    const routers = this.membership.live('router').map((m) => m.id);
+    if (routers.some((id) => id < this.id)) return;
+    if (changed) this.log.info({ overrides }, 'hot-key replication changed');
+    publishOverrides(this.transport, this.subjects, overrides);
   }
 
   private async forward(msg: Envelope, ctx: MessageContext): Promise<unknown> {
