@@ -60,11 +60,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /**
- * GET of a `valueBytes`-byte value from Redis on 127.0.0.1:`port`, or
+ * A connection to Redis on 127.0.0.1:`port`, closed by `teardown`, or
  * undefined when no Redis answers within `connectTimeoutMs`: Redis is a
  * second opinion, not something a bench may fail for.
  */
-export async function redisGet(teardown: Teardown, valueBytes = 64, port = 6379, connectTimeoutMs = 1_000): Promise<Baseline | undefined> {
+export async function redisConnection(teardown: Teardown, port = 6379, connectTimeoutMs = 1_000): Promise<Redis | undefined> {
   const redis = new Redis({
     host: '127.0.0.1',
     port,
@@ -87,11 +87,59 @@ export async function redisGet(teardown: Teardown, valueBytes = 64, port = 6379,
   } catch {
     return undefined;
   }
-  // Per process, so benches run side by side on one Redis do not collide.
-  const key = `cloudburst-bench:${process.pid}:value`;
+  return redis;
+}
+
+/** Per process, so benches run side by side on one Redis do not collide. */
+export function redisKeyPrefix(): string {
+  return `cloudburst-bench:${process.pid}:`;
+}
+
+/** GET of a `valueBytes`-byte value from Redis on 127.0.0.1:`port`, or undefined when there is no Redis (see redisConnection). */
+export async function redisGet(teardown: Teardown, valueBytes = 64, port = 6379, connectTimeoutMs = 1_000): Promise<Baseline | undefined> {
+  const redis = await redisConnection(teardown, port, connectTimeoutMs);
+  if (!redis) return undefined;
+  const key = `${redisKeyPrefix()}value`;
   await redis.set(key, 'x'.repeat(valueBytes));
   teardown.defer('redis bench key', async () => {
     if (redis.status === 'ready') await redis.del(key);
   });
   return { name: 'redis', label: `redis GET ${valueBytes} B`, op: () => redis.get(key) };
+}
+
+/** A key-value store as a KVS bench drives it: get and put of raw bytes by key. */
+export interface KeyValueStore {
+  /** Written into rows as baselineName. */
+  name: string;
+  /** Said in progress lines. */
+  label: string;
+  /** Put in front of every key the bench uses, so the bench's keys are its own. */
+  keyPrefix: string;
+  get(key: string): Promise<unknown>;
+  put(key: string, value: Uint8Array): Promise<unknown>;
+}
+
+/**
+ * Redis on 127.0.0.1:`port` as a key-value store: SET and GET of the same
+ * bytes (GET as a Buffer, so the value comes back as bytes, as ours does).
+ * Every key under its prefix is deleted at teardown. Undefined when there is
+ * no Redis (see redisConnection).
+ */
+export async function redisKeyValue(teardown: Teardown, port = 6379, connectTimeoutMs = 1_000): Promise<KeyValueStore | undefined> {
+  const redis = await redisConnection(teardown, port, connectTimeoutMs);
+  if (!redis) return undefined;
+  const keyPrefix = `${redisKeyPrefix()}kv:`;
+  teardown.defer('redis bench keys', async () => {
+    if (redis.status !== 'ready') return;
+    for await (const keys of redis.scanStream({ match: `${keyPrefix}*`, count: 1000 }) as AsyncIterable<string[]>) {
+      if (keys.length > 0) await redis.unlink(...keys);
+    }
+  });
+  return {
+    name: 'redis',
+    label: 'redis',
+    keyPrefix,
+    get: (key) => redis.getBuffer(key),
+    put: (key, value) => redis.set(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength)),
+  };
 }

@@ -15,6 +15,7 @@ interface BenchModule {
 // their failures) never get in the way of another.
 const BENCHES: Record<string, () => Promise<BenchModule>> = {
   floor: () => import('./floor.js'),
+  kvs: () => import('./kvs.js'),
 };
 const ALL = 'all';
 

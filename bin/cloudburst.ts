@@ -4,7 +4,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CloudburstError } from '../lib/errors.js';
-import { callCommand, deleteCommand, getCommand, putCommand, registerCommand, statusCommand } from './commands/client.js';
+import { callCommand, deleteCommand, getCommand, putCommand, registerCommand, replicationCommand, statusCommand } from './commands/client.js';
 import { demoCommand } from './commands/demo.js';
 import { executorCommand, kvsCommand, routerCommand } from './commands/nodes.js';
 import { upCommand } from './commands/up.js';
@@ -21,6 +21,7 @@ await yargs(hideBin(process.argv))
   .command(getCommand)
   .command(putCommand)
   .command(deleteCommand)
+  .command(replicationCommand)
   .command(statusCommand)
   .command(demoCommand)
   .demandCommand(1, 'name a command (see --help)')

@@ -6,9 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { InvalidArgument } from './errors.js';
-
-/** Keys under this prefix belong to the platform; users cannot write them. */
-export const RESERVED_PREFIX = '__cb/';
+import { RESERVED_PREFIX } from './reserved_keys.js';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
@@ -31,12 +29,6 @@ export function checkFunctionName(name: string): string {
 
 export function functionKey(name: string): string {
   return `${RESERVED_PREFIX}fn/${checkFunctionName(name)}`;
-}
-
-export function checkUserKey(key: string): string {
-  if (typeof key !== 'string' || key.length === 0) throw new InvalidArgument('a key must be a non-empty string');
-  if (key.startsWith(RESERVED_PREFIX)) throw new InvalidArgument(`keys starting with ${RESERVED_PREFIX} are reserved`);
-  return key;
 }
 
 /** A record from a function value (its source text) or from module source. */

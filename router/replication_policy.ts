@@ -21,10 +21,11 @@ export class ReplicationPolicy {
   constructor(private readonly opts: ReplicationPolicyOptions) {}
 
   /**
-   * Updates the table from the shards' latest heartbeats; returns the
-   * overrides (key → replication factor) and whether they changed.
+   * Updates the table from the shards' latest heartbeats and the pinned
+   * factors; returns the overrides (key → replication factor) and whether
+   * they changed.
    */
-  evaluate(shards: Member[], heartbeatMs: number, now = Date.now()): { overrides: [string, number][]; changed: boolean } {
+  evaluate(shards: Member[], heartbeatMs: number, pinned: ReadonlyMap<string, number>, now = Date.now()): { overrides: [string, number][]; changed: boolean } {
     const rates = new Map<string, number>();
     for (const shard of shards) {
       const hot = shard['hot'];
@@ -38,8 +39,10 @@ export class ReplicationPolicy {
       if (rate >= this.opts.hotKeyOpsPerSec || (rate >= this.opts.coolKeyOpsPerSec && this.hot.has(key))) this.hot.set(key, now);
     }
     for (const [key, warmAt] of this.hot) if (now - warmAt > this.opts.hotKeyCooldownMs) this.hot.delete(key);
-    const everywhere = shards.length;
-    const overrides = [...this.hot.keys()].sort().map((key): [string, number] => [key, everywhere]);
+    // Pinned factors (set by users) win over the policy.
+    const table = new Map<string, number>([...this.hot.keys()].map((key) => [key, shards.length]));
+    for (const [key, replicas] of pinned) table.set(key, replicas);
+    const overrides = [...table].sort((a, b) => (a[0] < b[0] ? -1 : 1));
     const text = JSON.stringify(overrides);
     const changed = text !== this.last;
     this.last = text;

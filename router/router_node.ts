@@ -12,7 +12,10 @@ import type { RouterConfig } from '../lib/config.js';
 import { NoCapacity } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { Membership, type Member } from '../lib/membership.js';
+import { KvsClient } from '../lib/client/kvs_client.js';
 import { publishOverrides } from '../lib/kvs/replication_overrides.js';
+import type { Lattice } from '../lib/lattice/index.js';
+import { PINNED_REPLICATION_KEY } from '../lib/reserved_keys.js';
 import { ReplicationPolicy } from './replication_policy.js';
 import { SchedulerPolicy } from './scheduler_policy.js';
 
@@ -28,6 +31,8 @@ export class RouterNode extends Actor {
   private readonly policy = new SchedulerPolicy();
   private readonly replication: ReplicationPolicy;
   private replicationTimer: NodeJS.Timeout | undefined;
+  private readonly kvs: KvsClient;
+  private pinned: ReadonlyMap<string, number> = new Map();
 
   constructor(
     opts: ActorOptions,
@@ -37,6 +42,7 @@ export class RouterNode extends Actor {
     this.subject = `${this.subjects.sched}.${this.id}`;
     this.membership = new Membership(config.memberTimeoutMs);
     this.replication = new ReplicationPolicy(config);
+    this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'pinned replication not read') });
     this.membership.onHeard((m) => this.policy.noteHeartbeat(m.id));
     const handlers = {
       call: (msg: Envelope, ctx: MessageContext) => this.forward(msg, ctx),
@@ -55,10 +61,28 @@ export class RouterNode extends Actor {
     this.membership.follow(this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad member message'));
     this.replicationTimer = setInterval(() => this.replicateHotKeys(), this.config.heartbeatMs);
     this.replicationTimer.unref();
+    this.kvs.watch([PINNED_REPLICATION_KEY], (_key, value) => this.pin(value));
+    this.kvs.get(PINNED_REPLICATION_KEY).then(
+      (value) => value && this.pin(value),
+      (err: unknown) => this.log.debug({ err }, 'pinned replication not read'),
+    );
   }
 
   protected override async beforeStop(): Promise<void> {
     clearInterval(this.replicationTimer);
+    this.kvs.close();
+  }
+
+  /** Pinned factors: a map of key → last-writer-wins count, null meaning unpinned. */
+  private pin(value: Lattice): void {
+    const pinned = new Map<string, number>();
+    const revealed = value.reveal();
+    if (!(revealed instanceof Map)) return;
+    for (const [key, replicas] of revealed as ReadonlyMap<string, unknown>) {
+      if (typeof replicas === 'number' && replicas >= 1) pinned.set(key, replicas);
+    }
+    this.pinned = pinned;
+    this.replicateHotKeys();
   }
 
   /**
@@ -66,7 +90,7 @@ export class RouterNode extends Actor {
    * the table, every period, so shards and clients that start later learn it.
    */
   private replicateHotKeys(): void {
-    const { overrides, changed } = this.replication.evaluate(this.membership.live('kvs'), this.config.heartbeatMs);
+    const { overrides, changed } = this.replication.evaluate(this.membership.live('kvs'), this.config.heartbeatMs, this.pinned);
     const routers = this.membership.live('router').map((m) => m.id);
     if (routers.some((id) => id < this.id)) return;
     if (changed) this.log.info({ overrides }, 'hot-key replication changed');

@@ -2,7 +2,7 @@
 // with progress, the client commands work against it, a crashed child is
 // restarted, and Ctrl-C leaves no process behind.
 
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
@@ -11,7 +11,7 @@ import { CliProcess, alive, cli } from './fixtures/cli.js';
 t.test('--help lists every command and each command documents its options', async (t) => {
   const help = await cli('--help');
   t.equal(help.code, 0);
-  for (const cmd of ['up', 'kvs', 'executor', 'router', 'register', 'call', 'get', 'put', 'delete', 'status', 'demo']) {
+  for (const cmd of ['up', 'kvs', 'executor', 'router', 'register', 'call', 'get', 'put', 'delete', 'replication', 'status', 'demo']) {
     t.match(help.stdout, new RegExp(`cloudburst ${cmd}\\b`), `lists ${cmd}`);
   }
   t.match((await cli('call', '--help')).stdout, /--timeout/);
@@ -21,7 +21,9 @@ t.test('--help lists every command and each command documents its options', asyn
 });
 
 t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing behind', async (t) => {
-  const up = new CliProcess(['up', '--prefix', 'clitest', '--threads', '1']);
+  const data = await mkdtemp(join(tmpdir(), 'cb-up-'));
+  t.teardown(() => rm(data, { recursive: true, force: true }));
+  const up = new CliProcess(['up', '--prefix', 'clitest', '--threads', '1', '--data-dir', data]);
   t.teardown(async () => {
     if (up.child.exitCode === null && up.child.signalCode === null) {
       up.interrupt();
@@ -42,6 +44,15 @@ t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing be
   t.equal((await cli('get', 'last-sum', ...conn)).stdout.trim(), '5');
   t.equal((await cli('put', 'cfg', '{"a":1}', ...conn)).stdout.trim(), 'ok');
   t.equal((await cli('get', 'cfg', ...conn)).stdout.trim(), '{"a":1}');
+  t.equal((await cli('put', 'tags', '["a"]', '--type', 'set', ...conn)).stdout.trim(), 'ok');
+  t.equal((await cli('put', 'tags', 'b', '--type', 'set', ...conn)).stdout.trim(), 'ok');
+  t.equal((await cli('get', 'tags', '--all', ...conn)).stdout.trim(), '["a","b"]', 'set puts merge');
+  t.same(JSON.parse((await cli('get', 'tags', '--lattice', ...conn)).stdout), { kind: 'set', data: ['a', 'b'] });
+  const mismatch = await cli('put', 'tags', '"x"', ...conn);
+  t.equal(mismatch.code, 1);
+  t.match(mismatch.stderr, /LATTICE_TYPE_MISMATCH/);
+  t.equal((await cli('replication', 'tags', '1', ...conn)).stdout.trim(), 'ok');
+  t.match((await cli('replication', 'tags', 'zero', ...conn)).stderr, /INVALID_ARGUMENT/);
   const missing = await cli('call', 'nope', ...conn);
   t.equal(missing.code, 1);
   t.match(missing.stderr, /FUNCTION_NOT_FOUND/);

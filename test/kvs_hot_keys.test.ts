@@ -32,3 +32,18 @@ t.test('a hot key is replicated on every shard, then back to two when it cools',
   await eventually('the hot key cooled back to two replicas', () => shards.filter((s) => s.holds('hot')).length === 2, 15_000);
   t.pass('two replicas after the cool-down');
 });
+
+t.test('a user can pin the replication of a key, and unpin it', async (t) => {
+  const { shards, client } = await startCluster(t, { shards: 3, executors: 0, heartbeatMs: 200 });
+  await client.put('pinned', new SetLattice(['v']));
+  const holding = () => shards.filter((s) => s.holds('pinned') && s.localValue('pinned') !== undefined).length;
+  t.equal(holding(), 2);
+  await client.setReplication('pinned', 3);
+  await eventually('pinned on all three shards', () => holding() === 3);
+  await client.setReplication('pinned', 1);
+  await eventually('pinned to one shard', () => shards.filter((s) => s.holds('pinned')).length === 1);
+  await client.setReplication('pinned', null);
+  await eventually('back to the default', () => shards.filter((s) => s.holds('pinned')).length === 2);
+  t.same([...((await client.get<ReadonlySet<string>>('pinned')) ?? [])], ['v'], 'the value survived every move');
+  await t.rejects(client.setReplication('pinned', 0), { code: 'INVALID_ARGUMENT' });
+});

@@ -5,7 +5,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import { decode, encode } from '../../lib/codec/index.js';
 import { errorFromWire } from '../../lib/errors.js';
-import { checkUserKey } from '../../lib/function_record.js';
+import { checkUserKey } from '../../lib/reserved_keys.js';
 import type { Cb } from '../../lib/function_api.js';
 import { LWWPair, isLattice, type Lattice } from '../../lib/lattice/index.js';
 import { lattices } from '../../lib/lattice_constructors.js';

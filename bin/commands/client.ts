@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { Cloudburst } from '../../lib/client/cloudburst.js';
+import { CLI_LATTICE_TYPES, valueFromCli, type CliLatticeType } from '../lattice_args.js';
 import { withNats, parseValue } from '../options.js';
 
 interface ClientArgs {
@@ -64,20 +65,35 @@ export const callCommand: Cmd<{ fn: string; args: string[] }> = {
   handler: async (a) => print(await withClient(a, (cb) => cb.call(a.fn, a.args.map(String).map(parseValue), { timeoutMs: a.timeout }))),
 };
 
-export const getCommand: Cmd<{ key: string }> = {
+export const getCommand: Cmd<{ key: string; all: boolean; lattice: boolean }> = {
   command: 'get <key>',
   describe: 'print the value stored under a key (JSON)',
-  builder: (y) => clientOptions(y).positional('key', { type: 'string', demandOption: true }) as never,
-  handler: async (a) => print(await withClient(a, (cb) => cb.get(a.key))),
+  builder: (y) =>
+    clientOptions(y)
+      .positional('key', { type: 'string', demandOption: true })
+      .option('all', { type: 'boolean', default: false, describe: 'read every replica and merge what they hold' })
+      .option('lattice', { type: 'boolean', default: false, describe: 'print the lattice kind and its data, not just its value' }) as never,
+  handler: async (a) =>
+    withClient(a, async (cb) => {
+      const lattice = await cb.getLattice(a.key, { all: a.all });
+      print(a.lattice && lattice ? { kind: lattice.kind, data: lattice.toData() } : lattice?.reveal());
+    }),
 };
 
-export const putCommand: Cmd<{ key: string; value: string }> = {
+export const putCommand: Cmd<{ key: string; value: string; type: CliLatticeType }> = {
   command: 'put <key> <value>',
-  describe: 'store a value (parsed as JSON, or taken as a string); last writer wins',
+  describe: 'store a value (JSON, or else a string); lww replaces it, other types merge into what is stored',
   builder: (y) =>
-    clientOptions(y).positional('key', { type: 'string', demandOption: true }).positional('value', { type: 'string', demandOption: true }) as never,
+    clientOptions(y)
+      .positional('key', { type: 'string', demandOption: true })
+      .positional('value', { type: 'string', demandOption: true })
+      .option('type', {
+        choices: CLI_LATTICE_TYPES,
+        default: 'lww' as const,
+        describe: 'lattice: lww (last writer wins), set / ordered-set (JSON array, union), max-int, bool (or)',
+      }) as never,
   handler: async (a) => {
-    await withClient(a, (cb) => cb.put(a.key, parseValue(String(a.value))));
+    await withClient(a, (cb) => cb.put(a.key, valueFromCli(a.type, String(a.value))));
     process.stdout.write('ok\n');
   },
 };
@@ -88,6 +104,18 @@ export const deleteCommand: Cmd<{ key: string }> = {
   builder: (y) => clientOptions(y).positional('key', { type: 'string', demandOption: true }) as never,
   handler: async (a) => {
     await withClient(a, (cb) => cb.delete(a.key));
+    process.stdout.write('ok\n');
+  },
+};
+
+export const replicationCommand: Cmd<{ key: string; replicas: string }> = {
+  command: 'replication <key> <replicas>',
+  describe: 'pin how many shards hold a key (a number), or unpin it (none)',
+  builder: (y) =>
+    clientOptions(y).positional('key', { type: 'string', demandOption: true }).positional('replicas', { type: 'string', demandOption: true }) as never,
+  handler: async (a) => {
+    const replicas = a.replicas === 'none' ? null : Number(a.replicas);
+    await withClient(a, (cb) => cb.setReplication(a.key, replicas));
     process.stdout.write('ok\n');
   },
 };

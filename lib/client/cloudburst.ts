@@ -7,11 +7,12 @@ import { NatsTransport, type NatsTransportOptions } from '../actor/nats_transpor
 import type { Transport } from '../actor/transport.js';
 import { decode, encodeMessage, obj } from '../codec/index.js';
 import { DEFAULT_TIMEOUT_MS, deadlineIn } from '../deadline.js';
-import { MalformedMessage } from '../errors.js';
-import { checkUserKey, functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
+import { InvalidArgument, MalformedMessage } from '../errors.js';
+import { functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
+import { PINNED_REPLICATION_KEY, checkUserKey } from '../reserved_keys.js';
 import type { CloudburstFunction } from '../function_api.js';
 import { newId } from '../ids.js';
-import { LWWPair, isLattice, type Lattice } from '../lattice/index.js';
+import { LWWPair, MapLattice, isLattice, type Lattice } from '../lattice/index.js';
 import { subjectsFor, type Subjects } from '../subjects.js';
 import { KvsClient } from './kvs_client.js';
 
@@ -29,6 +30,11 @@ export interface ConnectOptions {
 export interface CallOptions {
   /** How long the call may take, queueing included. Default: the connection's. */
   timeoutMs?: number;
+}
+
+export interface ReadOptions {
+  /** Read every replica and merge what they hold (default: one replica). */
+  all?: boolean;
 }
 
 export class Cloudburst {
@@ -81,18 +87,30 @@ export class Cloudburst {
   }
 
   /** The value under `key` (revealed from its lattice), or undefined. */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    return (await this.getLattice(key))?.reveal() as T | undefined;
+  async get<T = unknown>(key: string, opts: ReadOptions = {}): Promise<T | undefined> {
+    return (await this.getLattice(key, opts))?.reveal() as T | undefined;
   }
 
   /** The lattice under `key`, or undefined. */
-  async getLattice(key: string): Promise<Lattice | undefined> {
-    return this.kvs.get(checkUserKey(key));
+  async getLattice(key: string, opts: ReadOptions = {}): Promise<Lattice | undefined> {
+    return this.kvs.get(checkUserKey(key), { all: opts.all ?? false });
   }
 
   /** Stores `value`: a lattice is merged in; anything else replaces the value (last writer wins). */
   async put(key: string, value: unknown): Promise<void> {
     return this.kvs.put(checkUserKey(key), isLattice(value) ? value : LWWPair.now(value, this.clientId));
+  }
+
+  /**
+   * Pins the number of replicas of `key` (at most one per shard), or unpins
+   * it with `null`. Pinned factors win over the hot-key policy.
+   */
+  async setReplication(key: string, replicas: number | null): Promise<void> {
+    checkUserKey(key);
+    if (replicas !== null && !(Number.isInteger(replicas) && replicas >= 1)) {
+      throw new InvalidArgument('replicas must be a whole number >= 1, or null to unpin');
+    }
+    await this.kvs.put(PINNED_REPLICATION_KEY, new MapLattice([[key, LWWPair.now(replicas, this.clientId)]]));
   }
 
   async delete(key: string): Promise<void> {

@@ -33,8 +33,8 @@ export interface KvsClientOptions {
   attemptTimeoutMs?: number;
   /** Lease of a watch, renewed at a third of it while the watch is open. Default 30 s. */
   watchTtlMs?: number;
-  /** Told of failures of watch renewals and update messages (which have no caller). */
-  onWatchError?: (err: unknown) => void;
+  /** Told of failures no caller waits for: watch renewals, update and replication messages. */
+  onBackgroundError?: (err: unknown) => void;
 }
 
 export interface GetOptions {
@@ -73,7 +73,7 @@ export class KvsClient {
   private readonly watchers = new Map<string, Set<(key: string, value: Lattice) => void>>();
   private readonly buckets = new Map<number, { sub: Subscription; count: number }>();
   private readonly watchTtlMs: number;
-  private readonly onWatchError: (err: unknown) => void;
+  private readonly onBackgroundError: (err: unknown) => void;
   private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -83,7 +83,7 @@ export class KvsClient {
   ) {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.watchTtlMs = opts.watchTtlMs ?? DEFAULT_WATCH_TTL_MS;
-    this.onWatchError = opts.onWatchError ?? (() => {});
+    this.onBackgroundError = opts.onBackgroundError ?? (() => {});
     this.attemptTimeoutMs = opts.attemptTimeoutMs ?? 2_000;
     this.membership = new Membership(opts.memberTimeoutMs ?? 3_000);
     this.ring = new RingView();
@@ -91,7 +91,7 @@ export class KvsClient {
     const moved = (changed: boolean): void => void (changed && this.watchers.size > 0 && this.lease([...this.watchers.keys()]));
     this.membership.onChange(() => moved(this.refreshRing()));
     const members = this.membership.follow(transport, subjects);
-    const overrides = followOverrides(transport, subjects, (o) => moved(this.ring.setOverrides(o)), this.onWatchError);
+    const overrides = followOverrides(transport, subjects, (o) => moved(this.ring.setOverrides(o)), this.onBackgroundError);
     this.following = { unsubscribe: () => (members.unsubscribe(), overrides.unsubscribe()) };
   }
 
@@ -151,7 +151,7 @@ export class KvsClient {
 
   private async lease(keys: string[]): Promise<void> {
     const results = await Promise.allSettled(keys.map((key) => this.enqueue({ op: 'watch', key, ttlMs: this.watchTtlMs })));
-    for (const r of results) if (r.status === 'rejected') this.onWatchError(r.reason);
+    for (const r of results) if (r.status === 'rejected') this.onBackgroundError(r.reason);
   }
 
   private followBucket(bucket: number, delta: 1 | -1): void {
@@ -174,12 +174,12 @@ export class KvsClient {
       msg = decodeMessage(data);
       for (const [key, value] of parseEntries(msg)) this.notify(key, value);
     } catch (err) {
-      return this.onWatchError(err);
+      return this.onBackgroundError(err);
     }
     // Entries too large to publish are named only; fetch them.
     const stale = Array.isArray(msg['stale']) ? msg['stale'].filter((k): k is string => typeof k === 'string' && this.watchers.has(k)) : [];
     for (const key of stale) {
-      this.get(key).then((value) => value && this.notify(key, value), (err: unknown) => this.onWatchError(err));
+      this.get(key).then((value) => value && this.notify(key, value), (err: unknown) => this.onBackgroundError(err));
     }
   }
 
