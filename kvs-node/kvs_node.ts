@@ -93,9 +93,9 @@ export class KvsNode extends Actor {
     return this.owns(key);
   }
 
-  /** Keys with a live watch lease. */
-  get watchedKeys(): number {
-    return this.watches.size;
+  /** Whether a watcher holds a live lease on `key` here. */
+  watching(key: string): boolean {
+    return this.watches.has(key);
   }
 
   get shardState(): ShardState {

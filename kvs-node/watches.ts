@@ -22,6 +22,11 @@ export class Watches {
     return this.leases.size;
   }
 
+  /** Whether `key` has a live lease. */
+  has(key: string): boolean {
+    return (this.leases.get(key) ?? 0) > Date.now();
+  }
+
   /** `key` was merged into `value`; its watchers hear of it at the end of the tick. */
   merged(key: string, value: Lattice): void {
     const until = this.leases.get(key);

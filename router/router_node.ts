@@ -68,9 +68,10 @@ export class RouterNode extends Actor {
     );
   }
 
-  protected override async beforeStop(): Promise<void> {
+  protected override beforeStop(): Promise<void> {
     clearInterval(this.replicationTimer);
     this.kvs.close();
+    return Promise.resolve();
   }
 
   /** Pinned factors: a map of key → last-writer-wins count, null meaning unpinned. */

@@ -26,7 +26,8 @@ t.test('a watcher hears the merges of its keys, from any writer, batched', async
   const heard: [string, Lattice][] = [];
   const watch = watcher.watch(['counter', 'guests'], (key, value) => heard.push([key, value]));
   t.teardown(() => watch.close());
-  await eventually('both keys are leased at their replicas', () => shards.reduce((n, s) => n + s.watchedKeys, 0) === 4);
+  const leased = (key: string) => shards.filter((s) => s.watching(key)).length;
+  await eventually('both keys are leased at their two replicas', () => leased('counter') === 2 && leased('guests') === 2);
 
   await Promise.all(Array.from({ length: 100 }, (_, i) => writer.put('counter', new MaxIntLattice(i))));
   await writer.put('guests', new SetLattice(['ada']));
@@ -43,8 +44,8 @@ t.test('a lease that is not renewed expires at the shard', async (t) => {
   const { nats, shards } = await startCluster(t, { shards: 1, executors: 0 });
   const watcher = await kvsClient(t, nats.url, 300);
   const watch = watcher.watch(['k'], () => {});
-  await eventually('the key is leased', () => shards[0]!.watchedKeys === 1);
+  await eventually('the key is leased', () => shards[0]!.watching('k'));
   watch.close();
-  await eventually('the lease ran out', () => shards[0]!.watchedKeys === 0, 3000);
+  await eventually('the lease ran out', () => !shards[0]!.watching('k'), 3000);
   t.pass('expired');
 });
