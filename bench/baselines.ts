@@ -117,6 +117,8 @@ export interface KeyValueStore {
   keyPrefix: string;
   get(key: string): Promise<unknown>;
   put(key: string, value: Uint8Array): Promise<unknown>;
+  /** When a put is on disk, as far as the store tells ("appendonly no": never). */
+  durability?: string;
 }
 
 /**
@@ -139,7 +141,20 @@ export async function redisKeyValue(teardown: Teardown, port = 6379, connectTime
     name: 'redis',
     label: 'redis',
     keyPrefix,
+    durability: await redisDurability(redis),
     get: (key) => redis.getBuffer(key),
     put: (key, value) => redis.set(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength)),
   };
+}
+
+/** Redis's persistence settings, which decide what a SET costs; undefined if CONFIG is not allowed. */
+async function redisDurability(redis: Redis): Promise<string | undefined> {
+  try {
+    const setting = async (name: string): Promise<string> => ((await redis.config('GET', name)) as string[])[1] ?? '?';
+    const aof = await setting('appendonly');
+    const rdb = await setting('save');
+    return `${aof === 'yes' ? `appendonly yes, appendfsync ${await setting('appendfsync')}` : 'appendonly no'}; save "${rdb}"`;
+  } catch {
+    return undefined;
+  }
 }

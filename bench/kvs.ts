@@ -112,6 +112,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   // Same nats-server, another prefix: only the shard's durability differs.
   const none = await ourStore(ctx, 'durability-none', 'ours (none)', MEMORY_SHARDS, 'cbnone', group.cluster.natsUrl);
   const redis = await redisKeyValue(teardown);
+  if (redis?.durability) notes.push(`redis persistence: ${redis.durability} (a SET is acknowledged without an fsync unless appendfsync is always)`);
   if (!redis) {
     notes.push('no Redis answered on 127.0.0.1:6379 within 1 s; the Redis rows are left out');
     progress('redis: not reachable on 127.0.0.1:6379, skipping its rows');
