@@ -48,16 +48,19 @@ export interface OpenReport {
 // throws there leaves a commit queued that crashes the process after close.
 const MAX_KEY_BYTES = 1978;
 
+/** Refuses keys LMDB could not store as they are, in every mode alike (no allocation). */
+function checkKey(key: string): void {
+  if (typeof key !== 'string' || key.length === 0) throw new InvalidArgument('a key must be a non-empty string');
+  const size = Buffer.byteLength(key, 'utf8');
+  if (size > MAX_KEY_BYTES) throw new InvalidArgument(`key of ${size} UTF-8 bytes exceeds the limit of ${MAX_KEY_BYTES}`);
+  // A lone surrogate becomes U+FFFD in UTF-8 and would come back as another key.
+  if (!key.isWellFormed()) throw new InvalidArgument('a key must be well-formed Unicode');
+}
+
 /** The key's UTF-8 bytes; keys are stored as raw bytes so any string round-trips. */
 function keyBytes(key: string): Buffer {
-  if (typeof key !== 'string' || key.length === 0) throw new InvalidArgument('a key must be a non-empty string');
-  const bytes = Buffer.from(key, 'utf8');
-  if (bytes.byteLength > MAX_KEY_BYTES) {
-    throw new InvalidArgument(`key of ${bytes.byteLength} UTF-8 bytes exceeds the limit of ${MAX_KEY_BYTES}`);
-  }
-  // A lone surrogate becomes U+FFFD in UTF-8 and would come back as another key.
-  if (bytes.toString('utf8') !== key) throw new InvalidArgument('a key must be well-formed Unicode');
-  return bytes;
+  checkKey(key);
+  return Buffer.from(key, 'utf8');
 }
 
 export class ShardStore {
@@ -179,13 +182,14 @@ export class ShardStore {
   /** Merges and encodes first (either may throw), then changes memory, then writes. */
   private apply(key: string, value: Lattice): { merged: Lattice; written: Promise<unknown> } {
     this.checkOpen();
-    const k = keyBytes(key);
+    // The key's bytes are only needed on disk.
+    const k = this.db ? keyBytes(key) : (checkKey(key), undefined);
     if (!isLattice(value)) throw new InvalidArgument('a stored value must be a lattice');
     const have = this.data.get(key);
     const merged = have ? mergeLattices(have, value) : value;
     const bytes = this.db ? encode(merged) : undefined;
     this.data.set(key, merged);
-    if (!bytes) return { merged, written: Promise.resolve() };
+    if (!bytes || !k) return { merged, written: Promise.resolve() };
     return { merged, written: this.write((db) => db.put(k, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) };
   }
 
