@@ -223,9 +223,12 @@ export class KvsNode extends Actor {
 
   private async batch(msg: Envelope): Promise<{ results: KvsResult[] }> {
     const ops = arr(msg, 'ops');
-    // A client that routed by the same ring wrote every replica itself;
-    // otherwise the other replicas get this write by gossip.
+    // A client that routed by the same ring wrote every replica itself.
+    // Otherwise it may have missed some, so this shard passes the writes on
+    // to the other replicas before it answers: an acknowledged write is then
+    // on every replica this shard knows of, whatever ring the client had.
     const sameRing = msg['ring'] === this.ring.version;
+    const forward = new Set<string>();
     const results: KvsResult[] = new Array<KvsResult>(ops.length);
     const puts: { i: number; op: Extract<KvsOp, { op: 'put' }> }[] = [];
     const pending: Promise<unknown>[] = [];
@@ -259,12 +262,32 @@ export class KvsNode extends Actor {
         } else {
           results[i] = {};
           this.mergedAt(op.key, r.merged);
-          if (!sameRing) this.queueFor(op.key, this.ring.writeReplicas(op.key));
+          if (!sameRing) forward.add(op.key);
         }
       });
     }
-    await Promise.all(pending);
+    await Promise.all([...pending, this.forward([...forward])]);
     return { results };
+  }
+
+  /** Sends `keys` to their other replicas now; what fails is left to gossip rounds. */
+  private async forward(keys: string[]): Promise<void> {
+    const byPeer = new Map<string, string[]>();
+    for (const key of keys) {
+      for (const r of this.ring.writeReplicas(key)) {
+        if (r.id === this.id) continue;
+        let list = byPeer.get(r.id);
+        if (!list) byPeer.set(r.id, (list = []));
+        list.push(key);
+      }
+    }
+    await Promise.all(
+      [...byPeer].map(([peer, list]) =>
+        this.sendGossip(peer, list).catch(() => {
+          for (const key of list) this.gossip.add(peer, key);
+        }),
+      ),
+    );
   }
 
   private wrongShard(key: string): WrongShard {
