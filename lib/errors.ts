@@ -43,6 +43,11 @@ export class FunctionNotFound extends CloudburstError {
   override readonly code = 'FUNCTION_NOT_FOUND';
 }
 
+/** A DAG call named a DAG that was never registered. */
+export class DagNotFound extends CloudburstError {
+  override readonly code = 'DAG_NOT_FOUND';
+}
+
 /** The user's function threw (or rejected); the message is the function's own. */
 export class ExecutionError extends CloudburstError {
   override readonly code = 'EXECUTION_ERROR';
@@ -96,6 +101,7 @@ export const errors = {
   MalformedMessage,
   UnknownMessageType,
   FunctionNotFound,
+  DagNotFound,
   ExecutionError,
   DeadlineExceeded,
   PayloadTooLarge,

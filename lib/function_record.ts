@@ -5,8 +5,14 @@
 // old code.
 
 import { createHash } from 'node:crypto';
-import { InvalidArgument } from './errors.js';
+import { obj } from './codec/index.js';
+import { FunctionNotFound, InvalidArgument, MalformedMessage } from './errors.js';
+import type { RegistryKind } from './registry_kind.js';
 import { RESERVED_PREFIX } from './reserved_keys.js';
+
+/** Registry notices (on `<prefix>.registry`) that a name now means new code. */
+export const FN_UPDATED = 'fn.updated';
+export const DAG_UPDATED = 'dag.updated';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
@@ -54,3 +60,15 @@ function methodToFunction(src: string): string {
   if (!m) throw new InvalidArgument('cannot register this function: its source is not a function expression');
   return `${m[1] ?? ''}function${m[2] ?? ''} ${src.slice((m[1] ?? '').length + (m[2] ?? '').length)}`;
 }
+
+/** Function records as the registry cache loads them. */
+export const FUNCTIONS: RegistryKind<FunctionRecord> = {
+  notice: FN_UPDATED,
+  key: functionKey,
+  parse(name, stored) {
+    if (stored === undefined) throw new FunctionNotFound(`no function named "${name}" is registered`, { data: { name } });
+    const { code, hash } = obj(stored, `the stored record of function "${name}"`);
+    if (typeof code !== 'string' || typeof hash !== 'string') throw new MalformedMessage(`the stored record of function "${name}" is damaged`);
+    return { name, code, hash };
+  },
+};

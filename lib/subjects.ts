@@ -22,8 +22,8 @@ export interface Subjects {
   readonly membersPing: string;
   /** The hot-key policy's per-key replication factors, published by a router. */
   readonly replication: string;
-  /** Notices that a function's code changed, so executors drop their copy. */
-  readonly fnUpdated: string;
+  /** Notices that a function or DAG was registered again, so holders drop their copy. */
+  readonly registry: string;
   kvsShard(id: string): string;
   /** Merges of watched keys in one bucket (see lib/kvs/updates.ts). */
   updates(bucket: number): string;
@@ -37,7 +37,7 @@ export function subjectsFor(prefix = 'cb'): Subjects {
     sched: `${p}.sched`,
     members: `${p}.members`,
     membersPing: `${p}.members.ping`,
-    fnUpdated: `${p}.fn.updated`,
+    registry: `${p}.registry`,
     replication: `${p}.replication`,
     kvsShard: (id) => `${p}.kvs.${checkToken('shard id', id)}`,
     updates: (bucket) => `${p}.upd.${bucket}`,

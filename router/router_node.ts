@@ -6,10 +6,13 @@
 
 import { Actor, NO_REPLY, type ActorOptions, type MessageContext } from '../lib/actor/actor.js';
 import { actorOptions } from '../lib/actor/node_setup.js';
-import { requestEncoded } from '../lib/actor/rpc.js';
-import { encodeMessage, num, str, type Envelope } from '../lib/codec/index.js';
+import { request, requestEncoded } from '../lib/actor/rpc.js';
+import { DAGS, downstream, upstream, type DagRecord } from '../lib/dag.js';
+import { DAG_CALL, DAG_STAGE } from '../lib/dag_protocol.js';
+import { RegistryCache } from '../lib/registry_cache.js';
+import { encodeMessage, num, obj, str, type Envelope } from '../lib/codec/index.js';
 import type { RouterConfig } from '../lib/config.js';
-import { NoCapacity } from '../lib/errors.js';
+import { InvalidArgument, MalformedMessage, NoCapacity } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { Membership, type Member } from '../lib/membership.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
@@ -32,6 +35,7 @@ export class RouterNode extends Actor {
   private readonly replication: ReplicationPolicy;
   private replicationTimer: NodeJS.Timeout | undefined;
   private readonly kvs: KvsClient;
+  private readonly dags: RegistryCache<DagRecord>;
   private pinned: ReadonlyMap<string, number> = new Map();
 
   constructor(
@@ -43,9 +47,11 @@ export class RouterNode extends Actor {
     this.membership = new Membership(config.memberTimeoutMs);
     this.replication = new ReplicationPolicy(config);
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'pinned replication not read') });
+    this.dags = new RegistryCache(this.kvs, DAGS, this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad registry notice'));
     this.membership.onHeard((m) => this.policy.noteHeartbeat(m.id));
     const handlers = {
       call: (msg: Envelope, ctx: MessageContext) => this.forward(msg, ctx),
+      [DAG_CALL]: (msg: Envelope, ctx: MessageContext) => this.dagCall(msg, ctx),
       status: (): ClusterStatus => ({ router: this.id, members: this.membership.live() }),
     };
     this.serve(this.subjects.sched, handlers, 'routers');
@@ -70,6 +76,7 @@ export class RouterNode extends Actor {
 
   protected override beforeStop(): Promise<void> {
     clearInterval(this.replicationTimer);
+    this.dags.close();
     this.kvs.close();
     return Promise.resolve();
   }
@@ -101,15 +108,7 @@ export class RouterNode extends Actor {
   private async forward(msg: Envelope, ctx: MessageContext): Promise<unknown> {
     str(msg, 'fn');
     const deadline = num(msg, 'deadline');
-    let target = this.policy.pick(this.membership.live('executor'));
-    if (!target) {
-      // Just started, or executors are restarting: wait a little for one to
-      // announce itself rather than fail a call a moment too early.
-      const heard = () => this.membership.live('executor').length > 0;
-      await this.membership.waitFor(heard, Math.min(deadline - Date.now(), this.membership.timeoutMs));
-      target = this.policy.pick(this.membership.live('executor'));
-    }
-    if (!target) throw new NoCapacity('no executor is running');
+    const target = (await this.executors(deadline)).pick();
     const { v: _v, t: _t, ...fields } = msg;
     const id = typeof fields['id'] === 'string' ? fields['id'] : newId('inv-');
     const call = encodeMessage('call', { ...fields, id }, this.maxMessageBytes);
@@ -124,5 +123,54 @@ export class RouterNode extends Actor {
     // other call is published with the caller's reply subject, as above, and
     // the router stays off the data path.
     return requestEncoded(this.transport, target.subject, call, deadline, 'call', { maxMessageBytes: this.maxMessageBytes });
+  }
+
+  /**
+   * The live executors to place work on. Just after start-up, or while
+   * executors restart, waits a little for one to announce itself rather than
+   * fail a call a moment too early.
+   */
+  private async executors(deadline: number): Promise<{ pick: () => Member }> {
+    const live = () => this.membership.live('executor');
+    if (live().length === 0) await this.membership.waitFor(() => live().length > 0, Math.min(deadline - Date.now(), this.membership.timeoutMs));
+    const executors = live();
+    if (executors.length === 0) throw new NoCapacity('no executor is running');
+    return { pick: () => this.policy.pick(executors)! };
+  }
+
+  /** Places every function of a DAG call and sends each its stage; the sink answers the caller. */
+  private async dagCall(msg: Envelope, ctx: MessageContext): Promise<typeof NO_REPLY> {
+    if (ctx.reply === undefined) throw new MalformedMessage('a DAG call needs a reply subject');
+    const deadline = num(msg, 'deadline');
+    const args = obj(msg['args'] ?? {}, 'DAG arguments');
+    const dag = await this.dags.get(str(msg, 'dag'), deadline);
+    for (const [fn, list] of Object.entries(args)) {
+      if (!dag.functions.includes(fn)) throw new InvalidArgument(`DAG ${dag.name} has no function ${fn}`);
+      if (!Array.isArray(list)) throw new InvalidArgument(`the arguments of ${fn} must be an array`);
+    }
+    const executors = await this.executors(deadline);
+    const placed = new Map(dag.functions.map((fn) => [fn, executors.pick()]));
+    const id = typeof msg['id'] === 'string' ? msg['id'] : newId('dag-');
+    const outputKey = typeof msg['outputKey'] === 'string' ? { outputKey: msg['outputKey'] } : {};
+    await Promise.all(
+      dag.functions.map((fn) =>
+        request(
+          this.transport,
+          placed.get(fn)!.subject,
+          DAG_STAGE,
+          {
+            id,
+            fn,
+            args: args[fn] ?? [],
+            inputs: upstream(dag, fn),
+            next: downstream(dag, fn).map((to) => ({ fn: to, subject: placed.get(to)!.subject })),
+            replyTo: ctx.reply,
+            ...outputKey,
+          },
+          deadline,
+        ),
+      ),
+    );
+    return NO_REPLY;
   }
 }

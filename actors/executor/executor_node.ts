@@ -9,11 +9,16 @@ import { Piscina } from 'piscina';
 import { Actor, type ActorOptions } from '../../lib/actor/actor.js';
 import { actorOptions } from '../../lib/actor/node_setup.js';
 import { KvsClient } from '../../lib/client/kvs_client.js';
-import { arr, encode, num, str, decodeMessage } from '../../lib/codec/index.js';
+import { arr, decode, encode, num, str } from '../../lib/codec/index.js';
 import type { ExecutorConfig } from '../../lib/config.js';
-import { DeadlineExceeded, errorFromWire } from '../../lib/errors.js';
+import { DeadlineExceeded, MalformedMessage, asCloudburstError, errorFromWire } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
-import { FunctionCache } from './function_cache.js';
+import { FUNCTIONS, type FunctionRecord } from '../../lib/function_record.js';
+import { DAG_RESULT, DAG_STAGE, parseStage, type Stage } from '../../lib/dag_protocol.js';
+import { encodeError, encodeReply, request } from '../../lib/actor/rpc.js';
+import { LWWPair } from '../../lib/lattice/index.js';
+import { DagStages } from './dag_stages.js';
+import { RegistryCache } from '../../lib/registry_cache.js';
 import { serveState } from './state_bridge.js';
 import type { WorkerOutcome, WorkerTask } from './worker_protocol.js';
 
@@ -29,14 +34,15 @@ export class ExecutorNode extends Actor {
   readonly subject: string;
   private readonly pool: Piscina;
   private readonly kvs: KvsClient;
-  private readonly functions: FunctionCache;
+  private readonly functions: RegistryCache<FunctionRecord>;
   private running = 0;
+  private readonly stages: DagStages;
 
   constructor(opts: ActorOptions, threads: number) {
     super(opts);
     this.subject = this.subjects.exec(this.id);
     this.kvs = new KvsClient(this.transport, this.subjects);
-    this.functions = new FunctionCache(this.kvs);
+    this.functions = new RegistryCache(this.kvs, FUNCTIONS, this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad registry notice'));
     this.pool = new Piscina({
       filename: WORKER_FILE,
       minThreads: threads,
@@ -46,14 +52,17 @@ export class ExecutorNode extends Actor {
       concurrentTasksPerWorker: 1,
       idleTimeout: Infinity,
     });
-    this.serve(this.subject, { call: (msg) => this.call(msg) });
-    this.transport.subscribe(this.subjects.fnUpdated, (m) => {
-      try {
-        this.functions.invalidate(str(decodeMessage(m.data), 'name'));
-      } catch (err) {
-        this.log.debug({ err }, 'bad fn.updated notice');
-      }
+    this.stages = new DagStages((stage, inputs) => void this.runStage(stage, inputs));
+    this.serve(this.subject, {
+      call: (msg) => this.call(msg),
+      [DAG_STAGE]: (msg) => (this.stages.stage(parseStage(msg)), {}),
+      [DAG_RESULT]: (msg) => {
+        if (!(msg['value'] instanceof Uint8Array)) throw new MalformedMessage('a DAG result needs its value bytes');
+        this.stages.result(str(msg, 'id'), str(msg, 'to'), str(msg, 'from'), msg['value'], num(msg, 'deadline'));
+        return {};
+      },
     });
+
   }
 
   static async create(config: ExecutorConfig): Promise<ExecutorNode> {
@@ -75,12 +84,13 @@ export class ExecutorNode extends Actor {
   }
 
   private async call(msg: Record<string, unknown>): Promise<CallReply> {
-    const name = str(msg, 'fn');
-    const args = arr(msg, 'args');
-    const deadline = num(msg, 'deadline');
-    const invocationId = typeof msg['id'] === 'string' ? msg['id'] : newId('inv-');
-    const record = await this.functions.get(name, deadline);
+    const id = typeof msg['id'] === 'string' ? msg['id'] : newId('inv-');
+    return { result: await this.invoke(str(msg, 'fn'), arr(msg, 'args'), num(msg, 'deadline'), id) };
+  }
 
+  /** Runs function `name` in a worker; resolves with the CBOR of its result. */
+  private async invoke(name: string, args: unknown[], deadline: number, invocationId: string): Promise<Uint8Array> {
+    const record = await this.functions.get(name, deadline);
     const { port1, port2 } = new MessageChannel();
     serveState(port1, this.kvs, deadline);
     const abort = new AbortController();
@@ -90,7 +100,7 @@ export class ExecutorNode extends Actor {
     try {
       const outcome = (await this.pool.run(task, { transferList: [port2, task.args.buffer as ArrayBuffer], signal: abort.signal })) as WorkerOutcome;
       if (!outcome.ok) throw errorFromWire(outcome.error);
-      return { result: outcome.result };
+      return outcome.result;
     } catch (err) {
       if (abort.signal.aborted) {
         throw new DeadlineExceeded(`function ${name} did not return before its deadline; its worker was recycled`, { data: { name } });
@@ -100,6 +110,23 @@ export class ExecutorNode extends Actor {
       this.running--;
       clearTimeout(timer);
       port1.close();
+    }
+  }
+
+  /** Runs one DAG stage; the result goes downstream, or to the caller from the sink. */
+  private async runStage(stage: Stage, inputs: Uint8Array[]): Promise<void> {
+    try {
+      const result = await this.invoke(stage.fn, [...stage.args, ...inputs.map((b) => decode(b))], stage.deadline, `${stage.id}/${stage.fn}`);
+      if (stage.next.length === 0) {
+        if (stage.outputKey !== undefined) await this.kvs.put(stage.outputKey, LWWPair.now(decode(result), this.id), stage.deadline);
+        this.transport.publish(stage.replyTo, encodeReply({ result }, this.transport.maxPayload));
+        return;
+      }
+      await Promise.all(
+        stage.next.map((n) => request(this.transport, n.subject, DAG_RESULT, { id: stage.id, to: n.fn, from: stage.fn, value: result }, stage.deadline)),
+      );
+    } catch (err) {
+      this.transport.publish(stage.replyTo, encodeError(asCloudburstError(err)));
     }
   }
 }

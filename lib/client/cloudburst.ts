@@ -8,8 +8,9 @@ import type { Transport } from '../actor/transport.js';
 import { decode, encodeMessage, obj } from '../codec/index.js';
 import { DEFAULT_TIMEOUT_MS, deadlineIn } from '../deadline.js';
 import { InvalidArgument, MalformedMessage } from '../errors.js';
-import { functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
-import { PINNED_REPLICATION_KEY, checkUserKey } from '../reserved_keys.js';
+import { validateDag, type DagRecord } from '../dag.js';
+import { DAG_UPDATED, FN_UPDATED, functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
+import { PINNED_REPLICATION_KEY, checkUserKey, dagKey } from '../reserved_keys.js';
 import type { CloudburstFunction } from '../function_api.js';
 import { newId } from '../ids.js';
 import { LWWPair, MapLattice, isLattice, type Lattice } from '../lattice/index.js';
@@ -35,6 +36,11 @@ export interface CallOptions {
 export interface ReadOptions {
   /** Read every replica and merge what they hold (default: one replica). */
   all?: boolean;
+}
+
+export interface DagCallOptions extends CallOptions {
+  /** Also store the sink's result under this key (last writer wins). */
+  outputKey?: string;
 }
 
 export class Cloudburst {
@@ -71,19 +77,58 @@ export class Cloudburst {
   async register(name: string, fn: CloudburstFunction | string): Promise<FunctionRecord> {
     const record = functionRecord(name, fn);
     await this.kvs.put(functionKey(name), LWWPair.now(record, this.clientId), deadlineIn(this.timeoutMs));
-    // Executors holding the old code drop it. Published on this connection
-    // after the put, so it reaches them before any call made after this returns.
-    this.transport.publish(this.subjects.fnUpdated, encodeMessage('fn.updated', { name, hash: record.hash }));
-    await this.transport.flush();
+    await this.announce(FN_UPDATED, name);
     return record;
+  }
+
+  /**
+   * Registers a DAG: `connections` are `[from, to]` pairs; `from`'s result is
+   * passed to `to` as an extra argument after the call's own arguments (in
+   * the order of `connections`). Every function must be registered; the DAG
+   * must be connected, acyclic and have exactly one sink, whose result is the
+   * DAG's result.
+   */
+  async registerDag(name: string, functions: string[], connections: [string, string][] = []): Promise<DagRecord> {
+    const deadline = deadlineIn(this.timeoutMs);
+    const stored = await Promise.all(functions.map((fn) => this.kvs.get(functionKey(fn), { deadline })));
+    const registered = new Set(functions.filter((_, i) => stored[i] !== undefined));
+    const dag = validateDag(name, functions, connections, (fn) => registered.has(fn));
+    await this.kvs.put(dagKey(name), LWWPair.now(dag, this.clientId), deadline);
+    await this.announce(DAG_UPDATED, name);
+    return dag;
+  }
+
+  /**
+   * Runs DAG `name`: `args[fn]` are the arguments of each function (none when
+   * absent). Returns the sink's result; with `outputKey`, the result is also
+   * stored under that key before the call returns.
+   */
+  async callDag<T = unknown>(name: string, args: Record<string, unknown[]> = {}, opts: DagCallOptions = {}): Promise<T> {
+    const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
+    const fields: Record<string, unknown> = { dag: name, args };
+    if (opts.outputKey !== undefined) fields['outputKey'] = checkUserKey(opts.outputKey);
+    return this.result<T>(await request(this.transport, this.subjects.sched, 'dag', fields, deadline));
+  }
+
+  /**
+   * Holders of the old code or DAG drop it. Published on this connection after
+   * the put, so it reaches them before any call made after this returns.
+   */
+  private async announce(t: string, name: string): Promise<void> {
+    this.transport.publish(this.subjects.registry, encodeMessage(t, { name }));
+    await this.transport.flush();
+  }
+
+  private result<T>(reply: unknown): T {
+    const body = obj(reply, 'call reply');
+    if (!(body['result'] instanceof Uint8Array)) throw new MalformedMessage('call reply without a result');
+    return decode(body['result']) as T;
   }
 
   /** Runs function `name` with `args` and returns what it returned. */
   async call<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): Promise<T> {
     const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
-    const body = obj(await request(this.transport, this.subjects.sched, 'call', { fn: name, args }, deadline), 'call reply');
-    if (!(body['result'] instanceof Uint8Array)) throw new MalformedMessage('call reply without a result');
-    return decode(body['result']) as T;
+    return this.result<T>(await request(this.transport, this.subjects.sched, 'call', { fn: name, args }, deadline));
   }
 
   /** The value under `key` (revealed from its lattice), or undefined. */

@@ -1,0 +1,41 @@
+// DAG execution on the wire. The router places each function of a DAG call
+// on an executor and sends it a `stage`; each executor runs its function
+// once the results of all its upstream functions have arrived (`result`,
+// executor to executor), passes its own result on, and the sink answers the
+// caller on the reply subject the caller gave the router.
+
+import { arr, num, obj, str } from './codec/index.js';
+import { MalformedMessage } from './errors.js';
+
+export const DAG_CALL = 'dag';
+export const DAG_STAGE = 'stage';
+export const DAG_RESULT = 'result';
+
+export interface Stage {
+  /** The DAG call's id; every stage of one call shares it. */
+  id: string;
+  fn: string;
+  args: unknown[];
+  /** Upstream functions, whose results follow `args` in this order. */
+  inputs: string[];
+  /** Where this function's result goes. */
+  next: { fn: string; subject: string }[];
+  /** The caller's reply subject: the sink answers there, and any stage that fails. */
+  replyTo: string;
+  outputKey?: string;
+  deadline: number;
+}
+
+export function parseStage(msg: Record<string, unknown>): Stage {
+  const next = arr(msg, 'next').map((raw) => {
+    const n = obj(raw, 'stage target');
+    return { fn: str(n, 'fn'), subject: str(n, 'subject') };
+  });
+  const inputs = arr(msg, 'inputs').map((i) => {
+    if (typeof i !== 'string') throw new MalformedMessage('stage inputs must be function names');
+    return i;
+  });
+  const stage: Stage = { id: str(msg, 'id'), fn: str(msg, 'fn'), args: arr(msg, 'args'), inputs, next, replyTo: str(msg, 'replyTo'), deadline: num(msg, 'deadline') };
+  if (typeof msg['outputKey'] === 'string') stage.outputKey = msg['outputKey'];
+  return stage;
+}
