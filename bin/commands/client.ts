@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { Cloudburst } from '../../lib/client/cloudburst.js';
+import { moduleSource } from '../../lib/client/transpile.js';
 import { CLI_LATTICE_TYPES, valueFromCli, type CliLatticeType } from '../lattice_args.js';
 import { withNats, parseValue } from '../options.js';
 
@@ -42,13 +43,20 @@ type Cmd<A> = CommandModule<object, ClientArgs & A>;
 
 export const registerCommand: Cmd<{ file: string; name: string | undefined }> = {
   command: 'register <file>',
-  describe: 'register the default export of a JavaScript ES module as a function',
+  describe: 'register the default export of a TypeScript or JavaScript ES module as a function',
   builder: (y) =>
     clientOptions(y)
-      .positional('file', { type: 'string', demandOption: true, describe: 'module whose default export is async (cb, ...args) => result' })
+      .positional('file', {
+        type: 'string',
+        demandOption: true,
+        describe:
+          'self-contained module (.ts/.mts/.cts transpiled here without type checking, .js/.mjs as is; ' +
+          'no relative imports) whose default export is async (cb, ...args) => result',
+      })
       .option('name', { type: 'string', describe: 'function name (default: the file name without extension)' }) as never,
   handler: async (a) => {
-    const code = await readFile(a.file, 'utf8');
+    // Before connecting: a file that cannot be registered fails without a cluster.
+    const code = await moduleSource(a.file, await readFile(a.file, 'utf8'));
     const name = a.name ?? basename(a.file, extname(a.file));
     const record = await withClient(a, (cb) => cb.register(name, code));
     process.stdout.write(`registered ${record.name} (${record.hash.slice(0, 12)})\n`);
