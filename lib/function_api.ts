@@ -6,7 +6,7 @@ import type { Lattice } from './lattice/index.js';
 import type { LatticeConstructors } from './lattice_constructors.js';
 
 export interface Cb {
-  /** The id of this invocation. */
+  /** The id of this invocation; other instances `send` to it. */
   readonly id: string;
   /** The lattice classes, e.g. `new cb.lattices.SetLattice(['a'])`. */
   readonly lattices: LatticeConstructors;
@@ -23,6 +23,17 @@ export interface Cb {
    * other value is wrapped in a last-writer-wins lattice and replaces it.
    */
   put(key: string, value: unknown): Promise<void>;
+  /**
+   * Sends bytes to another running function instance by its `id` (which the
+   * two learn from each other through arguments or state). Resolves once the
+   * message is in the recipient's inbox; NoCapacity when that inbox is full.
+   */
+  send(to: string, data: Uint8Array): Promise<void>;
+  /**
+   * The next message sent to this instance, waiting for at most `timeoutMs`
+   * (default: until the call's deadline); DeadlineExceeded when none came.
+   */
+  recv(timeoutMs?: number): Promise<{ from: string; data: Uint8Array }>;
 }
 
 /** The shape of a registered function. */

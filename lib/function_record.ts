@@ -14,6 +14,9 @@ import { RESERVED_PREFIX } from './reserved_keys.js';
 export const FN_UPDATED = 'fn.updated';
 export const DAG_UPDATED = 'dag.updated';
 
+/** A cb.send message to a running instance, on `<prefix>.fn.<executor>.<n>`. */
+export const FN_MESSAGE = 'msg';
+
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 
 export interface FunctionRecord {

@@ -4,3 +4,4 @@ export type { DagRecord } from './dag.js';
 export type { Cb, CloudburstFunction } from './function_api.js';
 export * from './errors.js';
 export * from './lattice/index.js';
+export { ref, Ref } from './reference.js';

@@ -25,6 +25,10 @@ export interface Subjects {
   /** Notices that a function or DAG was registered again, so holders drop their copy. */
   readonly registry: string;
   kvsShard(id: string): string;
+  /** Every running instance of one executor (a wildcard subscription). */
+  instances(executorId: string): string;
+  /** One running instance, by its id `<executor>.<n>`. */
+  instance(id: string): string;
   /** Merges of watched keys in one bucket (see lib/kvs/updates.ts). */
   updates(bucket: number): string;
   exec(id: string): string;
@@ -40,6 +44,12 @@ export function subjectsFor(prefix = 'cb'): Subjects {
     registry: `${p}.registry`,
     replication: `${p}.replication`,
     kvsShard: (id) => `${p}.kvs.${checkToken('shard id', id)}`,
+    instances: (executorId) => `${p}.fn.${checkToken('executor id', executorId)}.*`,
+    instance: (id) => {
+      const [executor, n, ...rest] = id.split('.');
+      if (executor === undefined || n === undefined || rest.length > 0) throw new InvalidArgument(`"${id}" is not a function instance id`);
+      return `${p}.fn.${checkToken('executor id', executor)}.${checkToken('instance number', n)}`;
+    },
     updates: (bucket) => `${p}.upd.${bucket}`,
     exec: (id) => `${p}.exec.${checkToken('executor id', id)}`,
   };

@@ -13,13 +13,14 @@ import { arr, decode, encode, num, str } from '../../lib/codec/index.js';
 import type { ExecutorConfig } from '../../lib/config.js';
 import { DeadlineExceeded, MalformedMessage, asCloudburstError, errorFromWire } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
-import { FUNCTIONS, type FunctionRecord } from '../../lib/function_record.js';
+import { FN_MESSAGE, FUNCTIONS, type FunctionRecord } from '../../lib/function_record.js';
 import { DAG_RESULT, DAG_STAGE, parseStage, type Stage } from '../../lib/dag_protocol.js';
 import { encodeError, encodeReply, request } from '../../lib/actor/rpc.js';
-import { LWWPair } from '../../lib/lattice/index.js';
+import { LWWPair, type Lattice } from '../../lib/lattice/index.js';
 import { DagStages } from './dag_stages.js';
 import { RegistryCache } from '../../lib/registry_cache.js';
-import { serveState } from './state_bridge.js';
+import { serveState, type InvocationHost } from './state_bridge.js';
+import { Inboxes, type Delivered } from './inboxes.js';
 import type { WorkerOutcome, WorkerTask } from './worker_protocol.js';
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
@@ -29,7 +30,7 @@ export interface CallReply {
   result: Uint8Array;
 }
 
-export class ExecutorNode extends Actor {
+export class ExecutorNode extends Actor implements InvocationHost {
   readonly kind = 'executor' as const;
   readonly subject: string;
   private readonly pool: Piscina;
@@ -37,6 +38,8 @@ export class ExecutorNode extends Actor {
   private readonly functions: RegistryCache<FunctionRecord>;
   private running = 0;
   private readonly stages: DagStages;
+  private readonly inboxes = new Inboxes();
+  private instances = 0;
 
   constructor(opts: ActorOptions, threads: number) {
     super(opts);
@@ -53,6 +56,14 @@ export class ExecutorNode extends Actor {
       idleTimeout: Infinity,
     });
     this.stages = new DagStages((stage, inputs) => void this.runStage(stage, inputs));
+    this.serve(this.subjects.instances(this.id), {
+      [FN_MESSAGE]: (msg, ctx) => {
+        if (!(msg['data'] instanceof Uint8Array)) throw new MalformedMessage('a message needs its data bytes');
+        const to = ctx.subject.slice(`${this.subjects.prefix}.fn.`.length);
+        this.inboxes.deliver(to, { from: str(msg, 'from'), data: msg['data'] });
+        return {};
+      },
+    });
     this.serve(this.subject, {
       call: (msg) => this.call(msg),
       [DAG_STAGE]: (msg) => (this.stages.stage(parseStage(msg)), {}),
@@ -88,14 +99,33 @@ export class ExecutorNode extends Actor {
     return { result: await this.invoke(str(msg, 'fn'), arr(msg, 'args'), num(msg, 'deadline'), id) };
   }
 
+  get(key: string, deadline: number): Promise<Lattice | undefined> {
+    return this.kvs.get(key, { deadline });
+  }
+
+  put(key: string, value: Lattice, deadline: number): Promise<void> {
+    return this.kvs.put(key, value, deadline);
+  }
+
+  async send(from: string, to: string, data: Uint8Array, deadline: number): Promise<void> {
+    await request(this.transport, this.subjects.instance(to), FN_MESSAGE, { from, data }, deadline);
+  }
+
+  receive(id: string, deadline: number): Promise<Delivered> {
+    return this.inboxes.receive(id, deadline);
+  }
+
   /** Runs function `name` in a worker; resolves with the CBOR of its result. */
   private async invoke(name: string, args: unknown[], deadline: number, invocationId: string): Promise<Uint8Array> {
     const record = await this.functions.get(name, deadline);
+    // The instance's address for cb.send / cb.recv.
+    const instance = `${this.id}.${++this.instances}`;
+    this.inboxes.open(instance);
     const { port1, port2 } = new MessageChannel();
-    serveState(port1, this.kvs, deadline);
+    serveState(port1, this, instance, deadline);
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), deadline - Date.now());
-    const task: WorkerTask = { invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), port: port2 };
+    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), port: port2 };
     this.running++;
     try {
       const outcome = (await this.pool.run(task, { transferList: [port2, task.args.buffer as ArrayBuffer], signal: abort.signal })) as WorkerOutcome;
@@ -110,6 +140,7 @@ export class ExecutorNode extends Actor {
       this.running--;
       clearTimeout(timer);
       port1.close();
+      this.inboxes.close(instance);
     }
   }
 

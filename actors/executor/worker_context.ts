@@ -4,7 +4,7 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { decode, encode } from '../../lib/codec/index.js';
-import { errorFromWire } from '../../lib/errors.js';
+import { InvalidArgument, errorFromWire } from '../../lib/errors.js';
 import { checkUserKey } from '../../lib/reserved_keys.js';
 import type { Cb } from '../../lib/function_api.js';
 import { LWWPair, isLattice, type Lattice } from '../../lib/lattice/index.js';
@@ -43,6 +43,16 @@ export class WorkerContext implements Cb {
   async put(key: string, value: unknown): Promise<void> {
     const lattice = isLattice(value) ? value : LWWPair.now(value, this.writer);
     await this.ask({ seq: 0, op: 'put', key: checkUserKey(key), value: encode(lattice) });
+  }
+
+  async send(to: string, data: Uint8Array): Promise<void> {
+    if (typeof to !== 'string' || !(data instanceof Uint8Array)) throw new InvalidArgument('send takes a recipient id and a Uint8Array');
+    await this.ask({ seq: 0, op: 'send', to, data });
+  }
+
+  async recv(timeoutMs?: number): Promise<{ from: string; data: Uint8Array }> {
+    const reply = await this.ask({ seq: 0, op: 'recv', timeoutMs });
+    return { from: reply.from ?? '', data: reply.value ?? new Uint8Array() };
   }
 
   close(): void {

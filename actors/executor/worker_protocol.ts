@@ -7,7 +7,10 @@ import type { WireError } from '../../lib/errors.js';
 
 /** One invocation handed to a worker. */
 export interface WorkerTask {
+  /** The running instance's address (`cb.id`), `<executor>.<n>`. */
   invocationId: string;
+  /** The call's id, the same on every retry of it. */
+  requestId: string;
   /** Writer id for the last-writer-wins timestamps of this invocation's puts. */
   writer: string;
   name: string;
@@ -21,15 +24,19 @@ export interface WorkerTask {
 
 export type WorkerOutcome = { ok: true; result: Uint8Array } | { ok: false; error: WireError };
 
-/** Worker → main: a state operation. */
+/** Worker → main: a state or messaging operation of the running function. */
 export type StateRequest =
   | { seq: number; op: 'get'; key: string }
-  | { seq: number; op: 'put'; key: string; value: Uint8Array };
+  | { seq: number; op: 'put'; key: string; value: Uint8Array }
+  | { seq: number; op: 'send'; to: string; data: Uint8Array }
+  | { seq: number; op: 'recv'; timeoutMs: number | undefined };
 
 /** Main → worker: the answer to request `seq`. */
 export interface StateReply {
   seq: number;
-  /** CBOR of the lattice, for a get of a present key. */
+  /** CBOR of the lattice, for a get of a present key; the bytes, for a recv. */
   value?: Uint8Array;
+  /** The sender's id, for a recv. */
+  from?: string;
   error?: WireError;
 }

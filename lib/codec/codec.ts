@@ -10,6 +10,7 @@
 import { Encoder, addExtension } from 'cbor-x';
 import { MalformedMessage, PayloadTooLarge, UnknownMessageType } from '../errors.js';
 import { LATTICE_TYPES, type Lattice } from '../lattice/index.js';
+import { REFERENCE_TAG, Ref } from '../reference.js';
 
 /** Version of the message envelope; a node answers others with UnknownMessageType. */
 export const PROTOCOL_VERSION = 1;
@@ -25,6 +26,13 @@ for (const type of LATTICE_TYPES) {
     decode: (data: unknown) => type.fromData(data),
   });
 }
+
+addExtension({
+  Class: Ref,
+  tag: REFERENCE_TAG,
+  encode: (instance: Ref, encode: (data: unknown) => Uint8Array) => encode(instance.key),
+  decode: (data: unknown) => Ref.fromData(data),
+});
 
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
 
