@@ -1,0 +1,6 @@
+// The executor's shared-memory cache (DESIGN.md §5): one writer (the main
+// thread) and many readers (worker threads) over one SharedArrayBuffer.
+
+export { SharedCacheWriter } from './shared_cache_writer.js';
+export { SharedCacheReader } from './shared_cache_reader.js';
+export { sharedCacheBytes, type SharedCacheOptions } from './layout.js';
