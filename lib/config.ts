@@ -47,6 +47,8 @@ export interface KvsConfig extends CommonConfig {
 export interface ExecutorConfig extends CommonConfig {
   /** Worker threads running functions. Default 2. */
   threads: number;
+  /** Bytes of the shared-memory cache of state. Default 64 MiB. */
+  cacheBytes: number;
 }
 
 export interface RouterConfig extends CommonConfig {
@@ -76,7 +78,7 @@ export function kvsConfig(opts: Partial<KvsConfig> & Pick<CommonConfig, 'nats'>)
   return { ...COMMON_DEFAULTS, ...KVS_DEFAULTS, memberTimeoutMs: 3 * heartbeatMs, ...opts };
 }
 
-export const EXECUTOR_DEFAULTS = { threads: 2 };
+export const EXECUTOR_DEFAULTS = { threads: 2, cacheBytes: 64 * 1024 * 1024 };
 
 export function executorConfig(opts: Partial<ExecutorConfig> & Pick<CommonConfig, 'nats'>): ExecutorConfig {
   return { ...COMMON_DEFAULTS, ...EXECUTOR_DEFAULTS, ...opts };

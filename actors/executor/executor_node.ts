@@ -20,10 +20,15 @@ import { LWWPair, type Lattice } from '../../lib/lattice/index.js';
 import { DagStages } from './dag_stages.js';
 import { RegistryCache } from '../../lib/registry_cache.js';
 import { serveState, type InvocationHost } from './state_bridge.js';
+import { ExecutorState } from './executor_state.js';
+import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
-import type { WorkerOutcome, WorkerTask } from './worker_protocol.js';
+import type { WorkerData, WorkerOutcome, WorkerTask } from './worker_protocol.js';
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
+
+/** Cached keys named in each heartbeat, for locality-aware scheduling. */
+const CACHED_KEYS_REPORTED = 1000;
 
 /** What an executor answers a call with: the CBOR of the function's result. */
 export interface CallReply {
@@ -35,16 +40,19 @@ export class ExecutorNode extends Actor implements InvocationHost {
   readonly subject: string;
   private readonly pool: Piscina;
   private readonly kvs: KvsClient;
+  private readonly state: ExecutorState;
   private readonly functions: RegistryCache<FunctionRecord>;
   private running = 0;
   private readonly stages: DagStages;
   private readonly inboxes = new Inboxes();
   private instances = 0;
 
-  constructor(opts: ActorOptions, threads: number) {
+  constructor(opts: ActorOptions, config: Pick<ExecutorConfig, 'threads' | 'cacheBytes'>) {
     super(opts);
+    const { threads } = config;
     this.subject = this.subjects.exec(this.id);
-    this.kvs = new KvsClient(this.transport, this.subjects);
+    this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'cache refresh failed') });
+    this.state = new ExecutorState(this.kvs, config.cacheBytes);
     this.functions = new RegistryCache(this.kvs, FUNCTIONS, this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad registry notice'));
     this.pool = new Piscina({
       filename: WORKER_FILE,
@@ -54,6 +62,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
       // (which terminates its thread) never takes another caller's call down.
       concurrentTasksPerWorker: 1,
       idleTimeout: Infinity,
+      // Every worker reads the shared-memory cache directly.
+      workerData: { cache: this.state.writer.buffer } satisfies WorkerData,
     });
     this.stages = new DagStages((stage, inputs) => void this.runStage(stage, inputs));
     this.serve(this.subjects.instances(this.id), {
@@ -77,11 +87,15 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   static async create(config: ExecutorConfig): Promise<ExecutorNode> {
-    return new ExecutorNode(await actorOptions('executor', config), config.threads);
+    return new ExecutorNode(await actorOptions('executor', config), config);
   }
 
   protected override heartbeatFields(): Record<string, unknown> {
     return {
+      cached: this.state.cachedKeys(CACHED_KEYS_REPORTED),
+      cacheBytes: this.state.writer.bytesUsed,
+      cacheHits: this.state.hits,
+      cacheMisses: this.state.misses,
       threads: this.pool.threads.length,
       running: this.running,
       queued: this.pool.queueSize,
@@ -90,6 +104,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   protected override async onStop(): Promise<void> {
+    this.state.close();
     this.kvs.close();
     await this.pool.destroy();
   }
@@ -99,12 +114,18 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return { result: await this.invoke(str(msg, 'fn'), arr(msg, 'args'), num(msg, 'deadline'), id) };
   }
 
+  /** The cache as the main thread sees it: gets it answered from memory or had to fetch. */
+  get cacheStats(): { hits: number; misses: number; entries: number; bytes: number; evictions: number } {
+    const { hits, misses, writer } = this.state;
+    return { hits, misses, entries: writer.entries, bytes: writer.bytesUsed, evictions: writer.evictions };
+  }
+
   get(key: string, deadline: number): Promise<Lattice | undefined> {
-    return this.kvs.get(key, { deadline });
+    return this.state.get(key, deadline);
   }
 
   put(key: string, value: Lattice, deadline: number): Promise<void> {
-    return this.kvs.put(key, value, deadline);
+    return this.state.put(key, value, deadline);
   }
 
   async send(from: string, to: string, data: Uint8Array, deadline: number): Promise<void> {
@@ -118,6 +139,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   /** Runs function `name` in a worker; resolves with the CBOR of its result. */
   private async invoke(name: string, args: unknown[], deadline: number, invocationId: string): Promise<Uint8Array> {
     const record = await this.functions.get(name, deadline);
+    args = await this.resolveReferences(args, deadline);
     // The instance's address for cb.send / cb.recv.
     const instance = `${this.id}.${++this.instances}`;
     this.inboxes.open(instance);
@@ -142,6 +164,12 @@ export class ExecutorNode extends Actor implements InvocationHost {
       port1.close();
       this.inboxes.close(instance);
     }
+  }
+
+  /** Top-level `ref(key)` arguments become the key's value, read through the cache. */
+  private resolveReferences(args: unknown[], deadline: number): Promise<unknown[]> {
+    if (!args.some((a) => a instanceof Ref)) return Promise.resolve(args);
+    return Promise.all(args.map(async (a) => (a instanceof Ref ? (await this.state.get(a.key, deadline))?.reveal() : a)));
   }
 
   /** Runs one DAG stage; the result goes downstream, or to the caller from the sink. */

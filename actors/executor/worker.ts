@@ -2,16 +2,18 @@
 // content hash, so a re-registered function is loaded afresh) and runs one
 // invocation. A throw becomes an ExecutionError outcome, never a worker crash.
 
-import { threadId } from 'node:worker_threads';
+import { threadId, workerData } from 'node:worker_threads';
+import { SharedCacheReader } from './cache/index.js';
 import { decode, encode } from '../../lib/codec/index.js';
 import { CloudburstError, ExecutionError } from '../../lib/errors.js';
 import type { Cb } from '../../lib/function_api.js';
 import { WorkerContext } from './worker_context.js';
-import type { WorkerOutcome, WorkerTask } from './worker_protocol.js';
+import type { WorkerData, WorkerOutcome, WorkerTask } from './worker_protocol.js';
 
 // A loaded module's default export, called with whatever arguments arrived.
 type Invocable = (cb: Cb, ...args: unknown[]) => unknown;
 
+const cache = new SharedCacheReader((workerData as WorkerData).cache);
 const modules = new Map<string, Promise<Invocable>>();
 
 async function load(task: WorkerTask): Promise<Invocable> {
@@ -43,7 +45,7 @@ function encodeResult(name: string, value: unknown): Uint8Array {
 }
 
 export default async function run(task: WorkerTask): Promise<WorkerOutcome> {
-  const cb = new WorkerContext(task.invocationId, `${task.writer}/${threadId}`, task.port);
+  const cb = new WorkerContext(task.invocationId, `${task.writer}/${threadId}`, task.port, cache);
   try {
     const fn = await loaded(task);
     const args = decode(task.args) as unknown[];

@@ -9,6 +9,7 @@ import { checkUserKey } from '../../lib/reserved_keys.js';
 import type { Cb } from '../../lib/function_api.js';
 import { LWWPair, isLattice, type Lattice } from '../../lib/lattice/index.js';
 import { lattices } from '../../lib/lattice_constructors.js';
+import type { SharedCacheReader } from './cache/index.js';
 import type { StateReply, StateRequest } from './worker_protocol.js';
 
 type Waiter = { resolve: (r: StateReply) => void };
@@ -22,6 +23,7 @@ export class WorkerContext implements Cb {
     readonly id: string,
     private readonly writer: string,
     private readonly port: MessagePort,
+    private readonly cache: SharedCacheReader,
   ) {
     port.on('message', (reply: StateReply) => {
       const w = this.waiting.get(reply.seq);
@@ -36,7 +38,10 @@ export class WorkerContext implements Cb {
   }
 
   async getLattice(key: string): Promise<Lattice | undefined> {
-    const reply = await this.ask({ seq: 0, op: 'get', key: checkUserKey(key) });
+    // A hit is a read of shared memory: no message to any thread.
+    const cached = this.cache.get(checkUserKey(key));
+    if (cached) return decode(cached) as Lattice;
+    const reply = await this.ask({ seq: 0, op: 'get', key });
     return reply.value === undefined ? undefined : (decode(reply.value) as Lattice);
   }
 

@@ -5,6 +5,12 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from '../../lib/errors.js';
 
+/** What every worker gets at start. */
+export interface WorkerData {
+  /** The executor's shared-memory cache (see cache/layout.ts). */
+  cache: SharedArrayBuffer;
+}
+
 /** One invocation handed to a worker. */
 export interface WorkerTask {
   /** The running instance's address (`cb.id`), `<executor>.<n>`. */

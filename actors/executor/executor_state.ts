@@ -1,0 +1,94 @@
+// The executor's view of shared state: its shared-memory cache in front of
+// the KVS. Workers read the cache themselves; what they miss, and every put,
+// comes here. A key that enters the cache is watched, so merges made
+// anywhere else reach the cache (Cloudburst's cache refresh); a put writes
+// through to the KVS and then into the cache, so a function reads its own
+// writes. Keys the cache evicts stop being watched at the next sweep.
+
+import type { KvsClient } from '../../lib/client/kvs_client.js';
+import { decode, encode } from '../../lib/codec/index.js';
+import { mergeLattices, type Lattice } from '../../lib/lattice/index.js';
+import { SharedCacheReader, SharedCacheWriter } from './cache/index.js';
+
+const SWEEP_MS = 5_000;
+
+export class ExecutorState {
+  readonly writer: SharedCacheWriter;
+  private readonly reader: SharedCacheReader;
+  private readonly watches = new Map<string, { close(): void }>();
+  private readonly sweeper: NodeJS.Timeout;
+  hits = 0;
+  misses = 0;
+
+  constructor(
+    private readonly kvs: KvsClient,
+    cacheBytes: number,
+  ) {
+    this.writer = SharedCacheWriter.create({ arenaBytes: cacheBytes });
+    this.reader = new SharedCacheReader(this.writer.buffer);
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  /** The cached lattice, else the KVS's (which then enters the cache). */
+  async get(key: string, deadline: number): Promise<Lattice | undefined> {
+    const cached = this.cached(key);
+    if (cached) {
+      this.hits++;
+      return cached;
+    }
+    this.misses++;
+    const value = await this.kvs.get(key, { deadline });
+    if (value) this.merge(key, value);
+    return value;
+  }
+
+  async put(key: string, value: Lattice, deadline: number): Promise<void> {
+    await this.kvs.put(key, value, deadline);
+    this.merge(key, value);
+  }
+
+  /** Up to `limit` cached keys, for the scheduler's locality. */
+  cachedKeys(limit: number): string[] {
+    const keys: string[] = [];
+    for (const key of this.writer.keys()) {
+      if (keys.length >= limit) break;
+      keys.push(key);
+    }
+    return keys;
+  }
+
+  close(): void {
+    clearInterval(this.sweeper);
+    for (const w of this.watches.values()) w.close();
+    this.watches.clear();
+  }
+
+  private cached(key: string): Lattice | undefined {
+    const bytes = this.reader.get(key);
+    return bytes ? (decode(bytes) as Lattice) : undefined;
+  }
+
+  /** Merges `value` into the cached copy (lattices: order never matters) and watches the key. */
+  private merge(key: string, value: Lattice): void {
+    const cached = this.cached(key);
+    let merged = value;
+    if (cached) {
+      try {
+        merged = mergeLattices(cached, value);
+      } catch {
+        // Another kind replaced the key (delete, then a put of a new kind): the KVS's word wins.
+      }
+    }
+    if (!this.writer.set(key, encode(merged))) return;
+    if (!this.watches.has(key)) this.watches.set(key, this.kvs.watch([key], (k, v) => this.writer.has(k) && this.merge(k, v)));
+  }
+
+  private sweep(): void {
+    for (const [key, watch] of this.watches) {
+      if (this.writer.has(key)) continue;
+      watch.close();
+      this.watches.delete(key);
+    }
+  }
+}
