@@ -60,9 +60,11 @@ export interface RouterConfig extends CommonConfig {
   coolKeyOpsPerSec: number;
   /** Default 10 s. */
   hotKeyCooldownMs: number;
+  /** `locality` (default): prefer executors caching the referenced keys; `random`: for comparison. */
+  placement: 'locality' | 'random';
 }
 
-export const ROUTER_DEFAULTS = { hotKeyOpsPerSec: 2000, coolKeyOpsPerSec: 500, hotKeyCooldownMs: 10_000 };
+export const ROUTER_DEFAULTS = { hotKeyOpsPerSec: 2000, coolKeyOpsPerSec: 500, hotKeyCooldownMs: 10_000, placement: 'locality' as const };
 
 export const COMMON_DEFAULTS: Omit<CommonConfig, 'nats'> = {
   prefix: 'cb',

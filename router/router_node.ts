@@ -10,7 +10,7 @@ import { request, requestEncoded } from '../lib/actor/rpc.js';
 import { DAGS, downstream, upstream, type DagRecord } from '../lib/dag.js';
 import { DAG_CALL, DAG_STAGE } from '../lib/dag_protocol.js';
 import { RegistryCache } from '../lib/registry_cache.js';
-import { encodeMessage, num, obj, str, type Envelope } from '../lib/codec/index.js';
+import { arr, encodeMessage, num, obj, str, type Envelope } from '../lib/codec/index.js';
 import type { RouterConfig } from '../lib/config.js';
 import { InvalidArgument, MalformedMessage, NoCapacity } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
@@ -21,6 +21,9 @@ import type { Lattice } from '../lib/lattice/index.js';
 import { PINNED_REPLICATION_KEY } from '../lib/reserved_keys.js';
 import { ReplicationPolicy } from './replication_policy.js';
 import { SchedulerPolicy } from './scheduler_policy.js';
+import { InFlightCalls } from './in_flight.js';
+import { referencedKeys } from '../lib/reference.js';
+import { CALLS_DONE } from '../lib/call_protocol.js';
 
 export interface ClusterStatus {
   router: string;
@@ -31,7 +34,8 @@ export class RouterNode extends Actor {
   readonly kind = 'router' as const;
   readonly subject: string;
   private readonly membership: Membership;
-  private readonly policy = new SchedulerPolicy();
+  private readonly policy: SchedulerPolicy;
+  private readonly forwarded = new InFlightCalls((t) => this.policy.finished(t.executor));
   private readonly replication: ReplicationPolicy;
   private replicationTimer: NodeJS.Timeout | undefined;
   private readonly kvs: KvsClient;
@@ -45,17 +49,27 @@ export class RouterNode extends Actor {
     super(opts);
     this.subject = `${this.subjects.sched}.${this.id}`;
     this.membership = new Membership(config.memberTimeoutMs);
+    this.policy = new SchedulerPolicy(config.placement);
+    this.membership.onChange(() => this.retryOrphans());
     this.replication = new ReplicationPolicy(config);
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'pinned replication not read') });
     this.dags = new RegistryCache(this.kvs, DAGS, this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad registry notice'));
-    this.membership.onHeard((m) => this.policy.noteHeartbeat(m.id));
     const handlers = {
       call: (msg: Envelope, ctx: MessageContext) => this.forward(msg, ctx),
       [DAG_CALL]: (msg: Envelope, ctx: MessageContext) => this.dagCall(msg, ctx),
       status: (): ClusterStatus => ({ router: this.id, members: this.membership.live() }),
     };
     this.serve(this.subjects.sched, handlers, 'routers');
-    this.serve(this.subject, handlers);
+    this.serve(this.subject, {
+      ...handlers,
+      [CALLS_DONE]: (msg: Envelope) => {
+        for (const id of arr(msg, 'ids')) {
+          const call = typeof id === 'string' ? this.forwarded.done(id) : undefined;
+          if (call) this.policy.finished(call.executor);
+        }
+        return NO_REPLY;
+      },
+    });
   }
 
   static async create(config: RouterConfig): Promise<RouterNode> {
@@ -108,11 +122,15 @@ export class RouterNode extends Actor {
   private async forward(msg: Envelope, ctx: MessageContext): Promise<unknown> {
     str(msg, 'fn');
     const deadline = num(msg, 'deadline');
-    const target = (await this.executors(deadline)).pick();
+    const target = (await this.executors(deadline)).pick(referencedKeys(arr(msg, 'args')));
     const { v: _v, t: _t, ...fields } = msg;
     const id = typeof fields['id'] === 'string' ? fields['id'] : newId('inv-');
-    const call = encodeMessage('call', { ...fields, id }, this.maxMessageBytes);
-    if (call.byteLength <= this.transport.maxPayload) {
+    // `router` asks the executor for a done notice, so the call can be sent
+    // again elsewhere if that executor dies first.
+    const call = encodeMessage('call', { ...fields, id, router: this.subject }, this.maxMessageBytes);
+    if (call.byteLength <= this.transport.maxPayload && ctx.reply !== undefined) {
+      this.forwarded.track({ id, executor: target.id, call, reply: ctx.reply, deadline, retried: false });
+      this.policy.sent(target.id);
       this.transport.publish(target.subject, call, ctx.reply);
       return NO_REPLY;
     }
@@ -130,12 +148,26 @@ export class RouterNode extends Actor {
    * executors restart, waits a little for one to announce itself rather than
    * fail a call a moment too early.
    */
-  private async executors(deadline: number): Promise<{ pick: () => Member }> {
+  private async executors(deadline: number): Promise<{ pick: (keys?: string[]) => Member }> {
     const live = () => this.membership.live('executor');
     if (live().length === 0) await this.membership.waitFor(() => live().length > 0, Math.min(deadline - Date.now(), this.membership.timeoutMs));
     const executors = live();
     if (executors.length === 0) throw new NoCapacity('no executor is running');
-    return { pick: () => this.policy.pick(executors)! };
+    return { pick: (keys?: string[]) => this.policy.pick(executors, keys)! };
+  }
+
+  /** Sends calls whose executor left the cluster once more, to a live one. */
+  private retryOrphans(): void {
+    const executors = this.membership.live('executor');
+    for (const call of this.forwarded.orphaned(new Set(executors.map((e) => e.id)))) {
+      this.policy.finished(call.executor);
+      const target = this.policy.pick(executors);
+      if (call.retried || !target || call.deadline <= Date.now()) continue;
+      this.policy.sent(target.id);
+      this.log.info({ id: call.id, from: call.executor, to: target.id }, 'executor gone: sending its call again');
+      this.forwarded.track({ ...call, executor: target.id, retried: true });
+      this.transport.publish(target.subject, call.call, call.reply);
+    }
   }
 
   /** Places every function of a DAG call and sends each its stage; the sink answers the caller. */
@@ -149,7 +181,7 @@ export class RouterNode extends Actor {
       if (!Array.isArray(list)) throw new InvalidArgument(`the arguments of ${fn} must be an array`);
     }
     const executors = await this.executors(deadline);
-    const placed = new Map(dag.functions.map((fn) => [fn, executors.pick()]));
+    const placed = new Map(dag.functions.map((fn) => [fn, executors.pick(referencedKeys((args[fn] as unknown[] | undefined) ?? []))]));
     const id = typeof msg['id'] === 'string' ? msg['id'] : newId('dag-');
     const outputKey = typeof msg['outputKey'] === 'string' ? { outputKey: msg['outputKey'] } : {};
     await Promise.all(

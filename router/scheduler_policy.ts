@@ -1,39 +1,75 @@
-// Where a call goes. Skeleton policy: the executor with the least work per
-// thread by its last heartbeat plus what this router sent it since, ties
-// broken at random so several routers do not pile onto one executor.
-// Locality (cached keys) joins this in the functions issue.
+// Where a call goes (Cloudburst's scheduler):
+//   1. locality: among executors not overloaded, the one caching most of the
+//      keys the call references;
+//   2. load: ties go to the least work per thread: the larger of what its
+//      last heartbeat said and the calls this router has out at it;
+//   3. spread: a small share of calls goes to a random executor, so routers
+//      keep learning about all of them and no executor stays cold.
+// `random` placement (for comparison in benchmarks) skips all three.
 
 import type { Member } from '../lib/membership.js';
 
-export class SchedulerPolicy {
-  /** Calls sent to each executor since its last heartbeat. */
-  private readonly sentSince = new Map<string, number>();
+export type Placement = 'locality' | 'random';
 
-  noteHeartbeat(id: string): void {
-    this.sentSince.delete(id);
+/** Work per thread above which an executor is passed over while others have room. */
+const OVERLOADED = 2;
+/** Share of calls placed at random. */
+const EXPLORE = 0.05;
+
+export class SchedulerPolicy {
+  /** Calls this router has sent to each executor and not yet heard finished. */
+  private readonly outstanding = new Map<string, number>();
+  /** Each executor's cached keys, as of the heartbeat they came with. */
+  private readonly cached = new Map<string, { at: number; keys: Set<string> }>();
+
+  constructor(private readonly placement: Placement = 'locality') {}
+
+  /** A call went to `executor` (counted until `finished`). */
+  sent(executor: string): void {
+    this.outstanding.set(executor, (this.outstanding.get(executor) ?? 0) + 1);
   }
 
-  pick(executors: Member[]): Member | undefined {
-    let best: Member | undefined;
-    let bestLoad = Infinity;
+  finished(executor: string): void {
+    const left = (this.outstanding.get(executor) ?? 0) - 1;
+    if (left > 0) this.outstanding.set(executor, left);
+    else this.outstanding.delete(executor);
+  }
+
+  pick(executors: Member[], keys: string[] = []): Member | undefined {
+    if (executors.length === 0) return undefined;
+    return this.placement === 'random' || Math.random() < EXPLORE ? executors[Math.floor(Math.random() * executors.length)]! : this.best(executors, keys);
+  }
+
+  private best(executors: Member[], keys: string[]): Member {
+    const roomy = executors.filter((e) => this.load(e) < OVERLOADED);
+    const candidates = roomy.length > 0 ? roomy : executors;
+    let best = candidates[0]!;
+    let bestScore = -Infinity;
     let ties = 0;
-    for (const e of executors) {
-      const load = this.load(e);
-      if (load < bestLoad) {
+    for (const e of candidates) {
+      // Locality first, load second: a cached key is worth more than any load difference below OVERLOADED.
+      const score = this.localHits(e, keys) * OVERLOADED * 2 - this.load(e);
+      if (score > bestScore) {
         best = e;
-        bestLoad = load;
+        bestScore = score;
         ties = 1;
-      } else if (load === bestLoad && Math.random() * ++ties < 1) {
+      } else if (score === bestScore && Math.random() * ++ties < 1) {
         best = e;
       }
     }
-    if (best) this.sentSince.set(best.id, (this.sentSince.get(best.id) ?? 0) + 1);
     return best;
+  }
+
+  private localHits(e: Member, keys: string[]): number {
+    if (keys.length === 0 || !Array.isArray(e['cached'])) return 0;
+    let known = this.cached.get(e.id);
+    if (!known || known.at !== e.at) this.cached.set(e.id, (known = { at: e.at, keys: new Set(e['cached'] as string[]) }));
+    return keys.filter((k) => known.keys.has(k)).length;
   }
 
   private load(e: Member): number {
     const threads = typeof e['threads'] === 'number' && e['threads'] > 0 ? e['threads'] : 1;
     const busy = (typeof e['running'] === 'number' ? e['running'] : 0) + (typeof e['queued'] === 'number' ? e['queued'] : 0);
-    return (busy + (this.sentSince.get(e.id) ?? 0)) / threads;
+    return Math.max(busy, this.outstanding.get(e.id) ?? 0) / threads;
   }
 }

@@ -23,6 +23,7 @@ import { serveState, type InvocationHost } from './state_bridge.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
+import { DoneNotices } from './done_notices.js';
 import type { WorkerData, WorkerOutcome, WorkerTask } from './worker_protocol.js';
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
@@ -45,6 +46,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private running = 0;
   private readonly stages: DagStages;
   private readonly inboxes = new Inboxes();
+  private readonly done: DoneNotices;
   private instances = 0;
 
   constructor(opts: ActorOptions, config: Pick<ExecutorConfig, 'threads' | 'cacheBytes'>) {
@@ -53,6 +55,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.subject = this.subjects.exec(this.id);
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'cache refresh failed') });
     this.state = new ExecutorState(this.kvs, config.cacheBytes);
+    this.done = new DoneNotices(this.transport);
     this.functions = new RegistryCache(this.kvs, FUNCTIONS, this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad registry notice'));
     this.pool = new Piscina({
       filename: WORKER_FILE,
@@ -111,7 +114,11 @@ export class ExecutorNode extends Actor implements InvocationHost {
 
   private async call(msg: Record<string, unknown>): Promise<CallReply> {
     const id = typeof msg['id'] === 'string' ? msg['id'] : newId('inv-');
-    return { result: await this.invoke(str(msg, 'fn'), arr(msg, 'args'), num(msg, 'deadline'), id) };
+    try {
+      return { result: await this.invoke(str(msg, 'fn'), arr(msg, 'args'), num(msg, 'deadline'), id) };
+    } finally {
+      if (typeof msg['router'] === 'string') this.done.add(msg['router'], id);
+    }
   }
 
   /** The cache as the main thread sees it: gets it answered from memory or had to fetch. */
