@@ -9,7 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeKind } from '../lib/actor/actor.js';
-import { KVS_DEFAULTS, type Durability } from '../lib/config.js';
+import { COMMON_DEFAULTS, KVS_DEFAULTS, type Durability } from '../lib/config.js';
+import type { AutoscaleOptions } from '../router/autoscaling_policy.js';
+import { startAutoscaler } from './executor_autoscaler.js';
 import { newId } from '../lib/ids.js';
 import type { LogLevel } from '../lib/log.js';
 import { childReady, stopChild } from './child_process.js';
@@ -34,6 +36,10 @@ export interface LocalClusterOptions {
   onProgress?: (line: string) => void;
   /** How long one node may take to come up. Default 20 s. */
   readyTimeoutMs?: number;
+  /** Start and stop executors with the load, between min and max (`executors` is where it starts). */
+  autoscale?: AutoscaleOptions;
+  /** Heartbeat period of the nodes. Default 1 s. */
+  heartbeatMs?: number;
 }
 
 /** Shards that keep nothing: for demos and benches of the call path. */
@@ -50,17 +56,24 @@ export interface ChildNode {
   readonly id: string;
   process: ChildProcess;
   restarts: number[];
+  /** Stopped on purpose (autoscaling): not restarted when it exits. */
+  retired?: boolean;
 }
 
 export class LocalCluster {
   readonly nodes: ChildNode[] = [];
   private stopping = false;
+  private autoscaler: { stop(): Promise<void> } | undefined;
 
   private constructor(
     readonly natsUrl: string,
     private readonly natsServer: NatsServerProcess | undefined,
     private readonly opts: LocalClusterOptions,
   ) {}
+
+  get prefix(): string {
+    return this.opts.prefix;
+  }
 
   static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
     const progress = opts.onProgress ?? (() => {});
@@ -78,11 +91,31 @@ export class LocalCluster {
       for (const [kind, count] of [['executor', opts.executors], ['router', opts.routers]] as const) {
         await Promise.all(Array.from({ length: count }, () => cluster.spawnNode(kind, newId(`${kind}-`))));
       }
+      if (opts.autoscale) cluster.autoscaler = await startAutoscaler(cluster, opts.autoscale, opts.heartbeatMs ?? COMMON_DEFAULTS.heartbeatMs);
     } catch (err) {
       await cluster.stop();
       throw err;
     }
     return cluster;
+  }
+
+  /** Executors running now (autoscaling changes this). */
+  get executors(): ChildNode[] {
+    return this.nodes.filter((n) => n.kind === 'executor' && !n.retired);
+  }
+
+  async addExecutor(): Promise<void> {
+    await this.spawnNode('executor', newId('executor-'));
+  }
+
+  /** Drains and stops one executor (the one `choose` picks). */
+  async removeExecutor(id: string): Promise<void> {
+    const node = this.executors.find((n) => n.id === id);
+    if (!node) return;
+    node.retired = true;
+    this.progress(`stopping executor ${id}`);
+    await stopChild(node.process, NODE_STOP_GRACE_MS);
+    this.nodes.splice(this.nodes.indexOf(node), 1);
   }
 
   private progress(line: string): void {
@@ -91,6 +124,7 @@ export class LocalCluster {
 
   private args(kind: NodeKind, id: string): string[] {
     const args = [CLI, kind, '--nats', this.natsUrl, '--prefix', this.opts.prefix, '--id', id, '--log-level', this.opts.logLevel];
+    if (this.opts.heartbeatMs !== undefined) args.push('--heartbeat-ms', String(this.opts.heartbeatMs));
     if (kind === 'executor') args.push('--threads', String(this.opts.threads));
     if (kind === 'kvs') {
       const { durability, dataDir, replication, gossipMs } = this.opts.shards;
@@ -124,7 +158,7 @@ export class LocalCluster {
   }
 
   private onChildExit(node: ChildNode, child: ChildProcess, code: number | null, signal: string | null): void {
-    if (this.stopping || node.process !== child) return;
+    if (this.stopping || node.retired || node.process !== child) return;
     const now = Date.now();
     node.restarts = node.restarts.filter((at) => now - at < RESTART_WINDOW_MS);
     if (node.restarts.length >= MAX_RESTARTS) {
@@ -139,6 +173,7 @@ export class LocalCluster {
   /** Stops routers, executors, then shards (so in-flight calls can finish), then NATS. */
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.autoscaler?.stop();
     for (const kind of ['router', 'executor', 'kvs'] as const) {
       await Promise.all(this.nodes.filter((n) => n.kind === kind).map((n) => stopChild(n.process, NODE_STOP_GRACE_MS)));
     }

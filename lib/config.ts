@@ -45,8 +45,10 @@ export interface KvsConfig extends CommonConfig {
 }
 
 export interface ExecutorConfig extends CommonConfig {
-  /** Worker threads running functions. Default 2. */
+  /** Worker threads running functions (the most the pool grows to). Default 2. */
   threads: number;
+  /** Threads kept when idle; the pool grows to `threads` while calls queue. Default: `threads`. */
+  minThreads?: number;
   /** Bytes of the shared-memory cache of state. Default 64 MiB. */
   cacheBytes: number;
 }

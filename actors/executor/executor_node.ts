@@ -28,6 +28,9 @@ import type { WorkerData, WorkerOutcome, WorkerTask } from './worker_protocol.js
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
 
+/** How long a thread above minThreads may stay idle. */
+const IDLE_THREAD_MS = 10_000;
+
 /** Cached keys named in each heartbeat, for locality-aware scheduling. */
 const CACHED_KEYS_REPORTED = 1000;
 
@@ -49,7 +52,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private readonly done: DoneNotices;
   private instances = 0;
 
-  constructor(opts: ActorOptions, config: Pick<ExecutorConfig, 'threads' | 'cacheBytes'>) {
+  constructor(opts: ActorOptions, config: Pick<ExecutorConfig, 'threads' | 'minThreads' | 'cacheBytes'>) {
     super(opts);
     const { threads } = config;
     this.subject = this.subjects.exec(this.id);
@@ -59,12 +62,13 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.functions = new RegistryCache(this.kvs, FUNCTIONS, this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad registry notice'));
     this.pool = new Piscina({
       filename: WORKER_FILE,
-      minThreads: threads,
+      minThreads: config.minThreads ?? threads,
       maxThreads: threads,
       // One invocation per thread, so aborting one that overran its deadline
       // (which terminates its thread) never takes another caller's call down.
       concurrentTasksPerWorker: 1,
-      idleTimeout: Infinity,
+      // Threads beyond minThreads go after a while idle.
+      idleTimeout: config.minThreads === undefined ? Infinity : IDLE_THREAD_MS,
       // Every worker reads the shared-memory cache directly.
       workerData: { cache: this.state.writer.buffer } satisfies WorkerData,
     });

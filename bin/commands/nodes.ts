@@ -69,12 +69,31 @@ export const kvsCommand: CommandModule<object, KvsArgs> = {
     ),
 };
 
-export const executorCommand: CommandModule<object, NodeArgs & { threads: number }> = {
+interface ExecutorArgs extends NodeArgs {
+  threads: number;
+  'min-threads': number | undefined;
+  'cache-mb': number;
+}
+
+export const executorCommand: CommandModule<object, ExecutorArgs> = {
   command: 'executor',
-  describe: 'run an executor (runs functions in worker threads)',
+  describe: 'run an executor (runs functions in worker threads, caches state in shared memory)',
   builder: (y) =>
-    nodeOptions(y).option('threads', { type: 'number', default: EXECUTOR_DEFAULTS.threads, describe: 'worker threads running functions' }) as unknown as Argv<NodeArgs & { threads: number }>,
-  handler: (a) => runNode(() => ExecutorNode.create(executorConfig({ ...common(a), threads: a.threads }))),
+    nodeOptions(y)
+      .option('threads', { type: 'number', default: EXECUTOR_DEFAULTS.threads, describe: 'worker threads running functions (the most the pool grows to)' })
+      .option('min-threads', { type: 'number', describe: 'threads kept when idle; the pool grows to --threads while calls queue (default: --threads)' })
+      .option('cache-mb', { type: 'number', default: EXECUTOR_DEFAULTS.cacheBytes / 2 ** 20, describe: 'size of the shared-memory state cache, MiB' }) as unknown as Argv<ExecutorArgs>,
+  handler: (a) =>
+    runNode(() =>
+      ExecutorNode.create(
+        executorConfig({
+          ...common(a),
+          threads: a.threads,
+          cacheBytes: Math.round(a['cache-mb'] * 2 ** 20),
+          ...(a['min-threads'] === undefined ? {} : { minThreads: a['min-threads'] }),
+        }),
+      ),
+    ),
 };
 
 export const routerCommand: CommandModule<object, NodeArgs> = {

@@ -12,6 +12,9 @@ export interface UpArgs extends Omit<KvsArgs, 'id' | 'heartbeat-ms' | 'nats' | '
   nats: string | undefined;
   kvs: number;
   executors: number;
+  'max-executors': number | undefined;
+  'min-executors': number;
+  'scale-cooldown-ms': number;
   routers: number;
   threads: number;
 }
@@ -20,7 +23,10 @@ export function clusterOptions<T>(y: Argv<T>) {
   return kvsOptions(withNats(y, false))
     .option('data-dir', { type: 'string', default: '.cloudburst/data', describe: 'where shards keep their data (<dir>/<prefix>/kvs-<n>)' })
     .option('kvs', { type: 'number', default: 1, describe: 'KVS shards' })
-    .option('executors', { type: 'number', default: 1, describe: 'executor processes' })
+    .option('executors', { type: 'number', default: 1, describe: 'executor processes (at start, with autoscaling)' })
+    .option('max-executors', { type: 'number', describe: 'autoscale executors up to this many with the load (default: no autoscaling)' })
+    .option('min-executors', { type: 'number', default: 1, describe: 'with --max-executors: never fewer than this many' })
+    .option('scale-cooldown-ms', { type: 'number', default: 10_000, describe: 'with --max-executors: least time between two changes' })
     .option('routers', { type: 'number', default: 1, describe: 'routers' })
     .option('threads', { type: 'number', default: EXECUTOR_DEFAULTS.threads, describe: 'worker threads per executor' });
 }
@@ -30,6 +36,7 @@ export function startCluster(a: UpArgs, onProgress: (line: string) => void): Pro
     ...(a.nats ? { nats: a.nats } : {}),
     kvs: a.kvs,
     executors: a.executors,
+    ...(a['max-executors'] === undefined ? {} : { autoscale: { min: a['min-executors'], max: a['max-executors'], cooldownMs: a['scale-cooldown-ms'] } }),
     routers: a.routers,
     threads: a.threads,
     shards: { durability: a.durability, dataDir: a['data-dir'], replication: a.replication, gossipMs: a['gossip-ms'] },
