@@ -29,7 +29,7 @@ export class AutoscalingPolicy {
   decide(executors: Member[], now = Date.now()): ScaleDecision {
     const n = executors.length;
     if (now - this.lastChange < this.opts.cooldownMs) return 'hold';
-    const num = (m: Member, field: string): number => (typeof m[field] === 'number' ? (m[field] as number) : 0);
+    const num = (m: Member, field: string): number => (typeof m[field] === 'number' ? (m[field]) : 0);
     const threads = executors.reduce((sum, m) => sum + Math.max(1, num(m, 'threads')), 0);
     const running = executors.reduce((sum, m) => sum + num(m, 'running'), 0);
     const queued = executors.reduce((sum, m) => sum + num(m, 'queued'), 0);
