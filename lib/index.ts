@@ -1,5 +1,5 @@
 // The public surface of cloudburst-ts: everything a user program imports.
-export { Cloudburst, type ConnectOptions, type CallOptions, type ReadOptions, type DagCallOptions } from './client/cloudburst.js';
+export { Cloudburst, type ConnectOptions, type CallOptions, type ReadOptions, type DagCallOptions, type CallFuture } from './client/cloudburst.js';
 export type { DagRecord } from './dag.js';
 export type { Cb, CloudburstFunction } from './function_api.js';
 export * from './errors.js';

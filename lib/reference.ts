@@ -4,14 +4,20 @@
 // executor that already caches the referenced keys.
 
 import { MalformedMessage } from './errors.js';
-import { checkUserKey } from './reserved_keys.js';
+import { FUTURES_PREFIX, checkUserKey } from './reserved_keys.js';
 
 /** CBOR tag of a reference; lattices use 40501-40510. */
 export const REFERENCE_TAG = 40520;
 
 export class Ref {
   constructor(readonly key: string) {
-    checkUserKey(key);
+    // The results of earlier calls (futures) may be referenced too.
+    if (!key.startsWith(FUTURES_PREFIX)) checkUserKey(key);
+  }
+
+  /** A reference to a call's result that may not exist yet: the executor waits for it. */
+  get isFuture(): boolean {
+    return this.key.startsWith(FUTURES_PREFIX);
   }
 
   static fromData(data: unknown): Ref {

@@ -8,6 +8,9 @@ export const RESERVED_PREFIX = '__cb/';
 /** Replication factors pinned by users: a map lattice of key → last-writer-wins count (null unpins). */
 export const PINNED_REPLICATION_KEY = `${RESERVED_PREFIX}replication`;
 
+/** Results of calls made with `callFuture`, kept for arguments of later calls. */
+export const FUTURES_PREFIX = `${RESERVED_PREFIX}futures/`;
+
 /** A registered DAG's record. */
 export function dagKey(name: string): string {
   return `${RESERVED_PREFIX}dag/${name}`;

@@ -70,3 +70,18 @@ t.test('the cache stays within its budget and evicts', async (t) => {
   t.ok(stats.bytes <= budget, `cache holds ${stats.bytes} B of ${budget}`);
   t.ok(stats.evictions > 0, `${stats.evictions} evictions`);
 });
+
+t.test('a future of one call is an argument of the next, which waits for it', async (t) => {
+  const { client } = await startCluster(t, { executors: 2 });
+  await client.register('slowSquare', async (_cb: Cb, x: number) => {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    return x * x;
+  });
+  await client.register('plus', async (_cb: Cb, a: number, b: number) => a + b);
+  const squared = client.callFuture<number>('slowSquare', [7]);
+  // Sent at once: the executor holds it until the future's result exists.
+  t.equal(await client.call('plus', [squared, 1]), 50);
+  t.equal(await squared.result(), 49);
+  const failed = client.callFuture('missing');
+  await t.rejects(failed.result(), { code: 'FUNCTION_NOT_FOUND' });
+});

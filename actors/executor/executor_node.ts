@@ -118,8 +118,12 @@ export class ExecutorNode extends Actor implements InvocationHost {
 
   private async call(msg: Record<string, unknown>): Promise<CallReply> {
     const id = typeof msg['id'] === 'string' ? msg['id'] : newId('inv-');
+    const deadline = num(msg, 'deadline');
     try {
-      return { result: await this.invoke(str(msg, 'fn'), arr(msg, 'args'), num(msg, 'deadline'), id) };
+      const result = await this.invoke(str(msg, 'fn'), arr(msg, 'args'), deadline, id);
+      // A future's result is kept for later calls that take it as an argument.
+      if (typeof msg['outputKey'] === 'string') await this.kvs.put(msg['outputKey'], LWWPair.now(decode(result), this.id), deadline);
+      return { result };
     } finally {
       if (typeof msg['router'] === 'string') this.done.add(msg['router'], id);
     }
@@ -180,7 +184,28 @@ export class ExecutorNode extends Actor implements InvocationHost {
   /** Top-level `ref(key)` arguments become the key's value, read through the cache. */
   private resolveReferences(args: unknown[], deadline: number): Promise<unknown[]> {
     if (!args.some((a) => a instanceof Ref)) return Promise.resolve(args);
-    return Promise.all(args.map(async (a) => (a instanceof Ref ? (await this.state.get(a.key, deadline))?.reveal() : a)));
+    return Promise.all(args.map(async (a) => (a instanceof Ref ? (await this.resolve(a, deadline))?.reveal() : a)));
+  }
+
+  /** A reference's value; a future's is waited for (its call may still run), until the deadline. */
+  private async resolve(ref: Ref, deadline: number): Promise<Lattice | undefined> {
+    const now = await this.state.get(ref.key, deadline);
+    if (now || !ref.isFuture) return now;
+    return new Promise<Lattice>((resolve, reject) => {
+      const settle = (value: Lattice | undefined, err?: Error): void => {
+        clearTimeout(timer);
+        watch.close();
+        if (value) resolve(value);
+        else reject(err);
+      };
+      const timer = setTimeout(() => settle(undefined, new DeadlineExceeded(`the future ${ref.key} did not resolve before the deadline`)), deadline - Date.now());
+      const watch = this.kvs.watch([ref.key], (_key, value) => settle(value));
+      // It may have been stored between the first read and the watch.
+      this.kvs.get(ref.key, { deadline }).then(
+        (value) => value && settle(value),
+        () => undefined,
+      );
+    });
   }
 
   /** Runs one DAG stage; the result goes downstream, or to the caller from the sink. */

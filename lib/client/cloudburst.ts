@@ -10,7 +10,8 @@ import { DEFAULT_TIMEOUT_MS, deadlineIn } from '../deadline.js';
 import { InvalidArgument, MalformedMessage } from '../errors.js';
 import { validateDag, type DagRecord } from '../dag.js';
 import { DAG_UPDATED, FN_UPDATED, functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
-import { PINNED_REPLICATION_KEY, checkUserKey, dagKey } from '../reserved_keys.js';
+import { FUTURES_PREFIX, PINNED_REPLICATION_KEY, checkUserKey, dagKey } from '../reserved_keys.js';
+import { Ref } from '../reference.js';
 import type { CloudburstFunction } from '../function_api.js';
 import { newId } from '../ids.js';
 import { LWWPair, MapLattice, isLattice, type Lattice } from '../lattice/index.js';
@@ -42,6 +43,9 @@ export interface DagCallOptions extends CallOptions {
   /** Also store the sink's result under this key (last writer wins). */
   outputKey?: string;
 }
+
+/** A call's result to come; pass it as an argument, or await `result()`. */
+export type CallFuture<T> = Ref & { result(): Promise<T> };
 
 export class Cloudburst {
   /** This client's writer id in last-writer-wins timestamps. */
@@ -129,6 +133,20 @@ export class Cloudburst {
   async call<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): Promise<T> {
     const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
     return this.result<T>(await request(this.transport, this.subjects.sched, 'call', { fn: name, args }, deadline));
+  }
+
+  /**
+   * Starts a call and returns at once a future of its result. The future can
+   * be awaited (`result()`), or passed as an argument to later calls, which
+   * the executor holds until this result exists (Cloudburst's futures).
+   */
+  callFuture<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): CallFuture<T> {
+    const key = `${FUTURES_PREFIX}${newId()}`;
+    const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
+    const result = request(this.transport, this.subjects.sched, 'call', { fn: name, args, outputKey: key }, deadline).then((r) => this.result<T>(r));
+    // Awaited or not, a failure must not become an unhandled rejection.
+    result.catch(() => undefined);
+    return Object.assign(new Ref(key), { result: () => result });
   }
 
   /** The value under `key` (revealed from its lattice), or undefined. */
