@@ -192,13 +192,13 @@ export class ExecutorNode extends Actor implements InvocationHost {
     const now = await this.state.get(ref.key, deadline);
     if (now || !ref.isFuture) return now;
     return new Promise<Lattice>((resolve, reject) => {
-      const settle = (value: Lattice | undefined, err?: Error): void => {
+      const settle = (value: Lattice | Error): void => {
         clearTimeout(timer);
         watch.close();
-        if (value) resolve(value);
-        else reject(err);
+        if (value instanceof Error) reject(value);
+        else resolve(value);
       };
-      const timer = setTimeout(() => settle(undefined, new DeadlineExceeded(`the future ${ref.key} did not resolve before the deadline`)), deadline - Date.now());
+      const timer = setTimeout(() => settle(new DeadlineExceeded(`the future ${ref.key} did not resolve before the deadline`)), deadline - Date.now());
       const watch = this.kvs.watch([ref.key], (_key, value) => settle(value));
       // It may have been stored between the first read and the watch.
       this.kvs.get(ref.key, { deadline }).then(
