@@ -4,7 +4,7 @@
 // cost, and by a Redis GET as a second, familiar yardstick. DESIGN.md §7 holds
 // us to ≥ 0.5× echo throughput at 32 in flight and ≤ 3× echo p50 at 1.
 
-import { LocalCluster, MEMORY_SHARDS } from '../bin/local_cluster.js';
+import { LocalCluster, memoryCluster } from '../bin/local_cluster.js';
 import { Cloudburst } from '../lib/client/cloudburst.js';
 import { natsEcho, redisGet, type Baseline } from './baselines.js';
 import { point, type BenchContext, type Measurement } from './harness.js';
@@ -40,16 +40,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   const { progress, teardown } = ctx;
   const notes: string[] = [];
 
-  const cluster = await LocalCluster.start({
-    kvs: 1,
-    executors: 1,
-    routers: 1,
-    threads: 2,
-    shards: MEMORY_SHARDS,
-    prefix: 'cb',
-    logLevel: 'warn',
-    onProgress: (line) => progress(`cluster: ${line}`),
-  });
+  const cluster = await LocalCluster.start(memoryCluster({ onProgress: (line) => progress(`cluster: ${line}`) }));
   teardown.defer('local cluster', () => cluster.stop());
 
   const echo = await natsEcho(cluster.natsUrl, teardown, PAYLOAD_BYTES);

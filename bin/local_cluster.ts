@@ -45,6 +45,11 @@ export interface LocalClusterOptions {
 /** Shards that keep nothing: for demos and benches of the call path. */
 export const MEMORY_SHARDS: LocalClusterOptions['shards'] = { durability: 'none', replication: 1, gossipMs: KVS_DEFAULTS.gossipMs };
 
+/** One node of each kind, nothing kept on disk: the demo's and the call benches' cluster. */
+export function memoryCluster(overrides: Partial<LocalClusterOptions> = {}): LocalClusterOptions {
+  return { kvs: 1, executors: 1, routers: 1, threads: 2, shards: MEMORY_SHARDS, prefix: 'cb', logLevel: 'warn', ...overrides };
+}
+
 /** Restarts allowed per node within RESTART_WINDOW_MS before it is given up. */
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;

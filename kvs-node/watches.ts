@@ -3,13 +3,16 @@
 
 import type { Lattice } from '../lib/lattice/index.js';
 import { bucketOf } from '../lib/kvs/updates.js';
+import { TickBatcher } from '../lib/tick_batcher.js';
 
 export class Watches {
   private readonly leases = new Map<string, number>();
-  private pending = new Map<number, Map<string, Lattice>>();
-  private scheduled = false;
+  private readonly batches: TickBatcher<number, [string, Lattice]>;
 
-  constructor(private readonly publish: (bucket: number, entries: [string, Lattice][]) => void) {}
+  constructor(publish: (bucket: number, entries: [string, Lattice][]) => void) {
+    // The last merge of a key in a tick includes the earlier ones: send only it.
+    this.batches = new TickBatcher((bucket, entries) => publish(bucket, [...new Map(entries)]));
+  }
 
   watch(key: string, ttlMs: number): void {
     this.leases.set(key, Date.now() + ttlMs);
@@ -35,20 +38,6 @@ export class Watches {
       this.leases.delete(key);
       return;
     }
-    const bucket = bucketOf(key);
-    let entries = this.pending.get(bucket);
-    if (!entries) this.pending.set(bucket, (entries = new Map<string, Lattice>()));
-    entries.set(key, value);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => this.flush());
-    }
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    const pending = this.pending;
-    this.pending = new Map();
-    for (const [bucket, entries] of pending) this.publish(bucket, [...entries]);
+    this.batches.add(bucketOf(key), [key, value]);
   }
 }

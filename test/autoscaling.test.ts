@@ -2,23 +2,13 @@
 // executor processes while calls pile up and drains them when load stops.
 
 import t from 'tap';
-import { LocalCluster, MEMORY_SHARDS } from '../bin/local_cluster.js';
+import { LocalCluster, memoryCluster } from '../bin/local_cluster.js';
 import { Cloudburst } from '../lib/client/cloudburst.js';
 import type { Cb } from '../lib/function_api.js';
 import { eventually } from './fixtures/eventually.js';
 
 t.test('executors grow under load and shrink back when it stops', async (t) => {
-  const cluster = await LocalCluster.start({
-    kvs: 1,
-    executors: 1,
-    routers: 1,
-    threads: 1,
-    shards: MEMORY_SHARDS,
-    prefix: 'scale',
-    logLevel: 'warn',
-    heartbeatMs: 200,
-    autoscale: { min: 1, max: 3, cooldownMs: 600 },
-  });
+  const cluster = await LocalCluster.start(memoryCluster({ threads: 1, prefix: 'scale', heartbeatMs: 200, autoscale: { min: 1, max: 3, cooldownMs: 600 } }));
   t.teardown(() => cluster.stop());
   const client = await Cloudburst.connect({ servers: cluster.natsUrl, prefix: 'scale', timeoutMs: 30_000 });
   t.teardown(() => client.close());

@@ -4,32 +4,22 @@
 import type { Transport } from '../../lib/actor/transport.js';
 import { CALLS_DONE } from '../../lib/call_protocol.js';
 import { encodeMessage } from '../../lib/codec/index.js';
+import { TickBatcher } from '../../lib/tick_batcher.js';
 
 export class DoneNotices {
-  private pending = new Map<string, string[]>();
-  private scheduled = false;
+  private readonly batches: TickBatcher<string, string>;
 
-  constructor(private readonly transport: Transport) {}
-
-  add(router: string, id: string): void {
-    let ids = this.pending.get(router);
-    if (!ids) this.pending.set(router, (ids = []));
-    ids.push(id);
-    if (this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    const pending = this.pending;
-    this.pending = new Map();
-    for (const [router, ids] of pending) {
+  constructor(transport: Transport) {
+    this.batches = new TickBatcher((router, ids) => {
       try {
-        this.transport.publish(router, encodeMessage(CALLS_DONE, { ids }));
+        transport.publish(router, encodeMessage(CALLS_DONE, { ids }));
       } catch {
         // The router is gone or the connection closing: it no longer waits.
       }
-    }
+    });
+  }
+
+  add(router: string, id: string): void {
+    this.batches.add(router, id);
   }
 }

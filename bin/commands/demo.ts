@@ -5,7 +5,7 @@
 import type { CommandModule } from 'yargs';
 import { Cloudburst } from '../../lib/client/cloudburst.js';
 import type { Cb } from '../../lib/function_api.js';
-import { LocalCluster, MEMORY_SHARDS } from '../local_cluster.js';
+import { LocalCluster, memoryCluster } from '../local_cluster.js';
 
 // Counts visits in a last-writer-wins value shared by every executor.
 const visit = async (cb: Cb, by: number): Promise<number> => {
@@ -22,17 +22,7 @@ const sign = async (cb: Cb, guest: string): Promise<string[]> => {
 };
 
 export async function runDemo(say: (line: string) => void): Promise<void> {
-  const cluster = await LocalCluster.start({
-    kvs: 1,
-    executors: 1,
-    routers: 1,
-    threads: 2,
-    // The demo keeps nothing: its shard runs in memory.
-    shards: MEMORY_SHARDS,
-    prefix: 'cb',
-    logLevel: 'warn',
-    onProgress: (l) => say(`  ${l}`),
-  });
+  const cluster = await LocalCluster.start(memoryCluster({ onProgress: (l) => say(`  ${l}`) }));
   try {
     const client = await Cloudburst.connect({ servers: cluster.natsUrl, timeoutMs: 10_000 });
     try {
