@@ -107,6 +107,41 @@ export async function redisGet(teardown: Teardown, valueBytes = 64, port = 6379,
   return { name: 'redis', label: `redis GET ${valueBytes} B`, op: () => redis.get(key) };
 }
 
+const MiB = 1024 * 1024;
+
+/**
+ * GET of `value`'s bytes from Redis on 127.0.0.1:`port` with ioredis
+ * `getBuffer`, followed by `then` on the bytes in this process: what reading
+ * a stored value costs a program that keeps its state in Redis. The value is
+ * stored under `<prefix>bytes:<name>` and deleted at teardown. Undefined when
+ * there is no Redis (see redisConnection).
+ */
+export async function redisGetBytes(
+  teardown: Teardown,
+  name: string,
+  value: Uint8Array,
+  then: { label: string; use: (bytes: Buffer) => unknown },
+  port = 6379,
+  connectTimeoutMs = 1_000,
+): Promise<Baseline | undefined> {
+  const redis = await redisConnection(teardown, port, connectTimeoutMs);
+  if (!redis) return undefined;
+  const key = `${redisKeyPrefix()}bytes:${name}`;
+  await redis.set(key, Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+  teardown.defer('redis bench key', async () => {
+    if (redis.status === 'ready') await redis.del(key);
+  });
+  return {
+    name: 'redis',
+    label: `redis getBuffer ${value.byteLength % MiB === 0 ? `${value.byteLength / MiB} MiB` : `${value.byteLength} B`} + ${then.label}`,
+    op: async () => {
+      const bytes = await redis.getBuffer(key);
+      if (!bytes) throw new Error(`redis has no value under ${key}`);
+      return then.use(bytes);
+    },
+  };
+}
+
 /** A key-value store as a KVS bench drives it: get and put of raw bytes by key. */
 export interface KeyValueStore {
   /** Written into rows as baselineName. */

@@ -16,6 +16,7 @@ interface BenchModule {
 const BENCHES: Record<string, () => Promise<BenchModule>> = {
   floor: () => import('./floor.js'),
   kvs: () => import('./kvs.js'),
+  calls: () => import('./calls.js'),
 };
 const ALL = 'all';
 
