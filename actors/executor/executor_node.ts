@@ -4,14 +4,13 @@
 // piscina terminate its worker and start a fresh one, so the executor keeps
 // serving whatever user code does.
 
-import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { Actor, type ActorOptions } from '../../lib/actor/actor.js';
 import { actorOptions } from '../../lib/actor/node_setup.js';
 import { KvsClient } from '../../lib/client/kvs_client.js';
 import { arr, decode, encode, num, str } from '../../lib/codec/index.js';
 import type { ExecutorConfig } from '../../lib/config.js';
-import { DeadlineExceeded, MalformedMessage, asCloudburstError, errorFromWire } from '../../lib/errors.js';
+import { Closed, DeadlineExceeded, MalformedMessage, asCloudburstError, errorFromWire } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { FN_MESSAGE, FUNCTIONS, type FunctionRecord } from '../../lib/function_record.js';
 import { DAG_RESULT, DAG_STAGE, parseStage, type Stage } from '../../lib/dag_protocol.js';
@@ -19,7 +18,8 @@ import { encodeError, encodeReply, request } from '../../lib/actor/rpc.js';
 import { LWWPair, type Lattice } from '../../lib/lattice/index.js';
 import { DagStages } from './dag_stages.js';
 import { RegistryCache } from '../../lib/registry_cache.js';
-import { serveState, type InvocationHost } from './state_bridge.js';
+import { answerState, type InvocationHost } from './state_bridge.js';
+import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
@@ -49,6 +49,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private running = 0;
   private readonly stages: DagStages;
   private readonly inboxes = new Inboxes();
+  /** Running instances and their deadlines, for requests on the state line. */
+  private readonly live = new Map<string, number>();
+  private readonly line: MainStateLine;
   private readonly done: DoneNotices;
   private instances = 0;
 
@@ -59,6 +62,15 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'cache refresh failed') });
     this.state = new ExecutorState(this.kvs, config.cacheBytes);
     this.done = new DoneNotices(this.transport);
+    this.line = new MainStateLine(
+      this.id,
+      async (req) => {
+        const deadline = this.live.get(req.instance);
+        if (deadline === undefined) throw new Closed(`instance ${req.instance} has ended`);
+        return await answerState(req, this, deadline);
+      },
+      (err) => ({ error: asCloudburstError(err).toWire() }),
+    );
     this.functions = new RegistryCache(this.kvs, FUNCTIONS, this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad registry notice'));
     this.pool = new Piscina({
       filename: WORKER_FILE,
@@ -70,7 +82,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
       // Threads beyond minThreads go after a while idle.
       idleTimeout: config.minThreads === undefined ? Infinity : IDLE_THREAD_MS,
       // Every worker reads the shared-memory cache directly.
-      workerData: { cache: this.state.writer.buffer } satisfies WorkerData,
+      workerData: { cache: this.state.writer.buffer, executorId: this.id } satisfies WorkerData,
     });
     this.stages = new DagStages((stage, inputs) => void this.runStage(stage, inputs));
     this.serve(this.subjects.instances(this.id), {
@@ -111,6 +123,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   protected override async onStop(): Promise<void> {
+    this.line.close();
     this.state.close();
     this.kvs.close();
     await this.pool.destroy();
@@ -158,14 +171,13 @@ export class ExecutorNode extends Actor implements InvocationHost {
     // The instance's address for cb.send / cb.recv.
     const instance = `${this.id}.${++this.instances}`;
     this.inboxes.open(instance);
-    const { port1, port2 } = new MessageChannel();
-    serveState(port1, this, instance, deadline);
+    this.live.set(instance, deadline);
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), deadline - Date.now());
-    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), port: port2 };
+    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args) };
     this.running++;
     try {
-      const outcome = (await this.pool.run(task, { transferList: [port2, task.args.buffer as ArrayBuffer], signal: abort.signal })) as WorkerOutcome;
+      const outcome = (await this.pool.run(task, { transferList: [task.args.buffer as ArrayBuffer], signal: abort.signal })) as WorkerOutcome;
       if (!outcome.ok) throw errorFromWire(outcome.error);
       return outcome.result;
     } catch (err) {
@@ -176,7 +188,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     } finally {
       this.running--;
       clearTimeout(timer);
-      port1.close();
+      this.live.delete(instance);
       this.inboxes.close(instance);
     }
   }

@@ -1,10 +1,9 @@
-// The main-thread end of a worker's line: answers a running function's state
-// and messaging operations through the executor (`InvocationHost`), within
-// the invocation's deadline.
+// What the main thread answers a running function's state and messaging
+// requests with, through the executor (`InvocationHost`), within the
+// invocation's deadline. The requests arrive on the state line.
 
-import type { MessagePort } from 'node:worker_threads';
 import { decode, encode } from '../../lib/codec/index.js';
-import { asCloudburstError, MalformedMessage } from '../../lib/errors.js';
+import { MalformedMessage } from '../../lib/errors.js';
 import { isLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Delivered } from './inboxes.js';
 import type { StateReply, StateRequest } from './worker_protocol.js';
@@ -17,34 +16,25 @@ export interface InvocationHost {
   receive(id: string, deadline: number): Promise<Delivered>;
 }
 
-export function serveState(port: MessagePort, host: InvocationHost, id: string, deadline: number): void {
-  port.on('message', (req: StateRequest) => {
-    answer(req, host, id, deadline).then(
-      (reply) => port.postMessage(reply),
-      (err: unknown) => port.postMessage({ seq: req.seq, error: asCloudburstError(err).toWire() }),
-    );
-  });
-}
-
-async function answer(req: StateRequest, host: InvocationHost, id: string, deadline: number): Promise<StateReply> {
+export async function answerState(req: StateRequest, host: InvocationHost, deadline: number): Promise<Omit<StateReply, 'seq'>> {
   switch (req.op) {
     case 'get': {
       const value = await host.get(req.key, deadline);
-      return value === undefined ? { seq: req.seq } : { seq: req.seq, value: encode(value) };
+      return value === undefined ? {} : { value: encode(value) };
     }
     case 'put': {
       const value = decode(req.value);
       if (!isLattice(value)) throw new MalformedMessage('put needs a lattice');
       await host.put(req.key, value, deadline);
-      return { seq: req.seq };
+      return {};
     }
     case 'send':
-      await host.send(id, req.to, req.data, deadline);
-      return { seq: req.seq };
+      await host.send(req.instance, req.to, req.data, deadline);
+      return {};
     case 'recv': {
       const until = req.timeoutMs === undefined ? deadline : Math.min(deadline, Date.now() + req.timeoutMs);
-      const m = await host.receive(id, until);
-      return { seq: req.seq, value: m.data, from: m.from };
+      const m = await host.receive(req.instance, until);
+      return { value: m.data, from: m.from };
     }
   }
 }

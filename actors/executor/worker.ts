@@ -8,12 +8,15 @@ import { decode, encode } from '../../lib/codec/index.js';
 import { CloudburstError, ExecutionError } from '../../lib/errors.js';
 import type { Cb } from '../../lib/function_api.js';
 import { WorkerContext } from './worker_context.js';
+import { WorkerStateLine } from './state_line.js';
 import type { WorkerData, WorkerOutcome, WorkerTask } from './worker_protocol.js';
 
 // A loaded module's default export, called with whatever arguments arrived.
 type Invocable = (cb: Cb, ...args: unknown[]) => unknown;
 
-const cache = new SharedCacheReader((workerData as WorkerData).cache);
+const data = workerData as WorkerData;
+const cache = new SharedCacheReader(data.cache);
+const line = new WorkerStateLine(data.executorId);
 const modules = new Map<string, Promise<Invocable>>();
 
 async function load(task: WorkerTask): Promise<Invocable> {
@@ -45,7 +48,7 @@ function encodeResult(name: string, value: unknown): Uint8Array {
 }
 
 export default async function run(task: WorkerTask): Promise<WorkerOutcome> {
-  const cb = new WorkerContext(task.invocationId, `${task.writer}/${threadId}`, task.port, cache);
+  const cb = new WorkerContext(task.invocationId, `${task.writer}/${threadId}`, line, cache);
   try {
     const fn = await loaded(task);
     const args = decode(task.args) as unknown[];
@@ -55,7 +58,5 @@ export default async function run(task: WorkerTask): Promise<WorkerOutcome> {
     if (err instanceof CloudburstError) return { ok: false, error: err.toWire() };
     const message = err instanceof Error ? `${err.name}: ${err.message}` : `threw ${String(err)}`;
     return { ok: false, error: new ExecutionError(`function ${task.name} failed: ${message}`).toWire() };
-  } finally {
-    cb.close();
   }
 }

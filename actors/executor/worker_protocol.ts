@@ -2,13 +2,14 @@
 // cross as CBOR bytes (our codec) rather than structured clones, so lattices
 // keep their classes and the bytes can be transferred, not copied.
 
-import type { MessagePort } from 'node:worker_threads';
 import type { WireError } from '../../lib/errors.js';
 
 /** What every worker gets at start. */
 export interface WorkerData {
   /** The executor's shared-memory cache (see cache/layout.ts). */
   cache: SharedArrayBuffer;
+  /** Names the channels of the state line (state_line.ts). */
+  executorId: string;
 }
 
 /** One invocation handed to a worker. */
@@ -24,18 +25,17 @@ export interface WorkerTask {
   code: string;
   /** CBOR of the argument array. */
   args: Uint8Array;
-  /** The worker's line to the main thread for state access during the call. */
-  port: MessagePort;
 }
 
 export type WorkerOutcome = { ok: true; result: Uint8Array } | { ok: false; error: WireError };
 
-/** Worker → main: a state or messaging operation of the running function. */
-export type StateRequest =
-  | { seq: number; op: 'get'; key: string }
-  | { seq: number; op: 'put'; key: string; value: Uint8Array }
-  | { seq: number; op: 'send'; to: string; data: Uint8Array }
-  | { seq: number; op: 'recv'; timeoutMs: number | undefined };
+/** Worker → main: a state or messaging operation of the running instance `instance`. */
+export type StateRequest = { seq: number; thread: number; instance: string } & (
+  | { op: 'get'; key: string }
+  | { op: 'put'; key: string; value: Uint8Array }
+  | { op: 'send'; to: string; data: Uint8Array }
+  | { op: 'recv'; timeoutMs: number | undefined }
+);
 
 /** Main → worker: the answer to request `seq`. */
 export interface StateReply {
