@@ -51,7 +51,7 @@ export class WorkerContext implements Cb {
   }
 
   private ask(req: DistributiveOmit<StateAsk, 'instance'>): Promise<StateReply> {
-    return this.line.ask({ ...req, instance: this.id } as StateAsk);
+    return this.line.ask({ ...req, instance: this.id });
   }
 }
 
