@@ -3,7 +3,7 @@
 // to the main thread on the state line.
 
 import { decode, encode } from '../../lib/codec/index.js';
-import { InvalidArgument, errorFromWire } from '../../lib/errors.js';
+import { InvalidArgument } from '../../lib/errors.js';
 import { checkUserKey } from '../../lib/reserved_keys.js';
 import type { Cb } from '../../lib/function_api.js';
 import { LWWPair, isLattice, type Lattice } from '../../lib/lattice/index.js';
