@@ -102,7 +102,6 @@ export class ExecutorNode extends Actor implements InvocationHost {
         return {};
       },
     });
-
   }
 
   static async create(config: ExecutorConfig): Promise<ExecutorNode> {
@@ -113,7 +112,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return {
       cached: this.state.cachedKeys(CACHED_KEYS_REPORTED),
       cacheBytes: this.state.writer.bytesUsed,
-      cacheHits: this.state.hits,
+      // Reads the workers answer from shared memory are not counted anywhere;
+      // these are the fetches the cache could not answer.
       cacheMisses: this.state.misses,
       threads: this.pool.threads.length,
       running: this.running,
