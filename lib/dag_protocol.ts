@@ -5,7 +5,7 @@
 // caller on the reply subject the caller gave the router.
 
 import { arr, num, obj, str } from './codec/index.js';
-import { MalformedMessage } from './errors.js';
+import { InvalidArgument, MalformedMessage } from './errors.js';
 
 export const DAG_CALL = 'dag';
 export const DAG_STAGE = 'stage';
@@ -24,6 +24,8 @@ export interface Stage {
   replyTo: string;
   outputKey?: string;
   deadline: number;
+  /** `rr`: reads in the call are repeatable (see actors/executor/sessions.ts). */
+  consistency: 'lww' | 'rr';
 }
 
 export function parseStage(msg: Record<string, unknown>): Stage {
@@ -35,7 +37,33 @@ export function parseStage(msg: Record<string, unknown>): Stage {
     if (typeof i !== 'string') throw new MalformedMessage('stage inputs must be function names');
     return i;
   });
-  const stage: Stage = { id: str(msg, 'id'), fn: str(msg, 'fn'), args: arr(msg, 'args'), inputs, next, replyTo: str(msg, 'replyTo'), deadline: num(msg, 'deadline') };
+  const stage: Stage = {
+    id: str(msg, 'id'),
+    fn: str(msg, 'fn'),
+    args: arr(msg, 'args'),
+    inputs,
+    next,
+    replyTo: str(msg, 'replyTo'),
+    deadline: num(msg, 'deadline'),
+    consistency: parseConsistency(msg['consistency']),
+  };
   if (typeof msg['outputKey'] === 'string') stage.outputKey = msg['outputKey'];
   return stage;
 }
+
+/** The consistency a call asked for; absent means `lww`. */
+export function parseConsistency(value: unknown): 'lww' | 'rr' {
+  if (value === undefined || value === 'lww' || value === 'rr') return value ?? 'lww';
+  throw new InvalidArgument(`consistency must be lww or rr, not ${JSON.stringify(value)}`);
+}
+
+/** Pins travel with results as [key, executor subject] pairs. */
+export function parsePins(value: unknown): [string, string][] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((p) => Array.isArray(p) && typeof p[0] === 'string' && typeof p[1] === 'string')) {
+    throw new MalformedMessage('pins must be [key, subject] pairs');
+  }
+  return value as [string, string][];
+}
+
+export const PIN_GET = 'pin.get';

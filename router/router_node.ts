@@ -8,7 +8,7 @@ import { Actor, NO_REPLY, type ActorOptions, type MessageContext } from '../lib/
 import { actorOptions } from '../lib/actor/node_setup.js';
 import { request, requestEncoded } from '../lib/actor/rpc.js';
 import { DAGS, downstream, upstream, type DagRecord } from '../lib/dag.js';
-import { DAG_CALL, DAG_STAGE } from '../lib/dag_protocol.js';
+import { DAG_CALL, DAG_STAGE, parseConsistency } from '../lib/dag_protocol.js';
 import { RegistryCache } from '../lib/registry_cache.js';
 import { arr, encodeMessage, num, obj, str, type Envelope } from '../lib/codec/index.js';
 import type { RouterConfig } from '../lib/config.js';
@@ -184,6 +184,7 @@ export class RouterNode extends Actor {
     const placed = new Map(dag.functions.map((fn) => [fn, executors.pick(referencedKeys((args[fn] as unknown[] | undefined) ?? []))]));
     const id = typeof msg['id'] === 'string' ? msg['id'] : newId('dag-');
     const outputKey = typeof msg['outputKey'] === 'string' ? { outputKey: msg['outputKey'] } : {};
+    const consistency = parseConsistency(msg['consistency']);
     await Promise.all(
       dag.functions.map((fn) =>
         request(
@@ -197,6 +198,7 @@ export class RouterNode extends Actor {
             inputs: upstream(dag, fn),
             next: downstream(dag, fn).map((to) => ({ fn: to, subject: placed.get(to)!.subject })),
             replyTo: ctx.reply,
+            consistency,
             ...outputKey,
           },
           deadline,

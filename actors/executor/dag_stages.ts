@@ -8,13 +8,15 @@ import type { Stage } from '../../lib/dag_protocol.js';
 interface Waiting {
   stage?: Stage;
   inputs: Map<string, Uint8Array>;
+  /** Repeatable-read pins made upstream (key → executor subject). */
+  pins: Map<string, string>;
   timer: NodeJS.Timeout;
 }
 
 export class DagStages {
   private readonly waiting = new Map<string, Waiting>();
 
-  constructor(private readonly run: (stage: Stage, inputs: Uint8Array[]) => void) {}
+  constructor(private readonly run: (stage: Stage, inputs: Uint8Array[], pins: Map<string, string>) => void) {}
 
   get size(): number {
     return this.waiting.size;
@@ -25,8 +27,11 @@ export class DagStages {
     this.check(stage.id, stage.fn);
   }
 
-  result(id: string, to: string, from: string, value: Uint8Array, deadline: number): void {
-    this.entry(id, to, deadline).inputs.set(from, value);
+  result(id: string, to: string, from: string, value: Uint8Array, deadline: number, pins: [string, string][] = []): void {
+    const w = this.entry(id, to, deadline);
+    w.inputs.set(from, value);
+    // Parallel branches may each have pinned a key; the first pin stays.
+    for (const [key, subject] of pins) if (!w.pins.has(key)) w.pins.set(key, subject);
     this.check(id, to);
   }
 
@@ -36,7 +41,7 @@ export class DagStages {
     if (!w) {
       const timer = setTimeout(() => this.waiting.delete(key), Math.max(0, deadline - Date.now()));
       timer.unref();
-      this.waiting.set(key, (w = { inputs: new Map(), timer }));
+      this.waiting.set(key, (w = { inputs: new Map(), pins: new Map(), timer }));
     }
     return w;
   }
@@ -47,6 +52,6 @@ export class DagStages {
     if (!w?.stage || !w.stage.inputs.every((i) => w.inputs.has(i))) return;
     clearTimeout(w.timer);
     this.waiting.delete(key);
-    this.run(w.stage, w.stage.inputs.map((i) => w.inputs.get(i)!));
+    this.run(w.stage, w.stage.inputs.map((i) => w.inputs.get(i)!), w.pins);
   }
 }

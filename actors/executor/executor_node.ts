@@ -8,17 +8,18 @@ import { Piscina } from 'piscina';
 import { Actor, type ActorOptions } from '../../lib/actor/actor.js';
 import { actorOptions } from '../../lib/actor/node_setup.js';
 import { KvsClient } from '../../lib/client/kvs_client.js';
-import { arr, decode, encode, num, str } from '../../lib/codec/index.js';
+import { arr, decode, encode, num, obj, str } from '../../lib/codec/index.js';
 import type { ExecutorConfig } from '../../lib/config.js';
 import { Closed, DeadlineExceeded, MalformedMessage, asCloudburstError, errorFromWire } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { FN_MESSAGE, FUNCTIONS, type FunctionRecord } from '../../lib/function_record.js';
-import { DAG_RESULT, DAG_STAGE, parseStage, type Stage } from '../../lib/dag_protocol.js';
+import { DAG_RESULT, DAG_STAGE, PIN_GET, parseConsistency, parsePins, parseStage, type Stage } from '../../lib/dag_protocol.js';
 import { encodeError, encodeReply, request } from '../../lib/actor/rpc.js';
 import { LWWPair, type Lattice } from '../../lib/lattice/index.js';
 import { DagStages } from './dag_stages.js';
 import { RegistryCache } from '../../lib/registry_cache.js';
-import { answerState, type InvocationHost } from './state_bridge.js';
+import { answerState, type Invocation, type InvocationHost } from './state_bridge.js';
+import { PinnedVersions, type Session } from './sessions.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
@@ -49,8 +50,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private running = 0;
   private readonly stages: DagStages;
   private readonly inboxes = new Inboxes();
-  /** Running instances and their deadlines, for requests on the state line. */
-  private readonly live = new Map<string, number>();
+  /** Running instances, for requests on the state line. */
+  private readonly live = new Map<string, Invocation>();
+  private readonly pinned = new PinnedVersions();
   private readonly line: MainStateLine;
   private readonly done: DoneNotices;
   private instances = 0;
@@ -65,9 +67,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.line = new MainStateLine(
       this.id,
       async (req) => {
-        const deadline = this.live.get(req.instance);
-        if (deadline === undefined) throw new Closed(`instance ${req.instance} has ended`);
-        return await answerState(req, this, deadline);
+        const inv = this.live.get(req.instance);
+        if (inv === undefined) throw new Closed(`instance ${req.instance} has ended`);
+        return await answerState(req, this, inv);
       },
       (err) => ({ error: asCloudburstError(err).toWire() }),
     );
@@ -84,7 +86,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
       // Every worker reads the shared-memory cache directly.
       workerData: { cache: this.state.writer.buffer, executorId: this.id } satisfies WorkerData,
     });
-    this.stages = new DagStages((stage, inputs) => void this.runStage(stage, inputs));
+    this.stages = new DagStages((stage, inputs, pins) => void this.runStage(stage, inputs, pins));
     this.serve(this.subjects.instances(this.id), {
       [FN_MESSAGE]: (msg, ctx) => {
         if (!(msg['data'] instanceof Uint8Array)) throw new MalformedMessage('a message needs its data bytes');
@@ -98,8 +100,12 @@ export class ExecutorNode extends Actor implements InvocationHost {
       [DAG_STAGE]: (msg) => (this.stages.stage(parseStage(msg)), {}),
       [DAG_RESULT]: (msg) => {
         if (!(msg['value'] instanceof Uint8Array)) throw new MalformedMessage('a DAG result needs its value bytes');
-        this.stages.result(str(msg, 'id'), str(msg, 'to'), str(msg, 'from'), msg['value'], num(msg, 'deadline'));
+        this.stages.result(str(msg, 'id'), str(msg, 'to'), str(msg, 'from'), msg['value'], num(msg, 'deadline'), parsePins(msg['pins']));
         return {};
+      },
+      [PIN_GET]: (msg) => {
+        const value = this.pinned.get(str(msg, 'session'), str(msg, 'key'));
+        return value === undefined ? {} : { value };
       },
     });
   }
@@ -132,8 +138,10 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private async call(msg: Record<string, unknown>): Promise<CallReply> {
     const id = typeof msg['id'] === 'string' ? msg['id'] : newId('inv-');
     const deadline = num(msg, 'deadline');
+    const consistency = parseConsistency(msg['consistency']);
     try {
-      const result = await this.invoke(str(msg, 'fn'), arr(msg, 'args'), deadline, id);
+      const session = consistency === 'rr' ? { id, consistency, pins: new Map<string, string>() } : undefined;
+      const result = await this.invoke(str(msg, 'fn'), arr(msg, 'args'), deadline, id, session);
       // A future's result is kept for later calls that take it as an argument.
       if (typeof msg['outputKey'] === 'string') await this.kvs.put(msg['outputKey'], LWWPair.now(decode(result), this.id), deadline);
       return { result };
@@ -148,12 +156,28 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return { hits, misses, entries: writer.entries, bytes: writer.bytesUsed, evictions: writer.evictions };
   }
 
-  get(key: string, deadline: number): Promise<Lattice | undefined> {
-    return this.state.get(key, deadline);
+  async get(key: string, { deadline, session }: Invocation): Promise<Lattice | undefined> {
+    if (session?.consistency !== 'rr') return this.state.get(key, deadline);
+    const where = session.pins.get(key);
+    if (where === this.subject) return this.pinned.get(session.id, key);
+    if (where !== undefined) {
+      // Pinned by another executor of this call: its version, not ours.
+      const body = obj(await request(this.transport, where, PIN_GET, { session: session.id, key }, deadline), 'pinned version');
+      return body['value'] as Lattice | undefined;
+    }
+    const value = await this.state.get(key, deadline);
+    this.pinned.pin(session.id, key, value, deadline);
+    session.pins.set(key, this.subject);
+    return value;
   }
 
-  put(key: string, value: Lattice, deadline: number): Promise<void> {
-    return this.state.put(key, value, deadline);
+  async put(key: string, value: Lattice, { deadline, session }: Invocation): Promise<void> {
+    await this.state.put(key, value, deadline);
+    // A session reads its own writes: the written version becomes its pin.
+    if (session?.consistency === 'rr') {
+      this.pinned.pin(session.id, key, await this.state.get(key, deadline), deadline);
+      session.pins.set(key, this.subject);
+    }
   }
 
   async send(from: string, to: string, data: Uint8Array, deadline: number): Promise<void> {
@@ -165,16 +189,16 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   /** Runs function `name` in a worker; resolves with the CBOR of its result. */
-  private async invoke(name: string, args: unknown[], deadline: number, invocationId: string): Promise<Uint8Array> {
+  private async invoke(name: string, args: unknown[], deadline: number, invocationId: string, session?: Session): Promise<Uint8Array> {
     const record = await this.functions.get(name, deadline);
     args = await this.resolveReferences(args, deadline);
     // The instance's address for cb.send / cb.recv.
     const instance = `${this.id}.${++this.instances}`;
     this.inboxes.open(instance);
-    this.live.set(instance, deadline);
+    this.live.set(instance, session ? { deadline, session } : { deadline });
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), deadline - Date.now());
-    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args) };
+    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), repeatableRead: session?.consistency === 'rr' };
     this.running++;
     try {
       const outcome = (await this.pool.run(task, { transferList: [task.args.buffer as ArrayBuffer], signal: abort.signal })) as WorkerOutcome;
@@ -221,16 +245,19 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   /** Runs one DAG stage; the result goes downstream, or to the caller from the sink. */
-  private async runStage(stage: Stage, inputs: Uint8Array[]): Promise<void> {
+  private async runStage(stage: Stage, inputs: Uint8Array[], pins: Map<string, string>): Promise<void> {
     try {
-      const result = await this.invoke(stage.fn, [...stage.args, ...inputs.map((b) => decode(b))], stage.deadline, `${stage.id}/${stage.fn}`);
+      const session: Session = { id: stage.id, consistency: stage.consistency, pins };
+      const result = await this.invoke(stage.fn, [...stage.args, ...inputs.map((b) => decode(b))], stage.deadline, `${stage.id}/${stage.fn}`, session);
       if (stage.next.length === 0) {
         if (stage.outputKey !== undefined) await this.kvs.put(stage.outputKey, LWWPair.now(decode(result), this.id), stage.deadline);
         this.transport.publish(stage.replyTo, encodeReply({ result }, this.transport.maxPayload));
         return;
       }
       await Promise.all(
-        stage.next.map((n) => request(this.transport, n.subject, DAG_RESULT, { id: stage.id, to: n.fn, from: stage.fn, value: result }, stage.deadline)),
+        stage.next.map((n) =>
+          request(this.transport, n.subject, DAG_RESULT, { id: stage.id, to: n.fn, from: stage.fn, value: result, pins: [...pins] }, stage.deadline),
+        ),
       );
     } catch (err) {
       this.transport.publish(stage.replyTo, encodeError(asCloudburstError(err)));

@@ -6,26 +6,35 @@ import { decode, encode } from '../../lib/codec/index.js';
 import { MalformedMessage } from '../../lib/errors.js';
 import { isLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Delivered } from './inboxes.js';
+import type { Session } from './sessions.js';
 import type { StateReply, StateRequest } from './worker_protocol.js';
+
+/** A running invocation as the executor knows it. */
+export interface Invocation {
+  deadline: number;
+  /** Its call's session, when the call asked for repeatable reads. */
+  session?: Session;
+}
 
 /** What the executor offers a running invocation. */
 export interface InvocationHost {
-  get(key: string, deadline: number): Promise<Lattice | undefined>;
-  put(key: string, value: Lattice, deadline: number): Promise<void>;
+  get(key: string, inv: Invocation): Promise<Lattice | undefined>;
+  put(key: string, value: Lattice, inv: Invocation): Promise<void>;
   send(from: string, to: string, data: Uint8Array, deadline: number): Promise<void>;
   receive(id: string, deadline: number): Promise<Delivered>;
 }
 
-export async function answerState(req: StateRequest, host: InvocationHost, deadline: number): Promise<Omit<StateReply, 'seq'>> {
+export async function answerState(req: StateRequest, host: InvocationHost, inv: Invocation): Promise<Omit<StateReply, 'seq'>> {
+  const { deadline } = inv;
   switch (req.op) {
     case 'get': {
-      const value = await host.get(req.key, deadline);
+      const value = await host.get(req.key, inv);
       return value === undefined ? {} : { value: encode(value) };
     }
     case 'put': {
       const value = decode(req.value);
       if (!isLattice(value)) throw new MalformedMessage('put needs a lattice');
-      await host.put(req.key, value, deadline);
+      await host.put(req.key, value, inv);
       return {};
     }
     case 'send':

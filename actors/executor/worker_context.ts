@@ -15,12 +15,21 @@ import type { StateReply } from './worker_protocol.js';
 export class WorkerContext implements Cb {
   readonly lattices = lattices;
 
+  /**
+   * Under repeatable read the cache may hold a newer version than the call
+   * pinned, so reads go to the main thread; what it answered is kept here.
+   */
+  private readonly pinned: Map<string, Lattice | undefined> | undefined;
+
   constructor(
     readonly id: string,
     private readonly writer: string,
     private readonly line: WorkerStateLine,
     private readonly cache: SharedCacheReader,
-  ) {}
+    repeatableRead = false,
+  ) {
+    this.pinned = repeatableRead ? new Map() : undefined;
+  }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
     const lattice = await this.getLattice(key);
@@ -28,16 +37,22 @@ export class WorkerContext implements Cb {
   }
 
   async getLattice(key: string): Promise<Lattice | undefined> {
+    checkUserKey(key);
+    if (this.pinned?.has(key)) return this.pinned.get(key);
     // A hit is a read of shared memory: no message to any thread.
-    const cached = this.cache.get(checkUserKey(key));
+    const cached = this.pinned ? undefined : this.cache.get(key);
     if (cached) return decode(cached) as Lattice;
     const reply = await this.ask({ op: 'get', key });
-    return reply.value === undefined ? undefined : (decode(reply.value) as Lattice);
+    const value = reply.value === undefined ? undefined : (decode(reply.value) as Lattice);
+    this.pinned?.set(key, value);
+    return value;
   }
 
   async put(key: string, value: unknown): Promise<void> {
     const lattice = isLattice(value) ? value : LWWPair.now(value, this.writer);
     await this.ask({ op: 'put', key: checkUserKey(key), value: encode(lattice) });
+    // The call reads its own write: the main thread pinned the merged version.
+    this.pinned?.delete(key);
   }
 
   async send(to: string, data: Uint8Array): Promise<void> {

@@ -25,6 +25,8 @@ export interface WorkerTask {
   code: string;
   /** CBOR of the argument array. */
   args: Uint8Array;
+  /** `rr`: reads go through the main thread, which pins versions for the call. */
+  repeatableRead: boolean;
 }
 
 export type WorkerOutcome = { ok: true; result: Uint8Array } | { ok: false; error: WireError };

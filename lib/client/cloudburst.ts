@@ -32,6 +32,12 @@ export interface ConnectOptions {
 export interface CallOptions {
   /** How long the call may take, queueing included. Default: the connection's. */
   timeoutMs?: number;
+  /**
+   * `lww` (default): reads see whatever the cache holds. `rr`: repeatable
+   * read: every read of a key in the call (in a DAG, across all its
+   * functions and executors) returns the version its first read saw.
+   */
+  consistency?: 'lww' | 'rr';
 }
 
 export interface ReadOptions {
@@ -109,7 +115,7 @@ export class Cloudburst {
    */
   async callDag<T = unknown>(name: string, args: Record<string, unknown[]> = {}, opts: DagCallOptions = {}): Promise<T> {
     const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
-    const fields: Record<string, unknown> = { dag: name, args };
+    const fields: Record<string, unknown> = { dag: name, args, consistency: opts.consistency ?? 'lww' };
     if (opts.outputKey !== undefined) fields['outputKey'] = checkUserKey(opts.outputKey);
     return this.result<T>(await request(this.transport, this.subjects.sched, 'dag', fields, deadline));
   }
@@ -132,7 +138,7 @@ export class Cloudburst {
   /** Runs function `name` with `args` and returns what it returned. */
   async call<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): Promise<T> {
     const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
-    return this.result<T>(await request(this.transport, this.subjects.sched, 'call', { fn: name, args }, deadline));
+    return this.result<T>(await request(this.transport, this.subjects.sched, 'call', { fn: name, args, consistency: opts.consistency ?? 'lww' }, deadline));
   }
 
   /**

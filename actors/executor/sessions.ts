@@ -1,0 +1,42 @@
+// Distributed session repeatable read (Cloudburst's `rr`): the first read of
+// a key in a DAG call pins the version this executor read; every later read
+// of that key in the same call gets that version, here or, from another
+// executor, by asking this one (`pin.get`). Pins go at the call's deadline.
+
+import { DeadlineExceeded } from '../../lib/errors.js';
+import type { Lattice } from '../../lib/lattice/index.js';
+
+export type Consistency = 'lww' | 'rr';
+
+/** What one running instance knows of its call's session. */
+export interface Session {
+  id: string;
+  consistency: Consistency;
+  /** key → subject of the executor that pinned it (this call's pins so far). */
+  pins: Map<string, string>;
+}
+
+export class PinnedVersions {
+  private readonly sessions = new Map<string, { values: Map<string, Lattice | null>; timer: NodeJS.Timeout }>();
+
+  pin(session: string, key: string, value: Lattice | undefined, deadline: number): void {
+    let s = this.sessions.get(session);
+    if (!s) {
+      const timer = setTimeout(() => this.sessions.delete(session), Math.max(0, deadline - Date.now()));
+      timer.unref();
+      this.sessions.set(session, (s = { values: new Map(), timer }));
+    }
+    s.values.set(key, value ?? null);
+  }
+
+  /** The pinned version (undefined: the key was absent when pinned). */
+  get(session: string, key: string): Lattice | undefined {
+    const values = this.sessions.get(session)?.values;
+    if (!values?.has(key)) throw new DeadlineExceeded(`no version of "${key}" is pinned for session ${session} (it ended or expired)`);
+    return values.get(key) ?? undefined;
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+}
