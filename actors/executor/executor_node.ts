@@ -20,6 +20,7 @@ import { DagStages } from './dag_stages.js';
 import { RegistryCache } from '../../lib/registry_cache.js';
 import { answerState, type Invocation, type InvocationHost } from './state_bridge.js';
 import { PinnedVersions, type Session } from './sessions.js';
+import { EffectLog, LogCollector } from './effect_log.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
@@ -53,6 +54,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   /** Running instances, for requests on the state line. */
   private readonly live = new Map<string, Invocation>();
   private readonly pinned = new PinnedVersions();
+  private readonly logs: LogCollector;
   private readonly line: MainStateLine;
   private readonly done: DoneNotices;
   private instances = 0;
@@ -64,6 +66,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'cache refresh failed') });
     this.state = new ExecutorState(this.kvs, config.cacheBytes);
     this.done = new DoneNotices(this.transport);
+    this.logs = new LogCollector(this.kvs);
     this.line = new MainStateLine(
       this.id,
       async (req) => {
@@ -129,6 +132,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   protected override async onStop(): Promise<void> {
+    this.logs.close();
     this.line.close();
     this.state.close();
     this.kvs.close();
@@ -141,7 +145,14 @@ export class ExecutorNode extends Actor implements InvocationHost {
     const consistency = parseConsistency(msg['consistency']);
     try {
       const session = consistency === 'rr' ? { id, consistency, pins: new Map<string, string>() } : undefined;
-      const result = await this.invoke(str(msg, 'fn'), arr(msg, 'args'), deadline, id, session);
+      const log = msg['once'] === true ? await EffectLog.open(this.kvs, id, deadline) : undefined;
+      // An earlier attempt finished: its result, without running again.
+      if (log?.result) return { result: log.result };
+      let result = await this.invoke(str(msg, 'fn'), arr(msg, 'args'), deadline, id, session, log);
+      if (log) {
+        result = (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
+        this.logs.finishedCall(id);
+      }
       // A future's result is kept for later calls that take it as an argument.
       if (typeof msg['outputKey'] === 'string') await this.kvs.put(msg['outputKey'], LWWPair.now(decode(result), this.id), deadline);
       return { result };
@@ -189,13 +200,13 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   /** Runs function `name` in a worker; resolves with the CBOR of its result. */
-  private async invoke(name: string, args: unknown[], deadline: number, invocationId: string, session?: Session): Promise<Uint8Array> {
+  private async invoke(name: string, args: unknown[], deadline: number, invocationId: string, session?: Session, log?: EffectLog): Promise<Uint8Array> {
     const record = await this.functions.get(name, deadline);
     args = await this.resolveReferences(args, deadline);
     // The instance's address for cb.send / cb.recv.
     const instance = `${this.id}.${++this.instances}`;
     this.inboxes.open(instance);
-    this.live.set(instance, session ? { deadline, session } : { deadline });
+    this.live.set(instance, { deadline, ...(session ? { session } : {}), ...(log ? { log } : {}) });
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), deadline - Date.now());
     const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), repeatableRead: session?.consistency === 'rr' };

@@ -6,6 +6,7 @@ import { decode, encode } from '../../lib/codec/index.js';
 import { MalformedMessage } from '../../lib/errors.js';
 import { isLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Delivered } from './inboxes.js';
+import type { EffectLog } from './effect_log.js';
 import type { Session } from './sessions.js';
 import type { StateReply, StateRequest } from './worker_protocol.js';
 
@@ -14,6 +15,8 @@ export interface Invocation {
   deadline: number;
   /** Its call's session, when the call asked for repeatable reads. */
   session?: Session;
+  /** Its call's effect log, when the call asked for exactly-once effects. */
+  log?: EffectLog;
 }
 
 /** What the executor offers a running invocation. */
@@ -28,11 +31,18 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
   const { deadline } = inv;
   switch (req.op) {
     case 'get': {
-      const value = await host.get(req.key, inv);
-      return value === undefined ? {} : { value: encode(value) };
+      // Under exactly-once, a retry gets the value the first attempt read.
+      const read = async (): Promise<Uint8Array | null> => {
+        const value = await host.get(req.key, inv);
+        return value === undefined ? null : encode(value);
+      };
+      const value = inv.log ? await inv.log.once(`r${req.step}`, deadline, read) : await read();
+      return value === null ? {} : { value };
     }
     case 'put': {
-      const value = decode(req.value);
+      // Under exactly-once, a retry applies the lattice the first attempt wrote (a no-op merge).
+      const bytes = inv.log ? await inv.log.once(`w${req.step}`, deadline, () => Promise.resolve(req.value)) : req.value;
+      const value = bytes === null ? undefined : decode(bytes);
       if (!isLattice(value)) throw new MalformedMessage('put needs a lattice');
       await host.put(req.key, value, inv);
       return {};

@@ -14,6 +14,8 @@ import type { StateReply } from './worker_protocol.js';
 
 export class WorkerContext implements Cb {
   readonly lattices = lattices;
+  /** Reads and writes so far, numbered in program order. */
+  private steps = 0;
 
   /**
    * Under repeatable read the cache may hold a newer version than the call
@@ -42,7 +44,7 @@ export class WorkerContext implements Cb {
     // A hit is a read of shared memory: no message to any thread.
     const cached = this.pinned ? undefined : this.cache.get(key);
     if (cached) return decode(cached) as Lattice;
-    const reply = await this.ask({ op: 'get', key });
+    const reply = await this.ask({ op: 'get', key, step: ++this.steps });
     const value = reply.value === undefined ? undefined : (decode(reply.value) as Lattice);
     this.pinned?.set(key, value);
     return value;
@@ -50,7 +52,7 @@ export class WorkerContext implements Cb {
 
   async put(key: string, value: unknown): Promise<void> {
     const lattice = isLattice(value) ? value : LWWPair.now(value, this.writer);
-    await this.ask({ op: 'put', key: checkUserKey(key), value: encode(lattice) });
+    await this.ask({ op: 'put', key: checkUserKey(key), value: encode(lattice), step: ++this.steps });
     // The call reads its own write: the main thread pinned the merged version.
     this.pinned?.delete(key);
   }

@@ -33,8 +33,9 @@ export type WorkerOutcome = { ok: true; result: Uint8Array } | { ok: false; erro
 
 /** Worker → main: a state or messaging operation of the running instance `instance`. */
 export type StateRequest = { seq: number; thread: number; instance: string } & (
-  | { op: 'get'; key: string }
-  | { op: 'put'; key: string; value: Uint8Array }
+  /** `step`: the op's number in the call, in program order (for exactly-once logs). */
+  | { op: 'get'; key: string; step: number }
+  | { op: 'put'; key: string; value: Uint8Array; step: number }
   | { op: 'send'; to: string; data: Uint8Array }
   | { op: 'recv'; timeoutMs: number | undefined }
 );

@@ -38,6 +38,15 @@ export interface CallOptions {
    * functions and executors) returns the version its first read saw.
    */
   consistency?: 'lww' | 'rr';
+  /**
+   * Log every read, write and the result under the call's id, so a retry
+   * (the executor died, or the caller calls again with the same `requestId`)
+   * repeats no effect and returns the first result. Costs KVS round trips
+   * per read and write. Functions must be deterministic given their reads.
+   */
+  exactlyOnce?: boolean;
+  /** The call's id (an idempotency key): calls with one id are one call under `exactlyOnce`. */
+  requestId?: string;
 }
 
 export interface ReadOptions {
@@ -138,7 +147,9 @@ export class Cloudburst {
   /** Runs function `name` with `args` and returns what it returned. */
   async call<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): Promise<T> {
     const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
-    return this.result<T>(await request(this.transport, this.subjects.sched, 'call', { fn: name, args, consistency: opts.consistency ?? 'lww' }, deadline));
+    const fields: Record<string, unknown> = { fn: name, args, consistency: opts.consistency ?? 'lww', once: opts.exactlyOnce ?? false };
+    if (opts.requestId !== undefined) fields['id'] = opts.requestId;
+    return this.result<T>(await request(this.transport, this.subjects.sched, 'call', fields, deadline));
   }
 
   /**

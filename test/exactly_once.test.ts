@@ -1,0 +1,75 @@
+// Exactly-once effects (Beldi-style logs): a call retried after its executor
+// died, or called again with the same request id, applies its writes once
+// and answers with the first result. Without the log the same retries
+// double the effect, so the checker can fail.
+
+import t, { type Test } from 'tap';
+import { ExecutorNode } from '../actors/executor/executor_node.js';
+import { KvsNode } from '../kvs-node/kvs_node.js';
+import { Cloudburst } from '../lib/client/cloudburst.js';
+import { executorConfig, kvsConfig, routerConfig } from '../lib/config.js';
+import type { Cb } from '../lib/function_api.js';
+import { RouterNode } from '../router/router_node.js';
+import { CliProcess } from './fixtures/cli.js';
+import { startCluster } from './fixtures/cluster.js';
+import { eventually } from './fixtures/eventually.js';
+import { startNats } from './fixtures/nats.js';
+
+/** Reads the counter, writes it plus one, returns what it wrote; lingers on the victim executor. */
+const increment = async (cb: Cb, key: string): Promise<number> => {
+  const next = ((await cb.get<number>(key)) ?? 0) + 1;
+  await cb.put(key, next);
+  if (cb.id.startsWith('exec-victim.')) await new Promise((resolve) => setTimeout(resolve, 60_000));
+  return next;
+};
+
+t.test('calling again with the same request id: once under exactlyOnce, twice without', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('increment', increment);
+  t.equal(await client.call('increment', ['once'], { exactlyOnce: true, requestId: 'req-1' }), 1);
+  t.equal(await client.call('increment', ['once'], { exactlyOnce: true, requestId: 'req-1' }), 1, 'the first result, not a second run');
+  t.equal(await client.get('once'), 1);
+  t.equal(await client.call('increment', ['once'], { exactlyOnce: true, requestId: 'req-2' }), 2, 'another id is another call');
+  await client.call('increment', ['twice'], { requestId: 'req-3' });
+  await client.call('increment', ['twice'], { requestId: 'req-3' });
+  t.equal(await client.get('twice'), 2, 'without the log the effect happens twice');
+});
+
+async function killMidCall(t: Test, exactlyOnce: boolean): Promise<{ counter: unknown; answer: number }> {
+  const nats = await startNats(t);
+  const common = { nats: nats.url, heartbeatMs: 200 };
+  const kvs = await KvsNode.create(kvsConfig({ ...common, durability: 'none' }));
+  await kvs.start();
+  const router = await RouterNode.create(routerConfig(common));
+  await router.start();
+  const victim = new CliProcess(['executor', '--nats', nats.url, '--id', 'exec-victim', '--heartbeat-ms', '200']);
+  await victim.waitFor(/ready on/);
+  const client = await Cloudburst.connect({ servers: nats.url, timeoutMs: 20_000 });
+  t.teardown(async () => {
+    victim.child.kill('SIGKILL');
+    await client.close();
+    await router.stop();
+    await kvs.stop();
+  });
+  await client.register('increment', increment);
+  // Only the victim runs now, so the call lands there; a survivor joins after.
+  const call = client.call<number>('increment', ['counter'], { exactlyOnce });
+  await eventually('the first attempt wrote', async () => (await client.get('counter')) === 1);
+  const survivor = await ExecutorNode.create(executorConfig({ ...common, id: 'exec-survivor' }));
+  await survivor.start();
+  t.teardown(() => survivor.stop());
+  victim.child.kill('SIGKILL');
+  const answer = await call;
+  return { counter: await client.get('counter'), answer };
+}
+
+t.test('an executor killed mid-call: the retry applies the increment once under exactlyOnce', async (t) => {
+  const { counter, answer } = await killMidCall(t, true);
+  t.equal(counter, 1, 'one increment');
+  t.equal(answer, 1, 'the retry answered what the first attempt computed');
+});
+
+t.test('the same crash without exactlyOnce increments twice (the checker can fail)', async (t) => {
+  const { counter } = await killMidCall(t, false);
+  t.equal(counter, 2);
+});
