@@ -31,12 +31,6 @@ export class GossipQueue {
     keys.add(key);
   }
 
-  get pending(): number {
-    let n = 0;
-    for (const keys of this.queued.values()) n += keys.size;
-    return n + this.inFlight.size;
-  }
-
   start(): void {
     this.timer = setInterval(() => void this.round(), this.periodMs);
     this.timer.unref();

@@ -78,11 +78,6 @@ export class KvsNode extends Actor {
     return new KvsNode(await actorOptions('kvs', config), store, config);
   }
 
-  /** Keys held, for tests and status. */
-  get keys(): number {
-    return this.store.size;
-  }
-
   /** What this shard itself holds under `key` (status views and tests). */
   localValue(key: string): Lattice | undefined {
     return this.store.get(key);
@@ -96,10 +91,6 @@ export class KvsNode extends Actor {
   /** Whether a watcher holds a live lease on `key` here. */
   watching(key: string): boolean {
     return this.watches.has(key);
-  }
-
-  get shardState(): ShardState {
-    return this.state;
   }
 
   override async start(): Promise<void> {

@@ -19,10 +19,6 @@ export class InFlightCalls {
   /** `expired` hears of calls dropped at their deadline without a done notice. */
   constructor(private readonly expired: (t: Tracked) => void) {}
 
-  get size(): number {
-    return this.calls.size;
-  }
-
   track(t: Tracked): void {
     const timer = setTimeout(() => this.expired(this.done(t.id)!), Math.max(0, t.deadline - Date.now()));
     timer.unref();

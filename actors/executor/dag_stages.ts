@@ -18,10 +18,6 @@ export class DagStages {
 
   constructor(private readonly run: (stage: Stage, inputs: Uint8Array[], pins: Map<string, string>) => void) {}
 
-  get size(): number {
-    return this.waiting.size;
-  }
-
   stage(stage: Stage): void {
     this.entry(stage.id, stage.fn, stage.deadline).stage = stage;
     this.check(stage.id, stage.fn);

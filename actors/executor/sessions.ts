@@ -35,8 +35,4 @@ export class PinnedVersions {
     if (!values?.has(key)) throw new DeadlineExceeded(`no version of "${key}" is pinned for session ${session} (it ended or expired)`);
     return values.get(key) ?? undefined;
   }
-
-  get size(): number {
-    return this.sessions.size;
-  }
 }
