@@ -17,6 +17,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   floor: () => import('./floor.js'),
   kvs: () => import('./kvs.js'),
   calls: () => import('./calls.js'),
+  consistency: () => import('./consistency.js'),
 };
 const ALL = 'all';
 

@@ -21,6 +21,7 @@ import { RegistryCache } from '../../lib/registry_cache.js';
 import { answerState, type Invocation, type InvocationHost } from './state_bridge.js';
 import { PinnedVersions, type Session } from './sessions.js';
 import { EffectLog, LogCollector } from './effect_log.js';
+import { CommitRecords, Transaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
@@ -55,6 +56,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private readonly live = new Map<string, Invocation>();
   private readonly pinned = new PinnedVersions();
   private readonly logs: LogCollector;
+  private readonly commits: CommitRecords;
   private readonly line: MainStateLine;
   private readonly done: DoneNotices;
   private instances = 0;
@@ -67,6 +69,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.state = new ExecutorState(this.kvs, config.cacheBytes);
     this.done = new DoneNotices(this.transport);
     this.logs = new LogCollector(this.kvs);
+    this.commits = new CommitRecords(this.kvs);
     this.line = new MainStateLine(
       this.id,
       async (req) => {
@@ -148,7 +151,10 @@ export class ExecutorNode extends Actor implements InvocationHost {
       const log = msg['once'] === true ? await EffectLog.open(this.kvs, id, deadline) : undefined;
       // An earlier attempt finished: its result, without running again.
       if (log?.result) return { result: log.result };
-      let result = await this.invoke(str(msg, 'fn'), arr(msg, 'args'), deadline, id, session, log);
+      const tx = msg['atomic'] === true ? new Transaction(id, this.kvs, this.commits) : undefined;
+      let result = await this.invoke(str(msg, 'fn'), arr(msg, 'args'), deadline, id, { session, log, tx });
+      // All or nothing: a call that threw never gets here, and its writes are dropped.
+      await tx?.commit(deadline);
       if (log) {
         result = (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
         this.logs.finishedCall(id);
@@ -167,7 +173,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return { hits, misses, entries: writer.entries, bytes: writer.bytesUsed, evictions: writer.evictions };
   }
 
-  async get(key: string, { deadline, session }: Invocation): Promise<Lattice | undefined> {
+  async get(key: string, { deadline, session, tx }: Invocation): Promise<Lattice | undefined> {
+    if (tx) return tx.read(key, deadline);
     if (session?.consistency !== 'rr') return this.state.get(key, deadline);
     const where = session.pins.get(key);
     if (where === this.subject) return this.pinned.get(session.id, key);
@@ -182,7 +189,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return value;
   }
 
-  async put(key: string, value: Lattice, { deadline, session }: Invocation): Promise<void> {
+  async put(key: string, value: Lattice, { deadline, session, tx }: Invocation): Promise<void> {
+    // In a transaction, writes wait for the commit.
+    if (tx) return tx.write(key, value);
     await this.state.put(key, value, deadline);
     // A session reads its own writes: the written version becomes its pin.
     if (session?.consistency === 'rr') {
@@ -200,16 +209,16 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   /** Runs function `name` in a worker; resolves with the CBOR of its result. */
-  private async invoke(name: string, args: unknown[], deadline: number, invocationId: string, session?: Session, log?: EffectLog): Promise<Uint8Array> {
+  private async invoke(name: string, args: unknown[], deadline: number, invocationId: string, ctx: Omit<Invocation, 'deadline'> = {}): Promise<Uint8Array> {
     const record = await this.functions.get(name, deadline);
     args = await this.resolveReferences(args, deadline);
     // The instance's address for cb.send / cb.recv.
     const instance = `${this.id}.${++this.instances}`;
     this.inboxes.open(instance);
-    this.live.set(instance, { deadline, ...(session ? { session } : {}), ...(log ? { log } : {}) });
+    this.live.set(instance, { ...ctx, deadline });
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), deadline - Date.now());
-    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), repeatableRead: session?.consistency === 'rr' };
+    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), readThroughMain: ctx.session?.consistency === 'rr' || ctx.tx !== undefined };
     this.running++;
     try {
       const outcome = (await this.pool.run(task, { transferList: [task.args.buffer as ArrayBuffer], signal: abort.signal })) as WorkerOutcome;
@@ -259,7 +268,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private async runStage(stage: Stage, inputs: Uint8Array[], pins: Map<string, string>): Promise<void> {
     try {
       const session: Session = { id: stage.id, consistency: stage.consistency, pins };
-      const result = await this.invoke(stage.fn, [...stage.args, ...inputs.map((b) => decode(b))], stage.deadline, `${stage.id}/${stage.fn}`, session);
+      const result = await this.invoke(stage.fn, [...stage.args, ...inputs.map((b) => decode(b))], stage.deadline, `${stage.id}/${stage.fn}`, { session });
       if (stage.next.length === 0) {
         if (stage.outputKey !== undefined) await this.kvs.put(stage.outputKey, LWWPair.now(decode(result), this.id), stage.deadline);
         this.transport.publish(stage.replyTo, encodeReply({ result }, this.transport.maxPayload));

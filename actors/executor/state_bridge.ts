@@ -7,6 +7,7 @@ import { MalformedMessage } from '../../lib/errors.js';
 import { isLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Delivered } from './inboxes.js';
 import type { EffectLog } from './effect_log.js';
+import type { Transaction } from './transaction.js';
 import type { Session } from './sessions.js';
 import type { StateReply, StateRequest } from './worker_protocol.js';
 
@@ -17,6 +18,8 @@ export interface Invocation {
   session?: Session;
   /** Its call's effect log, when the call asked for exactly-once effects. */
   log?: EffectLog;
+  /** Its call's transaction, when the call asked to be atomic. */
+  tx?: Transaction;
 }
 
 /** What the executor offers a running invocation. */

@@ -18,8 +18,9 @@ export class WorkerContext implements Cb {
   private steps = 0;
 
   /**
-   * Under repeatable read the cache may hold a newer version than the call
-   * pinned, so reads go to the main thread; what it answered is kept here.
+   * Under repeatable read or in a transaction the cache may hold a version
+   * the call must not see, so reads go to the main thread; what it answered
+   * is kept here (the main thread answers the same again anyway).
    */
   private readonly pinned: Map<string, Lattice | undefined> | undefined;
 
@@ -28,9 +29,9 @@ export class WorkerContext implements Cb {
     private readonly writer: string,
     private readonly line: WorkerStateLine,
     private readonly cache: SharedCacheReader,
-    repeatableRead = false,
+    readThroughMain = false,
   ) {
-    this.pinned = repeatableRead ? new Map() : undefined;
+    this.pinned = readThroughMain ? new Map() : undefined;
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {

@@ -25,8 +25,11 @@ export interface WorkerTask {
   code: string;
   /** CBOR of the argument array. */
   args: Uint8Array;
-  /** `rr`: reads go through the main thread, which pins versions for the call. */
-  repeatableRead: boolean;
+  /**
+   * Reads go through the main thread, not the shared cache, which may hold
+   * a version the call must not see (`rr` pins, `atomic` transactions).
+   */
+  readThroughMain: boolean;
 }
 
 export type WorkerOutcome = { ok: true; result: Uint8Array } | { ok: false; error: WireError };

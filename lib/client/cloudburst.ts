@@ -47,6 +47,13 @@ export interface CallOptions {
   exactlyOnce?: boolean;
   /** The call's id (an idempotency key): calls with one id are one call under `exactlyOnce`. */
   requestId?: string;
+  /**
+   * Read-atomic transaction: the call's writes become visible together when
+   * it returns (none if it throws), and its reads never see part of another
+   * atomic call's writes. Keys written atomically should only be written
+   * atomically. Not yet for DAG calls.
+   */
+  atomic?: boolean;
 }
 
 export interface ReadOptions {
@@ -124,6 +131,7 @@ export class Cloudburst {
    */
   async callDag<T = unknown>(name: string, args: Record<string, unknown[]> = {}, opts: DagCallOptions = {}): Promise<T> {
     const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
+    if (opts.atomic || opts.exactlyOnce) throw new InvalidArgument('atomic and exactlyOnce are not available for DAG calls yet');
     const fields: Record<string, unknown> = { dag: name, args, consistency: opts.consistency ?? 'lww' };
     if (opts.outputKey !== undefined) fields['outputKey'] = checkUserKey(opts.outputKey);
     return this.result<T>(await request(this.transport, this.subjects.sched, 'dag', fields, deadline));
@@ -147,7 +155,7 @@ export class Cloudburst {
   /** Runs function `name` with `args` and returns what it returned. */
   async call<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): Promise<T> {
     const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
-    const fields: Record<string, unknown> = { fn: name, args, consistency: opts.consistency ?? 'lww', once: opts.exactlyOnce ?? false };
+    const fields: Record<string, unknown> = { fn: name, args, consistency: opts.consistency ?? 'lww', once: opts.exactlyOnce ?? false, atomic: opts.atomic ?? false };
     if (opts.requestId !== undefined) fields['id'] = opts.requestId;
     return this.result<T>(await request(this.transport, this.subjects.sched, 'call', fields, deadline));
   }

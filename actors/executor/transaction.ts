@@ -1,0 +1,122 @@
+// Read-atomic transactions (after AFT) for calls made with `atomic: true`.
+// A transaction's writes are buffered, then committed in an order that lets
+// readers never see part of a write set:
+//   1. each key's new version under `__cb/ver/<tx>/<key>`;
+//   2. the commit record `__cb/tx/<tx>` (its timestamp and keys);
+//   3. the transaction in each key's version index `__cb/idx/<key>`
+//      (tx → timestamp), then the value merged into the key itself for
+//      readers that did not ask for atomicity.
+// A reader keeps the versions it has read. For a key it picks the newest
+// indexed version that does not fracture what it read before: no version of
+// a transaction that also wrote a key it already read in an older version,
+// and nothing older than a version written by a transaction it already read
+// from (fetched from step 1's copy even before the index shows it).
+// The reader sees its own writes. Mixing atomic and plain writes on a key is
+// not supported: atomic readers see only committed transactions' writes.
+
+import type { KvsClient } from '../../lib/client/kvs_client.js';
+import { LWWPair, MapLattice, MaxIntLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
+import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
+
+const versionKey = (tx: string, key: string): string => `${RESERVED_PREFIX}ver/${tx}/${key}`;
+const commitKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}`;
+const indexKey = (key: string): string => `${RESERVED_PREFIX}idx/${key}`;
+
+interface Commit {
+  ts: number;
+  keys: string[];
+}
+
+/** Commit records are immutable once written, so every transaction of an executor shares one cache. */
+export class CommitRecords {
+  private readonly known = new Map<string, Commit>();
+
+  constructor(private readonly kvs: KvsClient) {}
+
+  async get(tx: string, deadline: number): Promise<Commit | undefined> {
+    const cached = this.known.get(tx);
+    if (cached) return cached;
+    const stored = (await this.kvs.get(commitKey(tx), { deadline }))?.reveal() as Commit | undefined;
+    if (stored) this.known.set(tx, stored);
+    return stored;
+  }
+}
+
+/** A version a transaction has read: which transaction wrote it, when. */
+interface ReadVersion {
+  tx: string | undefined;
+  ts: number;
+}
+
+export class Transaction {
+  private readonly reads = new Map<string, ReadVersion>();
+  private readonly writes = new Map<string, Lattice>();
+
+  constructor(
+    readonly id: string,
+    private readonly kvs: KvsClient,
+    private readonly commits: CommitRecords,
+  ) {}
+
+  async read(key: string, deadline: number): Promise<Lattice | undefined> {
+    const committed = await this.readCommitted(key, deadline);
+    const own = this.writes.get(key);
+    if (!own) return committed;
+    return committed ? mergeLattices(committed, own) : own;
+  }
+
+  write(key: string, value: Lattice): void {
+    const have = this.writes.get(key);
+    this.writes.set(key, have ? mergeLattices(have, value) : value);
+  }
+
+  async commit(deadline: number): Promise<void> {
+    if (this.writes.size === 0) return;
+    const keys = [...this.writes.keys()];
+    const ts = LWWPair.now(null, this.id).timestamp;
+    await Promise.all(keys.map((k) => this.kvs.put(versionKey(this.id, k), this.writes.get(k)!, deadline)));
+    await this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), deadline);
+    await Promise.all(keys.map((k) => this.kvs.put(indexKey(k), new MapLattice([[this.id, new MaxIntLattice(ts)]]), deadline)));
+    await Promise.all(keys.map((k) => this.kvs.put(k, this.writes.get(k)!, deadline)));
+  }
+
+  private async readCommitted(key: string, deadline: number): Promise<Lattice | undefined> {
+    const indexed = ((await this.kvs.get(indexKey(key), { deadline }))?.reveal() as ReadonlyMap<string, number> | undefined) ?? new Map<string, number>();
+    const candidates = new Map(indexed);
+    // Lower bound: a transaction we read from that also wrote this key.
+    let floor: ReadVersion = { tx: undefined, ts: 0 };
+    for (const seen of this.reads.values()) {
+      if (!seen.tx || seen.ts <= floor.ts) continue;
+      if ((await this.commits.get(seen.tx, deadline))?.keys.includes(key)) floor = seen;
+    }
+    if (floor.tx) candidates.set(floor.tx, floor.ts);
+    // Newest first; skip versions whose transaction wrote a key we read older.
+    const ordered = [...candidates].filter(([, ts]) => ts >= floor.ts).sort((a, b) => b[1] - a[1]);
+    let chosen: [string, number] | undefined;
+    for (const [tx, ts] of ordered) {
+      if (await this.fractures(tx, ts, deadline)) continue;
+      chosen = [tx, ts];
+      break;
+    }
+    if (!chosen) {
+      this.reads.set(key, { tx: undefined, ts: 0 });
+      // Never written by a transaction: what plain writes left there.
+      return candidates.size === 0 ? this.kvs.get(key, { deadline }) : undefined;
+    }
+    this.reads.set(key, { tx: chosen[0], ts: chosen[1] });
+    // The key's state as of the chosen version: every committed version up to it.
+    const upTo = [...candidates].filter(([, ts]) => ts <= chosen[1]).map(([tx]) => tx);
+    const versions = await Promise.all(upTo.map((tx) => this.kvs.get(versionKey(tx, key), { deadline })));
+    return versions.reduce<Lattice | undefined>((acc, v) => (v ? (acc ? mergeLattices(acc, v) : v) : acc), undefined);
+  }
+
+  /** Would reading transaction `tx` (at `ts`) show part of it beside an older read of its other keys? */
+  private async fractures(tx: string, ts: number, deadline: number): Promise<boolean> {
+    const commit = await this.commits.get(tx, deadline);
+    if (!commit) return true;
+    return commit.keys.some((k) => {
+      const seen = this.reads.get(k);
+      return seen !== undefined && seen.ts < ts;
+    });
+  }
+}

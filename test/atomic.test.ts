@@ -1,0 +1,73 @@
+// Read-atomic transactions: an atomic call's writes appear together or not
+// at all, and an atomic reader never sees part of another call's writes.
+// The fractured-read checker finds such reads without `atomic` (so it can
+// fail) and none with it.
+
+import t, { type Test } from 'tap';
+import type { Cloudburst } from '../lib/client/cloudburst.js';
+import type { Cb } from '../lib/function_api.js';
+import { startCluster } from './fixtures/cluster.js';
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function setUp(t: Test): Promise<Cloudburst> {
+  const { client } = await startCluster(t, { executors: 2 });
+  await client.register('setBoth', async (cb: Cb, v: number) => {
+    await cb.put('x', v);
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    await cb.put('y', v);
+    return v;
+  });
+  await client.register('readBoth', async (cb: Cb) => {
+    const x = await cb.get<number>('x');
+    await new Promise((resolve) => setTimeout(resolve, 15));
+    const y = await cb.get<number>('y');
+    return [x, y];
+  });
+  return client;
+}
+
+async function fractured(client: Cloudburst, atomic: boolean): Promise<number> {
+  await client.call('setBoth', [0], { atomic });
+  let writing = true;
+  const writer = (async () => {
+    for (let v = 1; writing; v++) await client.call('setBoth', [v], { atomic });
+  })();
+  let bad = 0;
+  for (let i = 0; i < 25; i++) {
+    const [x, y] = await client.call<[number, number]>('readBoth', [], { atomic });
+    if (x !== y) bad++;
+    await pause(3);
+  }
+  writing = false;
+  await writer;
+  return bad;
+}
+
+t.test('without atomic, readers see half-done writes', async (t) => {
+  const client = await setUp(t);
+  t.ok((await fractured(client, false)) > 0, 'the checker finds fractured reads');
+});
+
+t.test('with atomic, no reader sees part of a write set', async (t) => {
+  const client = await setUp(t);
+  t.equal(await fractured(client, true), 0, 'no fractured read');
+});
+
+t.test('an atomic call that throws leaves nothing behind; one that returns reads its own writes', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('failHalfway', async (cb: Cb) => {
+    await cb.put('a', 'changed');
+    throw new Error('after the first write');
+  });
+  await client.register('writeThenRead', async (cb: Cb) => {
+    await cb.put('b', 'mine');
+    return cb.get('b');
+  });
+  await client.put('a', 'original');
+  await t.rejects(client.call('failHalfway', [], { atomic: true }), { code: 'EXECUTION_ERROR' });
+  t.equal(await client.get('a'), 'original', 'all or nothing');
+  t.equal(await client.call('writeThenRead', [], { atomic: true }), 'mine', 'reads its own write');
+  t.equal(await client.get('b'), 'mine', 'visible after the commit');
+  await t.rejects(client.callDag('any', {}, { atomic: true }), { code: 'INVALID_ARGUMENT' });
+});
