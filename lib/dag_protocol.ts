@@ -26,6 +26,10 @@ export interface Stage {
   deadline: number;
   /** `rr`: reads in the call are repeatable (see actors/executor/sessions.ts). */
   consistency: 'lww' | 'rr';
+  /** Exactly-once: the stage logs its effects under `<id>/<fn>`, so a re-run repeats none. */
+  once: boolean;
+  /** The router to tell when the sink has answered (so it stops watching the run). */
+  router?: string;
 }
 
 export function parseStage(msg: Record<string, unknown>): Stage {
@@ -46,7 +50,9 @@ export function parseStage(msg: Record<string, unknown>): Stage {
     replyTo: str(msg, 'replyTo'),
     deadline: num(msg, 'deadline'),
     consistency: parseConsistency(msg['consistency']),
+    once: msg['once'] === true,
   };
+  if (typeof msg['router'] === 'string') stage.router = msg['router'];
   if (typeof msg['outputKey'] === 'string') stage.outputKey = msg['outputKey'];
   return stage;
 }

@@ -1,46 +1,46 @@
-// Calls a router has forwarded and not yet heard finished. Executors batch
-// `done` notices back; a call whose executor leaves the cluster (stops
-// heartbeating) before its notice arrives is sent once more, elsewhere, with
-// the same id and the caller's reply subject. Entries go at the deadline.
+// Work a router has sent out and not yet heard finished: single calls (one
+// executor) and DAG calls (one executor per stage). Executors batch `done`
+// notices back; work one of whose executors leaves the cluster (stops
+// heartbeating) before its notice arrives is handed back once, to be sent
+// again elsewhere under the same id. Entries go at their deadline.
 
 export interface Tracked {
   id: string;
-  executor: string;
-  /** The encoded call message, as first sent. */
-  call: Uint8Array;
-  reply: string;
+  /** Where the work runs; any of them leaving orphans it. */
+  executors: string[];
   deadline: number;
   retried: boolean;
 }
 
-export class InFlightCalls {
-  private readonly calls = new Map<string, Tracked & { timer: NodeJS.Timeout }>();
+export class InFlight<T extends Tracked> {
+  private readonly items = new Map<string, { item: T; timer: NodeJS.Timeout }>();
 
-  /** `expired` hears of calls dropped at their deadline without a done notice. */
-  constructor(private readonly expired: (t: Tracked) => void) {}
+  /** `expired` hears of work dropped at its deadline without a done notice. */
+  constructor(private readonly expired: (item: T) => void = () => {}) {}
 
-  track(t: Tracked): void {
-    const timer = setTimeout(() => this.expired(this.done(t.id)!), Math.max(0, t.deadline - Date.now()));
+  track(item: T): void {
+    this.done(item.id);
+    const timer = setTimeout(() => this.expired(this.done(item.id)!), Math.max(0, item.deadline - Date.now()));
     timer.unref();
-    this.calls.set(t.id, { ...t, timer });
+    this.items.set(item.id, { item, timer });
   }
 
-  /** The call finished (or is given up here); returns it, if it was tracked. */
-  done(id: string): Tracked | undefined {
-    const t = this.calls.get(id);
-    if (!t) return undefined;
-    clearTimeout(t.timer);
-    this.calls.delete(id);
-    return t;
+  /** The work finished (or is given up here); returns it, if it was tracked. */
+  done(id: string): T | undefined {
+    const entry = this.items.get(id);
+    if (!entry) return undefined;
+    clearTimeout(entry.timer);
+    this.items.delete(id);
+    return entry.item;
   }
 
-  /** Calls still out at executors not in `live`; they are forgotten here. */
-  orphaned(live: Set<string>): Tracked[] {
-    const out: Tracked[] = [];
-    for (const t of this.calls.values()) {
-      if (live.has(t.executor)) continue;
-      this.done(t.id);
-      out.push(t);
+  /** Work out at executors not in `live`; it is forgotten here. */
+  orphaned(live: Set<string>): T[] {
+    const out: T[] = [];
+    for (const { item } of [...this.items.values()]) {
+      if (item.executors.every((e) => live.has(e))) continue;
+      this.done(item.id);
+      out.push(item);
     }
     return out;
   }

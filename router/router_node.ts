@@ -6,13 +6,13 @@
 
 import { Actor, NO_REPLY, type ActorOptions, type MessageContext } from '../lib/actor/actor.js';
 import { actorOptions } from '../lib/actor/node_setup.js';
-import { request, requestEncoded } from '../lib/actor/rpc.js';
+import { encodeError, request, requestEncoded } from '../lib/actor/rpc.js';
 import { DAGS, downstream, upstream, type DagRecord } from '../lib/dag.js';
 import { DAG_CALL, DAG_STAGE, parseConsistency } from '../lib/dag_protocol.js';
 import { RegistryCache } from '../lib/registry_cache.js';
 import { arr, encodeMessage, num, obj, str, type Envelope } from '../lib/codec/index.js';
 import type { RouterConfig } from '../lib/config.js';
-import { InvalidArgument, MalformedMessage, NoCapacity } from '../lib/errors.js';
+import { InvalidArgument, MalformedMessage, NoCapacity, asCloudburstError } from '../lib/errors.js';
 import { newId } from '../lib/ids.js';
 import { Membership, type Member } from '../lib/membership.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
@@ -21,7 +21,7 @@ import type { Lattice } from '../lib/lattice/index.js';
 import { PINNED_REPLICATION_KEY } from '../lib/reserved_keys.js';
 import { ReplicationPolicy } from './replication_policy.js';
 import { SchedulerPolicy } from './scheduler_policy.js';
-import { InFlightCalls } from './in_flight.js';
+import { InFlight, type Tracked } from './in_flight.js';
 import { referencedKeys } from '../lib/reference.js';
 import { CALLS_DONE } from '../lib/call_protocol.js';
 
@@ -35,7 +35,8 @@ export class RouterNode extends Actor {
   readonly subject: string;
   private readonly membership: Membership;
   private readonly policy: SchedulerPolicy;
-  private readonly forwarded = new InFlightCalls((t) => this.policy.finished(t.executor));
+  private readonly forwarded = new InFlight<ForwardedCall>((t) => this.policy.finished(t.executors[0]!));
+  private readonly dagRuns = new InFlight<DagRun>();
   private readonly replication: ReplicationPolicy;
   private replicationTimer: NodeJS.Timeout | undefined;
   private readonly kvs: KvsClient;
@@ -64,8 +65,10 @@ export class RouterNode extends Actor {
       ...handlers,
       [CALLS_DONE]: (msg: Envelope) => {
         for (const id of arr(msg, 'ids')) {
-          const call = typeof id === 'string' ? this.forwarded.done(id) : undefined;
-          if (call) this.policy.finished(call.executor);
+          if (typeof id !== 'string') continue;
+          const call = this.forwarded.done(id);
+          if (call) this.policy.finished(call.executors[0]!);
+          this.dagRuns.done(id);
         }
         return NO_REPLY;
       },
@@ -129,7 +132,7 @@ export class RouterNode extends Actor {
     // again elsewhere if that executor dies first.
     const call = encodeMessage('call', { ...fields, id, router: this.subject }, this.maxMessageBytes);
     if (call.byteLength <= this.transport.maxPayload && ctx.reply !== undefined) {
-      this.forwarded.track({ id, executor: target.id, call, reply: ctx.reply, deadline, retried: false });
+      this.forwarded.track({ id, executors: [target.id], call, reply: ctx.reply, deadline, retried: false });
       this.policy.sent(target.id);
       this.transport.publish(target.subject, call, ctx.reply);
       return NO_REPLY;
@@ -156,17 +159,25 @@ export class RouterNode extends Actor {
     return { pick: (keys?: string[]) => this.policy.pick(executors, keys)! };
   }
 
-  /** Sends calls whose executor left the cluster once more, to a live one. */
+  /** Sends calls and DAG calls whose executor left the cluster once more, to live ones. */
   private retryOrphans(): void {
     const executors = this.membership.live('executor');
-    for (const call of this.forwarded.orphaned(new Set(executors.map((e) => e.id)))) {
-      this.policy.finished(call.executor);
+    const live = new Set(executors.map((e) => e.id));
+    for (const call of this.forwarded.orphaned(live)) {
+      this.policy.finished(call.executors[0]!);
       const target = this.policy.pick(executors);
       if (call.retried || !target || call.deadline <= Date.now()) continue;
       this.policy.sent(target.id);
-      this.log.info({ id: call.id, from: call.executor, to: target.id }, 'executor gone: sending its call again');
-      this.forwarded.track({ ...call, executor: target.id, retried: true });
+      this.log.info({ id: call.id, from: call.executors[0], to: target.id }, 'executor gone: sending its call again');
+      this.forwarded.track({ ...call, executors: [target.id], retried: true });
       this.transport.publish(target.subject, call.call, call.reply);
+    }
+    for (const run of this.dagRuns.orphaned(live)) {
+      if (run.retried || executors.length === 0 || run.deadline <= Date.now()) continue;
+      this.log.info({ id: run.id, dag: run.dag.name }, 'executor gone: running its DAG call again');
+      this.startDagRun({ ...run, retried: true }, { pick: (keys) => this.policy.pick(executors, keys)! }).catch((err: unknown) =>
+        this.transport.publish(run.reply, encodeError(asCloudburstError(err))),
+      );
     }
   }
 
@@ -180,11 +191,28 @@ export class RouterNode extends Actor {
       if (!dag.functions.includes(fn)) throw new InvalidArgument(`DAG ${dag.name} has no function ${fn}`);
       if (!Array.isArray(list)) throw new InvalidArgument(`the arguments of ${fn} must be an array`);
     }
-    const executors = await this.executors(deadline);
+    const run: DagRun = {
+      id: typeof msg['id'] === 'string' ? msg['id'] : newId('dag-'),
+      dag,
+      args,
+      reply: ctx.reply,
+      deadline,
+      consistency: parseConsistency(msg['consistency']),
+      once: msg['once'] === true,
+      ...(typeof msg['outputKey'] === 'string' ? { outputKey: msg['outputKey'] } : {}),
+      executors: [],
+      retried: false,
+    };
+    await this.startDagRun(run, await this.executors(deadline));
+    return NO_REPLY;
+  }
+
+  /** Places every stage of `run`, sends each its stage, and tracks the run until the sink's done notice. */
+  private async startDagRun(run: DagRun, executors: { pick: (keys?: string[]) => Member }): Promise<void> {
+    const { dag, args, id, deadline } = run;
     const placed = new Map(dag.functions.map((fn) => [fn, executors.pick(referencedKeys((args[fn] as unknown[] | undefined) ?? []))]));
-    const id = typeof msg['id'] === 'string' ? msg['id'] : newId('dag-');
-    const outputKey = typeof msg['outputKey'] === 'string' ? { outputKey: msg['outputKey'] } : {};
-    const consistency = parseConsistency(msg['consistency']);
+    run.executors = [...new Set([...placed.values()].map((e) => e.id))];
+    this.dagRuns.track(run);
     await Promise.all(
       dag.functions.map((fn) =>
         request(
@@ -197,14 +225,30 @@ export class RouterNode extends Actor {
             args: args[fn] ?? [],
             inputs: upstream(dag, fn),
             next: downstream(dag, fn).map((to) => ({ fn: to, subject: placed.get(to)!.subject })),
-            replyTo: ctx.reply,
-            consistency,
-            ...outputKey,
+            replyTo: run.reply,
+            consistency: run.consistency,
+            once: run.once,
+            router: this.subject,
+            ...(run.outputKey === undefined ? {} : { outputKey: run.outputKey }),
           },
           deadline,
         ),
       ),
     );
-    return NO_REPLY;
   }
+}
+
+interface ForwardedCall extends Tracked {
+  /** The encoded call message, as first sent. */
+  call: Uint8Array;
+  reply: string;
+}
+
+interface DagRun extends Tracked {
+  dag: DagRecord;
+  args: Record<string, unknown>;
+  reply: string;
+  consistency: 'lww' | 'rr';
+  once: boolean;
+  outputKey?: string;
 }

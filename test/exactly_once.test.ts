@@ -35,7 +35,7 @@ t.test('calling again with the same request id: once under exactlyOnce, twice wi
   t.equal(await client.get('twice'), 2, 'without the log the effect happens twice');
 });
 
-async function killMidCall(t: Test, exactlyOnce: boolean): Promise<{ counter: unknown; answer: number }> {
+async function killMidCall(t: Test, exactlyOnce: boolean, dag = false): Promise<{ counter: unknown; answer: number }> {
   const nats = await startNats(t);
   const common = { nats: nats.url, heartbeatMs: 200 };
   const kvs = await KvsNode.create(kvsConfig({ ...common, durability: 'none' }));
@@ -52,8 +52,12 @@ async function killMidCall(t: Test, exactlyOnce: boolean): Promise<{ counter: un
     await kvs.stop();
   });
   await client.register('increment', increment);
+  await client.register('double', async (_cb: Cb, _key: string, n: number) => 2 * n);
+  await client.registerDag('incThenDouble', ['increment', 'double'], [['increment', 'double']]);
   // Only the victim runs now, so the call lands there; a survivor joins after.
-  const call = client.call<number>('increment', ['counter'], { exactlyOnce });
+  const call = dag
+    ? client.callDag<number>('incThenDouble', { increment: ['counter'], double: ['counter'] }, { exactlyOnce }).then((n) => n / 2)
+    : client.call<number>('increment', ['counter'], { exactlyOnce });
   await eventually('the first attempt wrote', async () => (await client.get('counter')) === 1);
   const survivor = await ExecutorNode.create(executorConfig({ ...common, id: 'exec-survivor' }));
   await survivor.start();
@@ -71,5 +75,16 @@ t.test('an executor killed mid-call: the retry applies the increment once under 
 
 t.test('the same crash without exactlyOnce increments twice (the checker can fail)', async (t) => {
   const { counter } = await killMidCall(t, false);
+  t.equal(counter, 2);
+});
+
+t.test('a DAG whose executor is killed mid-stage runs again elsewhere; under exactlyOnce its effects happen once', async (t) => {
+  const once = await killMidCall(t, true, true);
+  t.equal(once.counter, 1, 'one increment');
+  t.equal(once.answer, 1, 'the re-run DAG answered from the logged stage');
+});
+
+t.test('the same DAG crash without exactlyOnce increments twice', async (t) => {
+  const { counter } = await killMidCall(t, false, true);
   t.equal(counter, 2);
 });

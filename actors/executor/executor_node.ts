@@ -148,17 +148,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
     const consistency = parseConsistency(msg['consistency']);
     try {
       const session = consistency === 'rr' ? { id, consistency, pins: new Map<string, string>() } : undefined;
-      const log = msg['once'] === true ? await EffectLog.open(this.kvs, id, deadline) : undefined;
-      // An earlier attempt finished: its result, without running again.
-      if (log?.result) return { result: log.result };
       const tx = msg['atomic'] === true ? new Transaction(id, this.kvs, this.commits) : undefined;
-      let result = await this.invoke(str(msg, 'fn'), arr(msg, 'args'), deadline, id, { session, log, tx });
-      // All or nothing: a call that threw never gets here, and its writes are dropped.
-      await tx?.commit(deadline);
-      if (log) {
-        result = (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
-        this.logs.finishedCall(id);
-      }
+      const result = await this.runOnce(str(msg, 'fn'), arr(msg, 'args'), deadline, id, msg['once'] === true, { session, tx });
       // A future's result is kept for later calls that take it as an argument.
       if (typeof msg['outputKey'] === 'string') await this.kvs.put(msg['outputKey'], LWWPair.now(decode(result), this.id), deadline);
       return { result };
@@ -206,6 +197,22 @@ export class ExecutorNode extends Actor implements InvocationHost {
 
   receive(id: string, deadline: number): Promise<Delivered> {
     return this.inboxes.receive(id, deadline);
+  }
+
+  /**
+   * `invoke`, under an effect log when `once`: an attempt that finds the
+   * result of an earlier one returns it without running, and the result is
+   * logged (an atomic call commits before that, so a re-run finds it done).
+   */
+  private async runOnce(name: string, args: unknown[], deadline: number, requestId: string, once: boolean, ctx: Omit<Invocation, 'deadline' | 'log'>): Promise<Uint8Array> {
+    const log = once ? await EffectLog.open(this.kvs, requestId, deadline) : undefined;
+    if (log?.result) return log.result;
+    const result = await this.invoke(name, args, deadline, requestId, log ? { ...ctx, log } : ctx);
+    // All or nothing: a call that threw never gets here, and its writes are dropped.
+    await ctx.tx?.commit(deadline);
+    if (!log) return result;
+    this.logs.finishedCall(requestId);
+    return (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
   }
 
   /** Runs function `name` in a worker; resolves with the CBOR of its result. */
@@ -268,10 +275,12 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private async runStage(stage: Stage, inputs: Uint8Array[], pins: Map<string, string>): Promise<void> {
     try {
       const session: Session = { id: stage.id, consistency: stage.consistency, pins };
-      const result = await this.invoke(stage.fn, [...stage.args, ...inputs.map((b) => decode(b))], stage.deadline, `${stage.id}/${stage.fn}`, { session });
+      const args = [...stage.args, ...inputs.map((b) => decode(b))];
+      const result = await this.runOnce(stage.fn, args, stage.deadline, `${stage.id}/${stage.fn}`, stage.once, { session });
       if (stage.next.length === 0) {
         if (stage.outputKey !== undefined) await this.kvs.put(stage.outputKey, LWWPair.now(decode(result), this.id), stage.deadline);
         this.transport.publish(stage.replyTo, encodeReply({ result }, this.transport.maxPayload));
+        if (stage.router !== undefined) this.done.add(stage.router, stage.id);
         return;
       }
       await Promise.all(

@@ -131,8 +131,9 @@ export class Cloudburst {
    */
   async callDag<T = unknown>(name: string, args: Record<string, unknown[]> = {}, opts: DagCallOptions = {}): Promise<T> {
     const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
-    if (opts.atomic || opts.exactlyOnce) throw new InvalidArgument('atomic and exactlyOnce are not available for DAG calls yet');
-    const fields: Record<string, unknown> = { dag: name, args, consistency: opts.consistency ?? 'lww' };
+    if (opts.atomic) throw new InvalidArgument('atomic is not available for DAG calls yet');
+    const fields: Record<string, unknown> = { dag: name, args, consistency: opts.consistency ?? 'lww', once: opts.exactlyOnce ?? false };
+    if (opts.requestId !== undefined) fields['id'] = opts.requestId;
     if (opts.outputKey !== undefined) fields['outputKey'] = checkUserKey(opts.outputKey);
     return this.result<T>(await request(this.transport, this.subjects.sched, 'dag', fields, deadline));
   }
