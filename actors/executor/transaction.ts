@@ -6,17 +6,24 @@
 //   3. the transaction in each key's version index `__cb/idx/<key>`
 //      (tx → timestamp), then the value merged into the key itself for
 //      readers that did not ask for atomicity.
-// A reader keeps the versions it has read. For a key it picks the newest
-// indexed version that does not fracture what it read before: no version of
-// a transaction that also wrote a key it already read in an older version,
+// Each version holds the key's whole state at its commit (the installed
+// value merged with the write), so a read fetches one version. A reader
+// keeps the versions it has read. For a key it picks the newest indexed
+// version that does not fracture what it read before: no version of a
+// transaction that also wrote a key it already read in an older version,
 // and nothing older than a version written by a transaction it already read
 // from (fetched from step 1's copy even before the index shows it).
+// Not yet: garbage collection; the index of a key grows by one small entry
+// per transaction that writes it.
 // The reader sees its own writes. Mixing atomic and plain writes on a key is
 // not supported: atomic readers see only committed transactions' writes.
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
 import { LWWPair, MapLattice, MaxIntLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
 import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
+
+/** Versions of a key a read considers, newest first. */
+const CANDIDATES = 32;
 
 const versionKey = (tx: string, key: string): string => `${RESERVED_PREFIX}ver/${tx}/${key}`;
 const commitKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}`;
@@ -74,7 +81,15 @@ export class Transaction {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
     const ts = LWWPair.now(null, this.id).timestamp;
-    await Promise.all(keys.map((k) => this.kvs.put(versionKey(this.id, k), this.writes.get(k)!, deadline)));
+    // Each version holds the key's whole state (what is installed, merged
+    // with this write), so a reader fetches one version, not a history.
+    await Promise.all(
+      keys.map(async (k) => {
+        const write = this.writes.get(k)!;
+        const installed = await this.kvs.get(k, { deadline });
+        await this.kvs.put(versionKey(this.id, k), installed ? mergeLattices(installed, write) : write, deadline);
+      }),
+    );
     await this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), deadline);
     await Promise.all(keys.map((k) => this.kvs.put(indexKey(k), new MapLattice([[this.id, new MaxIntLattice(ts)]]), deadline)));
     await Promise.all(keys.map((k) => this.kvs.put(k, this.writes.get(k)!, deadline)));
@@ -91,7 +106,11 @@ export class Transaction {
     }
     if (floor.tx) candidates.set(floor.tx, floor.ts);
     // Newest first; skip versions whose transaction wrote a key we read older.
-    const ordered = [...candidates].filter(([, ts]) => ts >= floor.ts).sort((a, b) => b[1] - a[1]);
+    // The newest few are enough: older ones only matter as the floor, added above.
+    const ordered = [...candidates]
+      .filter(([, ts]) => ts >= floor.ts)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, CANDIDATES);
     let chosen: [string, number] | undefined;
     for (const [tx, ts] of ordered) {
       if (await this.fractures(tx, ts, deadline)) continue;
@@ -104,10 +123,7 @@ export class Transaction {
       return candidates.size === 0 ? this.kvs.get(key, { deadline }) : undefined;
     }
     this.reads.set(key, { tx: chosen[0], ts: chosen[1] });
-    // The key's state as of the chosen version: every committed version up to it.
-    const upTo = [...candidates].filter(([, ts]) => ts <= chosen[1]).map(([tx]) => tx);
-    const versions = await Promise.all(upTo.map((tx) => this.kvs.get(versionKey(tx, key), { deadline })));
-    return versions.reduce<Lattice | undefined>((acc, v) => (v ? (acc ? mergeLattices(acc, v) : v) : acc), undefined);
+    return this.kvs.get(versionKey(chosen[0], key), { deadline });
   }
 
   /** Would reading transaction `tx` (at `ts`) show part of it beside an older read of its other keys? */
