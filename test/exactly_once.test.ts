@@ -4,16 +4,10 @@
 // double the effect, so the checker can fail.
 
 import t, { type Test } from 'tap';
-import { ExecutorNode } from '../actors/executor/executor_node.js';
-import { KvsNode } from '../kvs-node/kvs_node.js';
-import { Cloudburst } from '../lib/client/cloudburst.js';
-import { executorConfig, kvsConfig, routerConfig } from '../lib/config.js';
 import type { Cb } from '../lib/function_api.js';
-import { RouterNode } from '../router/router_node.js';
-import { CliProcess } from './fixtures/cli.js';
 import { startCluster } from './fixtures/cluster.js';
 import { eventually } from './fixtures/eventually.js';
-import { startNats } from './fixtures/nats.js';
+import { startVictimCluster } from './fixtures/victim_cluster.js';
 
 /** Reads the counter, writes it plus one, returns what it wrote; lingers on the victim executor. */
 const increment = async (cb: Cb, key: string): Promise<number> => {
@@ -36,21 +30,7 @@ t.test('calling again with the same request id: once under exactlyOnce, twice wi
 });
 
 async function killMidCall(t: Test, exactlyOnce: boolean, dag = false): Promise<{ counter: unknown; answer: number }> {
-  const nats = await startNats(t);
-  const common = { nats: nats.url, heartbeatMs: 200 };
-  const kvs = await KvsNode.create(kvsConfig({ ...common, durability: 'none' }));
-  await kvs.start();
-  const router = await RouterNode.create(routerConfig(common));
-  await router.start();
-  const victim = new CliProcess(['executor', '--nats', nats.url, '--id', 'exec-victim', '--heartbeat-ms', '200']);
-  await victim.waitFor(/ready on/);
-  const client = await Cloudburst.connect({ servers: nats.url, timeoutMs: 20_000 });
-  t.teardown(async () => {
-    victim.child.kill('SIGKILL');
-    await client.close();
-    await router.stop();
-    await kvs.stop();
-  });
+  const { client, victim, startSurvivor } = await startVictimCluster(t);
   await client.register('increment', increment);
   await client.register('double', async (_cb: Cb, _key: string, n: number) => 2 * n);
   await client.registerDag('incThenDouble', ['increment', 'double'], [['increment', 'double']]);
@@ -59,9 +39,7 @@ async function killMidCall(t: Test, exactlyOnce: boolean, dag = false): Promise<
     ? client.callDag<number>('incThenDouble', { increment: ['counter'], double: ['counter'] }, { exactlyOnce }).then((n) => n / 2)
     : client.call<number>('increment', ['counter'], { exactlyOnce });
   await eventually('the first attempt wrote', async () => (await client.get('counter')) === 1);
-  const survivor = await ExecutorNode.create(executorConfig({ ...common, id: 'exec-survivor' }));
-  await survivor.start();
-  t.teardown(() => survivor.stop());
+  await startSurvivor();
   victim.child.kill('SIGKILL');
   const answer = await call;
   return { counter: await client.get('counter'), answer };

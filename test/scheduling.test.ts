@@ -2,18 +2,12 @@
 // a call whose executor dies is sent once more, elsewhere.
 
 import t from 'tap';
-import { ExecutorNode } from '../actors/executor/executor_node.js';
-import { Cloudburst } from '../lib/client/cloudburst.js';
-import { executorConfig, kvsConfig, routerConfig } from '../lib/config.js';
 import type { Cb } from '../lib/function_api.js';
 import type { Member } from '../lib/membership.js';
 import { ref } from '../lib/reference.js';
-import { RouterNode } from '../router/router_node.js';
-import { KvsNode } from '../kvs-node/kvs_node.js';
-import { CliProcess } from './fixtures/cli.js';
 import { startCluster } from './fixtures/cluster.js';
 import { eventually } from './fixtures/eventually.js';
-import { startNats } from './fixtures/nats.js';
+import { startVictimCluster } from './fixtures/victim_cluster.js';
 
 const executorOf = (instanceId: string) => instanceId.split('.')[0]!;
 
@@ -48,24 +42,8 @@ t.test('calls referencing cached keys go to the executors that cache them', asyn
 });
 
 t.test('a call whose executor is killed mid-call runs again on another executor', async (t) => {
-  const nats = await startNats(t);
-  const common = { nats: nats.url, heartbeatMs: 200 };
-  const kvs = await KvsNode.create(kvsConfig({ ...common, durability: 'none' }));
-  await kvs.start();
-  const survivor = await ExecutorNode.create(executorConfig({ ...common, id: 'exec-survivor' }));
-  await survivor.start();
-  const router = await RouterNode.create(routerConfig(common));
-  await router.start();
-  const victim = new CliProcess(['executor', '--nats', nats.url, '--id', 'exec-victim', '--heartbeat-ms', '200']);
-  await victim.waitFor(/ready on/);
-  const client = await Cloudburst.connect({ servers: nats.url, timeoutMs: 20_000 });
-  t.teardown(async () => {
-    victim.child.kill('SIGKILL');
-    await client.close();
-    await router.stop();
-    await survivor.stop();
-    await kvs.stop();
-  });
+  const { client, victim, startSurvivor } = await startVictimCluster(t);
+  await startSurvivor();
   // The first attempt marks where it runs, then waits long enough to be killed.
   await client.register('slow', async (cb: Cb) => {
     await cb.put('attempts', new cb.lattices.SetLattice([cb.id]));
