@@ -84,11 +84,8 @@ export class RouterNode extends Actor {
     this.membership.follow(this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad member message'));
     this.replicationTimer = setInterval(() => this.replicateHotKeys(), this.config.heartbeatMs);
     this.replicationTimer.unref();
+    // The watch delivers the table as it is now, then every change.
     this.kvs.watch([PINNED_REPLICATION_KEY], (_key, value) => this.pin(value));
-    this.kvs.get(PINNED_REPLICATION_KEY).then(
-      (value) => value && this.pin(value),
-      (err: unknown) => this.log.debug({ err }, 'pinned replication not read'),
-    );
   }
 
   protected override beforeStop(): Promise<void> {

@@ -49,3 +49,15 @@ t.test('a lease that is not renewed expires at the shard', async (t) => {
   await eventually('the lease ran out', () => !shards[0]!.watching('k'), 3000);
   t.pass('expired');
 });
+
+t.test('a new watcher hears the current value once its lease holds, so no merge falls between read and lease', async (t) => {
+  const { nats } = await startCluster(t, { shards: 2, executors: 0 });
+  const writer = await kvsClient(t, nats.url);
+  const watcher = await kvsClient(t, nats.url);
+  await writer.put('existing', new SetLattice(['before']));
+  const heard: Lattice[] = [];
+  const watch = watcher.watch(['existing'], (_key, value) => heard.push(value));
+  t.teardown(() => watch.close());
+  await eventually('the current value arrived', () => heard.length > 0);
+  t.same([...(heard[0]!.reveal() as ReadonlySet<string>)], ['before']);
+});

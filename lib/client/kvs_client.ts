@@ -110,9 +110,9 @@ export class KvsClient {
   }
 
   /**
-   * Calls `onMerge` with the merged value each time `key` changes anywhere
-   * (batched, at most once a tick per key), until the returned handle is
-   * closed. Leases are renewed while the watch is open, also when the ring
+   * Calls `onMerge` with the key's value once the watch holds, then with the
+   * merged value each time `key` changes anywhere (batched, at most once a
+   * tick per key), until the returned handle is closed. Leases are renewed while the watch is open, also when the ring
    * moves, so a watcher that goes away costs the shards nothing for long.
    */
   watch(keys: string[], onMerge: (key: string, value: Lattice) => void): { close(): void } {
@@ -121,7 +121,12 @@ export class KvsClient {
       if (!listeners) {
         this.watchers.set(key, (listeners = new Set()));
         this.followBucket(bucketOf(key), +1);
-        void this.lease([key]);
+        // A merge between the watcher's last read and the lease taking hold
+        // would never be pushed: once leased, the key is read once and the
+        // watchers hear its value, then every merge after.
+        void this.lease([key])
+          .then(() => (this.watchers.has(key) ? this.get(key) : undefined))
+          .then((value) => value && this.notify(key, value), this.onBackgroundError);
       }
       listeners.add(onMerge);
     }
