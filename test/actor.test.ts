@@ -29,6 +29,7 @@ import { newId } from '../lib/ids.js';
 import { LWWPair } from '../lib/lattice/index.js';
 import { createLogger } from '../lib/log.js';
 import { subjectsFor, type Subjects } from '../lib/subjects.js';
+import { failure } from './fixtures/failure.js';
 import { startNats } from './fixtures/nats.js';
 import { WatchedTransport } from './fixtures/watched_transport.js';
 
@@ -93,15 +94,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** What a promise rejected with (undefined if it resolved). */
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-}
 
 /** Every message seen on a subject, decoded; `next` consumes the first match. */
 class Inbox {

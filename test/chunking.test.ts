@@ -18,6 +18,7 @@ import { newId } from '../lib/ids.js';
 import { createLogger } from '../lib/log.js';
 import { subjectsFor, type Subjects } from '../lib/subjects.js';
 import { startCluster } from './fixtures/cluster.js';
+import { failure } from './fixtures/failure.js';
 import { startNats } from './fixtures/nats.js';
 import { WatchedTransport } from './fixtures/watched_transport.js';
 
@@ -64,14 +65,6 @@ function pattern(n: number): Uint8Array {
   return out;
 }
 
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  return undefined;
-}
 
 interface Rig {
   client: NatsTransport;
