@@ -15,7 +15,7 @@ import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
 /** How long a finished call's log is kept for retries to find. */
 export const LOG_RETENTION_MS = 10 * 60_000;
 
-const logKey = (requestId: string): string => `${RESERVED_PREFIX}log/${requestId}`;
+export const logKey = (requestId: string): string => `${RESERVED_PREFIX}log/${requestId}`;
 
 /** A step's outcome: CBOR bytes (a lattice, or a result), or null for "absent". */
 type Logged = Uint8Array | null;
@@ -57,34 +57,6 @@ export class EffectLog {
     for (const step of log.keys()) {
       const entry: Lattice | undefined = log.get(step);
       if (entry instanceof PriorityLattice) this.steps.set(step, entry.value as Logged);
-    }
-  }
-}
-
-/** Deletes logs of finished calls once no retry can need them any more. */
-export class LogCollector {
-  private readonly finished = new Map<string, number>();
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly kvs: KvsClient) {
-    this.timer = setInterval(() => this.collect(), LOG_RETENTION_MS / 10);
-    this.timer.unref();
-  }
-
-  finishedCall(requestId: string): void {
-    this.finished.set(requestId, Date.now());
-  }
-
-  close(): void {
-    clearInterval(this.timer);
-  }
-
-  private collect(): void {
-    const cutoff = Date.now() - LOG_RETENTION_MS;
-    for (const [id, at] of this.finished) {
-      if (at > cutoff) continue;
-      this.finished.delete(id);
-      this.kvs.delete(logKey(id)).catch(() => this.finished.set(id, at));
     }
   }
 }

@@ -20,7 +20,8 @@ import { DagStages } from './dag_stages.js';
 import { RegistryCache } from '../../lib/registry_cache.js';
 import { answerState, type Invocation, type InvocationHost } from './state_bridge.js';
 import { PinnedVersions, type Session } from './sessions.js';
-import { EffectLog, LogCollector } from './effect_log.js';
+import { EffectLog, LOG_RETENTION_MS, logKey } from './effect_log.js';
+import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { CommitRecords, Transaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
@@ -55,7 +56,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   /** Running instances, for requests on the state line. */
   private readonly live = new Map<string, Invocation>();
   private readonly pinned = new PinnedVersions();
-  private readonly logs: LogCollector;
+  private readonly deletes: DelayedDeletes;
   private readonly commits: CommitRecords;
   private readonly line: MainStateLine;
   private readonly done: DoneNotices;
@@ -68,7 +69,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'cache refresh failed') });
     this.state = new ExecutorState(this.kvs, config.cacheBytes);
     this.done = new DoneNotices(this.transport);
-    this.logs = new LogCollector(this.kvs);
+    this.deletes = new DelayedDeletes(this.kvs, LOG_RETENTION_MS / 10);
     this.commits = new CommitRecords(this.kvs);
     this.line = new MainStateLine(
       this.id,
@@ -135,7 +136,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   protected override async onStop(): Promise<void> {
-    this.logs.close();
+    this.deletes.close();
     this.line.close();
     this.state.close();
     this.kvs.close();
@@ -148,7 +149,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     const consistency = parseConsistency(msg['consistency']);
     try {
       const session = consistency === 'rr' ? { id, consistency, pins: new Map<string, string>() } : undefined;
-      const tx = msg['atomic'] === true ? new Transaction(id, this.kvs, this.commits) : undefined;
+      const tx = msg['atomic'] === true ? new Transaction(id, this.kvs, this.commits, this.deletes) : undefined;
       const result = await this.runOnce(str(msg, 'fn'), arr(msg, 'args'), deadline, id, msg['once'] === true, { session, tx });
       // A future's result is kept for later calls that take it as an argument.
       if (typeof msg['outputKey'] === 'string') await this.kvs.put(msg['outputKey'], LWWPair.now(decode(result), this.id), deadline);
@@ -211,7 +212,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     // All or nothing: a call that threw never gets here, and its writes are dropped.
     await ctx.tx?.commit(deadline);
     if (!log) return result;
-    this.logs.finishedCall(requestId);
+    this.deletes.at(logKey(requestId), Date.now() + LOG_RETENTION_MS);
     return (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
   }
 

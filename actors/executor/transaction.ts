@@ -13,13 +13,14 @@
 // transaction that also wrote a key it already read in an older version,
 // and nothing older than a version written by a transaction it already read
 // from (fetched from step 1's copy even before the index shows it).
-// Not yet: garbage collection; the index of a key grows by one small entry
-// per transaction that writes it.
+// Versions, commit records and index epochs are deleted a few epochs after
+// their commit by the executor that committed them.
 // The reader sees its own writes. Mixing atomic and plain writes on a key is
 // not supported: atomic readers see only committed transactions' writes.
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
 import { LWWPair, MapLattice, MaxIntLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
+import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
 
 /** Versions of a key a read considers, newest first. */
@@ -27,7 +28,17 @@ const CANDIDATES = 32;
 
 const versionKey = (tx: string, key: string): string => `${RESERVED_PREFIX}ver/${tx}/${key}`;
 const commitKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}`;
-const indexKey = (key: string): string => `${RESERVED_PREFIX}idx/${key}`;
+/**
+ * Version indexes are kept per epoch of commit time, so old ones can be
+ * deleted whole (a map lattice only grows). A reader looks at this epoch's
+ * and the last one's: a version older than that is never the newest that
+ * does not fracture, except as a floor, which is read from its version copy.
+ */
+const EPOCH_US = 60_000_000;
+/** Versions, commit records and index epochs are deleted this long after their commit. */
+const TX_RETENTION_MS = (3 * EPOCH_US) / 1000;
+const epochOf = (tsUs: number): number => Math.floor(tsUs / EPOCH_US);
+const indexKey = (key: string, epoch: number): string => `${RESERVED_PREFIX}idx/${key}/${epoch}`;
 
 interface Commit {
   ts: number;
@@ -63,6 +74,7 @@ export class Transaction {
     readonly id: string,
     private readonly kvs: KvsClient,
     private readonly commits: CommitRecords,
+    private readonly deletes: DelayedDeletes,
   ) {}
 
   async read(key: string, deadline: number): Promise<Lattice | undefined> {
@@ -91,13 +103,22 @@ export class Transaction {
       }),
     );
     await this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), deadline);
-    await Promise.all(keys.map((k) => this.kvs.put(indexKey(k), new MapLattice([[this.id, new MaxIntLattice(ts)]]), deadline)));
+    const epoch = epochOf(ts);
+    await Promise.all(keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, new MaxIntLattice(ts)]]), deadline)));
     await Promise.all(keys.map((k) => this.kvs.put(k, this.writes.get(k)!, deadline)));
+    const expiry = Date.now() + TX_RETENTION_MS;
+    for (const k of keys) {
+      this.deletes.at(versionKey(this.id, k), expiry);
+      this.deletes.at(indexKey(k, epoch), expiry);
+    }
+    this.deletes.at(commitKey(this.id), expiry);
   }
 
   private async readCommitted(key: string, deadline: number): Promise<Lattice | undefined> {
-    const indexed = ((await this.kvs.get(indexKey(key), { deadline }))?.reveal() as ReadonlyMap<string, number> | undefined) ?? new Map<string, number>();
-    const candidates = new Map(indexed);
+    const now = epochOf(Date.now() * 1000);
+    const epochs = await Promise.all([now - 1, now].map((e) => this.kvs.get(indexKey(key, e), { deadline })));
+    const candidates = new Map<string, number>();
+    for (const index of epochs) for (const [tx, ts] of (index?.reveal() as ReadonlyMap<string, number> | undefined) ?? []) candidates.set(tx, ts);
     // Lower bound: a transaction we read from that also wrote this key.
     let floor: ReadVersion = { tx: undefined, ts: 0 };
     for (const seen of this.reads.values()) {
