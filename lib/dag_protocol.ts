@@ -6,6 +6,7 @@
 
 import { arr, num, obj, str } from './codec/index.js';
 import { InvalidArgument, MalformedMessage } from './errors.js';
+import { VectorClock } from './lattice/index.js';
 
 export const DAG_CALL = 'dag';
 export const DAG_STAGE = 'stage';
@@ -24,8 +25,8 @@ export interface Stage {
   replyTo: string;
   outputKey?: string;
   deadline: number;
-  /** `rr`: reads in the call are repeatable (see actors/executor/sessions.ts). */
-  consistency: 'lww' | 'rr';
+  /** `rr`: repeatable reads; `causal`: causal cuts (see actors/executor/sessions.ts). */
+  consistency: Consistency;
   /** Exactly-once: the stage logs its effects under `<id>/<fn>`, so a re-run repeats none. */
   once: boolean;
   /** The router to tell when the sink has answered (so it stops watching the run). */
@@ -57,10 +58,21 @@ export function parseStage(msg: Record<string, unknown>): Stage {
   return stage;
 }
 
+export type Consistency = 'lww' | 'rr' | 'causal';
+
 /** The consistency a call asked for; absent means `lww`. */
-export function parseConsistency(value: unknown): 'lww' | 'rr' {
-  if (value === undefined || value === 'lww' || value === 'rr') return value ?? 'lww';
-  throw new InvalidArgument(`consistency must be lww or rr, not ${JSON.stringify(value)}`);
+export function parseConsistency(value: unknown): Consistency {
+  if (value === undefined || value === 'lww' || value === 'rr' || value === 'causal') return value ?? 'lww';
+  throw new InvalidArgument(`consistency must be lww, rr or causal, not ${JSON.stringify(value)}`);
+}
+
+/** A causal session's dependencies travel with results as [key, vector clock] pairs. */
+export function parseDeps(value: unknown): [string, VectorClock][] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || !value.every((p) => Array.isArray(p) && typeof p[0] === 'string' && p[1] instanceof VectorClock)) {
+    throw new MalformedMessage('deps must be [key, vector clock] pairs');
+  }
+  return value as [string, VectorClock][];
 }
 
 /** Pins travel with results as [key, executor subject] pairs. */

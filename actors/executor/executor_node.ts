@@ -10,16 +10,17 @@ import { actorOptions } from '../../lib/actor/node_setup.js';
 import { KvsClient } from '../../lib/client/kvs_client.js';
 import { arr, decode, encode, num, obj, str } from '../../lib/codec/index.js';
 import type { ExecutorConfig } from '../../lib/config.js';
-import { Closed, DeadlineExceeded, MalformedMessage, asCloudburstError, errorFromWire } from '../../lib/errors.js';
+import { Closed, DeadlineExceeded, InvalidArgument, MalformedMessage, asCloudburstError, errorFromWire } from '../../lib/errors.js';
+import { remainingMs } from '../../lib/deadline.js';
 import { newId } from '../../lib/ids.js';
 import { FN_MESSAGE, FUNCTIONS, type FunctionRecord } from '../../lib/function_record.js';
-import { DAG_RESULT, DAG_STAGE, PIN_GET, parseConsistency, parsePins, parseStage, type Stage } from '../../lib/dag_protocol.js';
+import { DAG_RESULT, DAG_STAGE, PIN_GET, parseConsistency, parseDeps, parsePins, parseStage, type Stage } from '../../lib/dag_protocol.js';
 import { encodeError, encodeReply, request } from '../../lib/actor/rpc.js';
-import { LWWPair, type Lattice } from '../../lib/lattice/index.js';
+import { LWWPair, MultiKeyCausal, VectorClock, type Lattice } from '../../lib/lattice/index.js';
 import { DagStages } from './dag_stages.js';
 import { RegistryCache } from '../../lib/registry_cache.js';
 import { answerState, type Invocation, type InvocationHost } from './state_bridge.js';
-import { PinnedVersions, type Session } from './sessions.js';
+import { PinnedVersions, addDependency, type Session } from './sessions.js';
 import { EffectLog, LOG_RETENTION_MS, logKey } from './effect_log.js';
 import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { CommitRecords, Transaction } from './transaction.js';
@@ -93,7 +94,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
       // Every worker reads the shared-memory cache directly.
       workerData: { cache: this.state.writer.buffer, executorId: this.id } satisfies WorkerData,
     });
-    this.stages = new DagStages((stage, inputs, pins) => void this.runStage(stage, inputs, pins));
+    this.stages = new DagStages((stage, inputs, pins, deps) => void this.runStage(stage, inputs, pins, deps));
     this.serve(this.subjects.instances(this.id), {
       [FN_MESSAGE]: (msg, ctx) => {
         if (!(msg['data'] instanceof Uint8Array)) throw new MalformedMessage('a message needs its data bytes');
@@ -107,7 +108,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
       [DAG_STAGE]: (msg) => (this.stages.stage(parseStage(msg)), {}),
       [DAG_RESULT]: (msg) => {
         if (!(msg['value'] instanceof Uint8Array)) throw new MalformedMessage('a DAG result needs its value bytes');
-        this.stages.result(str(msg, 'id'), str(msg, 'to'), str(msg, 'from'), msg['value'], num(msg, 'deadline'), parsePins(msg['pins']));
+        this.stages.result(str(msg, 'id'), str(msg, 'to'), str(msg, 'from'), msg['value'], num(msg, 'deadline'), parsePins(msg['pins']), parseDeps(msg['deps']));
         return {};
       },
       [PIN_GET]: (msg) => {
@@ -148,7 +149,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     const deadline = num(msg, 'deadline');
     const consistency = parseConsistency(msg['consistency']);
     try {
-      const session = consistency === 'rr' ? { id, consistency, pins: new Map<string, string>() } : undefined;
+      const session: Session | undefined = consistency === 'lww' ? undefined : { id, consistency, pins: new Map(), deps: new Map() };
       const tx = msg['atomic'] === true ? new Transaction(id, this.kvs, this.commits, this.deletes) : undefined;
       const result = await this.runOnce(str(msg, 'fn'), arr(msg, 'args'), deadline, id, msg['once'] === true, { session, tx });
       // A future's result is kept for later calls that take it as an argument.
@@ -167,6 +168,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
 
   async get(key: string, { deadline, session, tx }: Invocation): Promise<Lattice | undefined> {
     if (tx) return tx.read(key, deadline);
+    if (session?.consistency === 'causal') return this.readCausal(key, session, deadline);
     if (session?.consistency !== 'rr') return this.state.get(key, deadline);
     const where = session.pins.get(key);
     if (where === this.subject) return this.pinned.get(session.id, key);
@@ -184,6 +186,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   async put(key: string, value: Lattice, { deadline, session, tx }: Invocation): Promise<void> {
     // In a transaction, writes wait for the commit.
     if (tx) return tx.write(key, value);
+    if (session?.consistency === 'causal') return this.writeCausal(key, value, session, deadline);
     await this.state.put(key, value, deadline);
     // A session reads its own writes: the written version becomes its pin.
     if (session?.consistency === 'rr') {
@@ -226,7 +229,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.live.set(instance, { ...ctx, deadline });
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), deadline - Date.now());
-    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), readThroughMain: ctx.session?.consistency === 'rr' || ctx.tx !== undefined };
+    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), readThroughMain: (ctx.session !== undefined && ctx.session.consistency !== 'lww') || ctx.tx !== undefined };
     this.running++;
     try {
       const outcome = (await this.pool.run(task, { transferList: [task.args.buffer as ArrayBuffer], signal: abort.signal })) as WorkerOutcome;
@@ -243,6 +246,41 @@ export class ExecutorNode extends Actor implements InvocationHost {
       this.live.delete(instance);
       this.inboxes.close(instance);
     }
+  }
+
+  /**
+   * A causal read: never older than what the session depends on (fetched
+   * afresh when the cache is behind), and shown only once the cache holds
+   * every dependency of the value, which the session then depends on too.
+   */
+  private async readCausal(key: string, session: Session, deadline: number): Promise<Lattice | undefined> {
+    const covers = (v: Lattice | undefined, clock: VectorClock): boolean => v instanceof MultiKeyCausal && v.clock.dominates(clock);
+    let value = await this.state.get(key, deadline);
+    const floor = session.deps.get(key);
+    while (floor && !covers(value, floor)) {
+      remainingMs(deadline, `causal read of ${key}`);
+      value = await this.state.fetch(key, deadline);
+    }
+    if (!(value instanceof MultiKeyCausal)) return value;
+    const causal = value as MultiKeyCausal;
+    for (const [dep, clock] of causal.deps) {
+      addDependency(session, dep, clock);
+      // Writers wrote every replica before writing what depends on it, so one fetch is enough.
+      if (!covers(await this.state.get(dep, deadline), clock)) await this.state.fetch(dep, deadline);
+    }
+    addDependency(session, key, causal.clock);
+    return causal;
+  }
+
+  /** A causal write: a new version after everything the session has seen, depending on all of it. */
+  private async writeCausal(key: string, value: Lattice, session: Session, deadline: number): Promise<void> {
+    if (!(value instanceof LWWPair)) throw new InvalidArgument('under causal consistency, put plain values (they become causal versions)');
+    const current = await this.readCausal(key, session, deadline);
+    const seen = current instanceof MultiKeyCausal ? current.clock : new VectorClock();
+    const clock = (session.deps.get(key)?.merge(seen) ?? seen).increment(this.id);
+    const deps = [...session.deps].filter(([k]) => k !== key);
+    await this.state.put(key, new MultiKeyCausal(clock, [value.value], deps), deadline);
+    addDependency(session, key, clock);
   }
 
   /** Top-level `ref(key)` arguments become the key's value, read through the cache. */
@@ -273,9 +311,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   /** Runs one DAG stage; the result goes downstream, or to the caller from the sink. */
-  private async runStage(stage: Stage, inputs: Uint8Array[], pins: Map<string, string>): Promise<void> {
+  private async runStage(stage: Stage, inputs: Uint8Array[], pins: Map<string, string>, deps: Map<string, VectorClock>): Promise<void> {
     try {
-      const session: Session = { id: stage.id, consistency: stage.consistency, pins };
+      const session: Session = { id: stage.id, consistency: stage.consistency, pins, deps };
       const args = [...stage.args, ...inputs.map((b) => decode(b))];
       const result = await this.runOnce(stage.fn, args, stage.deadline, `${stage.id}/${stage.fn}`, stage.once, { session });
       if (stage.next.length === 0) {
@@ -286,7 +324,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
       }
       await Promise.all(
         stage.next.map((n) =>
-          request(this.transport, n.subject, DAG_RESULT, { id: stage.id, to: n.fn, from: stage.fn, value: result, pins: [...pins] }, stage.deadline),
+          request(this.transport, n.subject, DAG_RESULT, { id: stage.id, to: n.fn, from: stage.fn, value: result, pins: [...pins], deps: [...deps] }, stage.deadline),
         ),
       );
     } catch (err) {

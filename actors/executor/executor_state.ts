@@ -43,6 +43,14 @@ export class ExecutorState {
     return value;
   }
 
+  /** What every replica holds now, merged into the cache: for a reader the cache is too old for. */
+  async fetch(key: string, deadline: number): Promise<Lattice | undefined> {
+    this.misses++;
+    const value = await this.kvs.get(key, { all: true, deadline });
+    if (value) this.merge(key, value);
+    return this.cached(key) ?? value;
+  }
+
   async put(key: string, value: Lattice, deadline: number): Promise<void> {
     await this.kvs.put(key, value, deadline);
     this.merge(key, value);

@@ -6,14 +6,23 @@
 import { DeadlineExceeded } from '../../lib/errors.js';
 import type { Lattice } from '../../lib/lattice/index.js';
 
-export type Consistency = 'lww' | 'rr';
+import type { Consistency } from '../../lib/dag_protocol.js';
+import type { VectorClock } from '../../lib/lattice/index.js';
 
 /** What one running instance knows of its call's session. */
 export interface Session {
   id: string;
   consistency: Consistency;
-  /** key → subject of the executor that pinned it (this call's pins so far). */
+  /** rr: key → subject of the executor that pinned it (this call's pins so far). */
   pins: Map<string, string>;
+  /** causal: key → the least version the session may see (what it read, wrote, or depends on). */
+  deps: Map<string, VectorClock>;
+}
+
+/** Raises the session's floor for `key` to include `clock`. */
+export function addDependency(session: Session, key: string, clock: VectorClock): void {
+  const have = session.deps.get(key);
+  session.deps.set(key, have ? have.merge(clock) : clock);
 }
 
 export class PinnedVersions {

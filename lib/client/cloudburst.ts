@@ -36,8 +36,11 @@ export interface CallOptions {
    * `lww` (default): reads see whatever the cache holds. `rr`: repeatable
    * read: every read of a key in the call (in a DAG, across all its
    * functions and executors) returns the version its first read saw.
+   * `causal`: the call's reads and writes form one causal session: it never
+   * sees an effect without its cause. Under causal, `get` returns the array
+   * of concurrent values, and puts store causal versions.
    */
-  consistency?: 'lww' | 'rr';
+  consistency?: 'lww' | 'rr' | 'causal';
   /**
    * Log every read, write and the result under the call's id, so a retry
    * (the executor died, or the caller calls again with the same `requestId`)

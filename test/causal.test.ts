@@ -1,0 +1,107 @@
+// Causal sessions: a reader must never see an effect without its cause. The
+// reader's executor gets merge pushes late (its transport holds back update
+// messages), so its cached `cause` lags; each effect is a fresh key, read
+// from the KVS. Under lww the checker finds effects without their cause;
+// under causal the executor fetches the cause first and finds none.
+
+import t, { type Test } from 'tap';
+import { ExecutorNode } from '../actors/executor/executor_node.js';
+import { KvsNode } from '../kvs-node/kvs_node.js';
+import type { InboundMessage, SubscribeOptions, Subscription } from '../lib/actor/transport.js';
+import { actorOptions } from '../lib/actor/node_setup.js';
+import { Cloudburst } from '../lib/client/cloudburst.js';
+import { executorConfig, kvsConfig, routerConfig } from '../lib/config.js';
+import type { Cb } from '../lib/function_api.js';
+import { MultiKeyCausal, VectorClock } from '../lib/lattice/index.js';
+import { RouterNode } from '../router/router_node.js';
+import { startNats } from './fixtures/nats.js';
+import { WatchedTransport } from './fixtures/watched_transport.js';
+
+/** Holds back merge pushes (`<prefix>.upd.*`) for `delayMs`: a slow path from the KVS to this cache. */
+class SlowUpdates extends WatchedTransport {
+  override subscribe(subject: string, handler: (msg: InboundMessage) => void, opts?: SubscribeOptions): Subscription {
+    if (!subject.includes('.upd.')) return super.subscribe(subject, handler, opts);
+    return super.subscribe(
+      subject,
+      (m) => {
+        const late = { subject: m.subject, reply: m.reply, data: m.data.slice() };
+        setTimeout(() => handler(late), 400);
+      },
+      opts,
+    );
+  }
+}
+
+async function setUp(t: Test): Promise<Cloudburst> {
+  const nats = await startNats(t);
+  const common = { nats: nats.url, heartbeatMs: 200 };
+  const kvs = await KvsNode.create(kvsConfig({ ...common, durability: 'none' }));
+  await kvs.start();
+  const config = executorConfig(common);
+  const opts = await actorOptions('executor', config);
+  const executor = new ExecutorNode({ ...opts, transport: new SlowUpdates(opts.transport) }, config);
+  await executor.start();
+  const router = await RouterNode.create(routerConfig(common));
+  await router.start();
+  const client = await Cloudburst.connect({ servers: nats.url, timeoutMs: 10_000 });
+  t.teardown(async () => {
+    await client.close();
+    await router.stop();
+    await executor.stop();
+    await kvs.stop();
+  });
+  await client.register('readPair', async (cb: Cb, i: number) => {
+    const one = (v: unknown): number => (Array.isArray(v) ? Math.max(...(v as number[])) : ((v as number | undefined) ?? -1));
+    const effect = one(await cb.get(`effect/${i}`));
+    const cause = one(await cb.get('cause'));
+    return [effect, cause];
+  });
+  return client;
+}
+
+/** Writes cause = i then effect/i = i (depending on it), reads them back through the slow executor; counts effects seen without their cause. */
+async function violations(client: Cloudburst, mode: 'lww' | 'causal'): Promise<number> {
+  const write = async (i: number): Promise<void> => {
+    if (mode === 'lww') {
+      await client.put('cause', i);
+      await client.put(`effect/${i}`, i);
+      return;
+    }
+    const causeClock = new VectorClock([['writer', i]]);
+    await client.put('cause', new MultiKeyCausal(causeClock, [i]));
+    await client.put(`effect/${i}`, new MultiKeyCausal(new VectorClock([['writer', i]]), [i], [['cause', causeClock]]));
+  };
+  await write(0);
+  await client.call('readPair', [0], { consistency: mode }); // the executor now caches `cause`
+  let bad = 0;
+  for (let i = 1; i <= 10; i++) {
+    await write(i);
+    const [effect, cause] = await client.call<[number, number]>('readPair', [i], { consistency: mode });
+    if (effect === i && cause < i) bad++;
+  }
+  return bad;
+}
+
+t.test('under lww the checker finds an effect read without its cause', async (t) => {
+  const client = await setUp(t);
+  t.ok((await violations(client, 'lww')) > 0, 'causal violations found');
+});
+
+t.test('under causal no read sees an effect without its cause', async (t) => {
+  const client = await setUp(t);
+  t.equal(await violations(client, 'causal'), 0);
+});
+
+t.test('causal writes in a DAG: versions carry what the session saw, downstream reads them', async (t) => {
+  const client = await setUp(t);
+  await client.register('writeK', async (cb: Cb, v: number) => {
+    await cb.put('k', v);
+    return cb.get('k');
+  });
+  await client.register('readK', async (cb: Cb, upstream: unknown) => ({ upstream, here: await cb.get('k') }));
+  await client.registerDag('wr', ['writeK', 'readK'], [['writeK', 'readK']]);
+  t.same(await client.callDag('wr', { writeK: [7] }, { consistency: 'causal' }), { upstream: [7], here: [7] });
+  const stored = await client.getLattice('k');
+  t.ok(stored instanceof MultiKeyCausal, 'stored as a causal version');
+  await t.rejects(client.call('writeK', [1], { consistency: 'lww' }), { code: 'LATTICE_TYPE_MISMATCH' }, 'a key holding causal versions refuses a plain write');
+});
