@@ -285,7 +285,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       ` Meanwhile a second client writes both keys every ${WRITE_EVERY_MS} ms (${fmt(writesPerSec)} rounds/s, through every point)`,
     'exactly-once rows: a call of f2 alone (2 reads, 1 write, 1 read back) with exactlyOnce and a fresh requestId, against the same call without: what the effect log costs',
     'atomic rows: a call of f2 alone as a read-atomic transaction (reads pick versions from the version index; the write commits as version, commit record, index, key), against the same call without',
-    'causal consistency and atomic DAG calls are not built yet: no rows',
+    'no causal rows: the background writer writes plain values, which keys holding causal versions refuse; atomic DAG calls are not built yet',
   );
   for (const n of IN_FLIGHT) {
     if (tallies.get('lww')!.get(n)!.anomalies === 0) notes.push(`lww showed no anomaly at ${n} in flight, so the anomaly ratio there has nothing to divide by`);
