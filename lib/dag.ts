@@ -53,10 +53,6 @@ export function downstream(dag: DagRecord, fn: string): string[] {
   return dag.connections.filter(([from]) => from === fn).map(([, to]) => to);
 }
 
-export function sinkOf(dag: DagRecord): string {
-  return dag.functions.find((fn) => downstream(dag, fn).length === 0)!;
-}
-
 /** Kahn's algorithm; shorter than the function list when there is a cycle. */
 export function topologicalOrder(dag: DagRecord): string[] {
   const indegree = new Map(dag.functions.map((fn) => [fn, upstream(dag, fn).length]));

@@ -19,10 +19,6 @@ export function num(msg: Fields, field: string): number {
   return v;
 }
 
-export function optNum(msg: Fields, field: string): number | undefined {
-  return msg[field] === undefined ? undefined : num(msg, field);
-}
-
 export function arr(msg: Fields, field: string): unknown[] {
   const v = msg[field];
   if (!Array.isArray(v)) throw new MalformedMessage(`field ${field} must be an array`);
