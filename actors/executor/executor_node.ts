@@ -153,11 +153,16 @@ export class ExecutorNode extends Actor implements InvocationHost {
       const tx = msg['atomic'] === true ? new Transaction(id, this.kvs, this.commits, this.deletes) : undefined;
       const result = await this.runOnce(str(msg, 'fn'), arr(msg, 'args'), deadline, id, msg['once'] === true, { session, tx });
       // A future's result is kept for later calls that take it as an argument.
-      if (typeof msg['outputKey'] === 'string') await this.kvs.put(msg['outputKey'], LWWPair.now(decode(result), this.id), deadline);
+      if (typeof msg['outputKey'] === 'string') await this.storeResult(msg['outputKey'], result, deadline);
       return { result };
     } finally {
       if (typeof msg['router'] === 'string') this.done.add(msg['router'], id);
     }
+  }
+
+  /** Keeps a call's result (CBOR) under `key`, last writer wins: futures and DAG `outputKey`. */
+  private storeResult(key: string, result: Uint8Array, deadline: number): Promise<void> {
+    return this.kvs.put(key, LWWPair.now(decode(result), this.id), deadline);
   }
 
   /** The cache as the main thread sees it: gets it answered from memory or had to fetch. */
@@ -317,7 +322,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
       const args = [...stage.args, ...inputs.map((b) => decode(b))];
       const result = await this.runOnce(stage.fn, args, stage.deadline, `${stage.id}/${stage.fn}`, stage.once, { session });
       if (stage.next.length === 0) {
-        if (stage.outputKey !== undefined) await this.kvs.put(stage.outputKey, LWWPair.now(decode(result), this.id), stage.deadline);
+        if (stage.outputKey !== undefined) await this.storeResult(stage.outputKey, result, stage.deadline);
         this.transport.publish(stage.replyTo, encodeReply({ result }, this.transport.maxPayload));
         if (stage.router !== undefined) this.done.add(stage.router, stage.id);
         return;
