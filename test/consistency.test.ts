@@ -5,7 +5,9 @@
 import t, { type Test } from 'tap';
 import type { Cloudburst } from '../lib/client/cloudburst.js';
 import type { Cb } from '../lib/function_api.js';
+import type { Member } from '../lib/membership.js';
 import { startCluster } from './fixtures/cluster.js';
+import { eventually } from './fixtures/eventually.js';
 
 interface Reads {
   first: { at: string; saw: number };
@@ -22,6 +24,11 @@ async function setUp(t: Test): Promise<Cloudburst> {
   });
   await client.registerDag('twoReads', ['readFirst', 'readSecond'], [['readFirst', 'readSecond']]);
   await client.put('counter', 0);
+  // Both executors must be known to the router, or every stage lands on one.
+  await eventually('the router knows both executors', async () => {
+    const { members } = (await client.status()) as { members: Member[] };
+    return members.filter((m) => m.kind === 'executor').length === 2;
+  });
   return client;
 }
 
