@@ -33,6 +33,23 @@ import type { WorkerData, WorkerOutcome, WorkerTask } from './worker_protocol.js
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
 
+/**
+ * The parent's flags minus module loader hooks (`--import`, `--loader`, …):
+ * workers load user code from data: URLs, and a Node 20 worker running a
+ * parent's loader hooks (as under a test runner) once aborted the whole
+ * process in V8 ("IsGraphAsync must be used on an instantiated module").
+ */
+function workerExecArgv(argv: readonly string[]): string[] {
+  const hooks = ['--import', '--loader', '--experimental-loader', '--require', '-r'];
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (hooks.includes(arg)) i++; // the flag and its value
+    else if (!hooks.some((h) => arg.startsWith(`${h}=`))) out.push(arg);
+  }
+  return out;
+}
+
 /** How long a thread above minThreads may stay idle. */
 const IDLE_THREAD_MS = 10_000;
 
@@ -93,6 +110,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
       idleTimeout: config.minThreads === undefined ? Infinity : IDLE_THREAD_MS,
       // Every worker reads the shared-memory cache directly.
       workerData: { cache: this.state.writer.buffer, executorId: this.id } satisfies WorkerData,
+      execArgv: workerExecArgv(process.execArgv),
     });
     this.stages = new DagStages((stage, inputs, pins, deps) => void this.runStage(stage, inputs, pins, deps));
     this.serve(this.subjects.instances(this.id), {
