@@ -29,6 +29,8 @@ export interface Stage {
   consistency: Consistency;
   /** Exactly-once: the stage logs its effects under `<id>/<fn>`, so a re-run repeats none. */
   once: boolean;
+  /** Read-atomic: one transaction (id `id`) spans every stage and the sink commits it. */
+  atomic: boolean;
   /** The router to tell when the sink has answered (so it stops watching the run). */
   router?: string;
 }
@@ -52,6 +54,7 @@ export function parseStage(msg: Record<string, unknown>): Stage {
     deadline: num(msg, 'deadline'),
     consistency: parseConsistency(msg['consistency']),
     once: msg['once'] === true,
+    atomic: msg['atomic'] === true,
   };
   if (typeof msg['router'] === 'string') stage.router = msg['router'];
   if (typeof msg['outputKey'] === 'string') stage.outputKey = msg['outputKey'];

@@ -196,6 +196,7 @@ export class RouterNode extends Actor {
       deadline,
       consistency: parseConsistency(msg['consistency']),
       once: msg['once'] === true,
+      atomic: msg['atomic'] === true,
       ...(typeof msg['outputKey'] === 'string' ? { outputKey: msg['outputKey'] } : {}),
       executors: [],
       retried: false,
@@ -225,6 +226,7 @@ export class RouterNode extends Actor {
             replyTo: run.reply,
             consistency: run.consistency,
             once: run.once,
+            atomic: run.atomic,
             router: this.subject,
             ...(run.outputKey === undefined ? {} : { outputKey: run.outputKey }),
           },
@@ -247,5 +249,6 @@ interface DagRun extends Tracked {
   reply: string;
   consistency: Consistency;
   once: boolean;
+  atomic: boolean;
   outputKey?: string;
 }

@@ -66,3 +66,41 @@ t.test('the same DAG crash without exactlyOnce increments twice', async (t) => {
   const { counter } = await killMidCall(t, false, true);
   t.equal(counter, 2);
 });
+
+/** Moves `amount` from account `from` (first function) to `to` (the sink, which lingers on the victim). */
+async function killMidTransfer(t: Test, opts: { atomic: boolean; exactlyOnce: boolean }): Promise<{ a: unknown; b: unknown }> {
+  const { client, victim, startSurvivor } = await startVictimCluster(t);
+  await client.register('debit', async (cb: Cb, from: string, amount: number) => {
+    await cb.put(from, ((await cb.get<number>(from)) ?? 0) - amount);
+    return amount;
+  });
+  await client.register('credit', async (cb: Cb, to: string, amount: number) => {
+    await cb.put(to, ((await cb.get<number>(to)) ?? 0) + amount);
+    if (cb.id.startsWith('exec-victim.')) await new Promise((resolve) => setTimeout(resolve, 60_000));
+    return amount;
+  });
+  await client.registerDag('transfer', ['debit', 'credit'], [['debit', 'credit']]);
+  await client.put('a', 100);
+  await client.put('b', 0);
+  const call = client.callDag('transfer', { debit: ['a', 10], credit: ['b'] }, opts);
+  if (opts.atomic) {
+    // Its writes stay invisible until the commit: wait until the victim's heartbeat says it runs the DAG.
+    const victimRunning = async () => {
+      const { members } = (await client.status()) as { members: { id: string; running?: number }[] };
+      return members.some((m) => m.id === 'exec-victim' && (m.running ?? 0) > 0);
+    };
+    await eventually('the victim runs the transfer', victimRunning);
+  } else await eventually('the sink on the victim credited', async () => (await client.get('b')) === 10);
+  await startSurvivor();
+  victim.child.kill('SIGKILL');
+  t.equal(await call, 10, 'the DAG completes elsewhere');
+  return { a: await client.get('a'), b: await client.get('b') };
+}
+
+t.test('a transfer DAG killed mid-stage: atomic and exactly-once, the money moves once', async (t) => {
+  t.same(await killMidTransfer(t, { atomic: true, exactlyOnce: true }), { a: 90, b: 10 });
+});
+
+t.test('the same crash without atomic or exactlyOnce moves the money twice (the checker can fail)', async (t) => {
+  t.same(await killMidTransfer(t, { atomic: false, exactlyOnce: false }), { a: 80, b: 20 });
+});

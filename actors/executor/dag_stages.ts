@@ -5,30 +5,45 @@
 
 import type { Stage } from '../../lib/dag_protocol.js';
 import type { VectorClock } from '../../lib/lattice/index.js';
+import type { CarriedTransaction } from './transaction.js';
 
-interface Waiting {
-  stage?: Stage;
-  inputs: Map<string, Uint8Array>;
+/** What the stages upstream of one pass on besides their results. */
+export interface Upstream {
   /** Repeatable-read pins made upstream (key → executor subject). */
   pins: Map<string, string>;
   /** Causal dependencies gathered upstream (key → least vector clock). */
   deps: Map<string, VectorClock>;
+  /** An atomic call's transaction as each upstream stage left it. */
+  txs: CarriedTransaction[];
+}
+
+interface Waiting extends Upstream {
+  stage?: Stage;
+  inputs: Map<string, Uint8Array>;
   timer: NodeJS.Timeout;
+}
+
+/** What one upstream result message brings. */
+export interface Passed {
+  pins: [string, string][];
+  deps: [string, VectorClock][];
+  tx: CarriedTransaction | undefined;
 }
 
 export class DagStages {
   private readonly waiting = new Map<string, Waiting>();
 
-  constructor(private readonly run: (stage: Stage, inputs: Uint8Array[], pins: Map<string, string>, deps: Map<string, VectorClock>) => void) {}
+  constructor(private readonly run: (stage: Stage, inputs: Uint8Array[], upstream: Upstream) => void) {}
 
   stage(stage: Stage): void {
     this.entry(stage.id, stage.fn, stage.deadline).stage = stage;
     this.check(stage.id, stage.fn);
   }
 
-  result(id: string, to: string, from: string, value: Uint8Array, deadline: number, pins: [string, string][] = [], deps: [string, VectorClock][] = []): void {
+  result(id: string, to: string, from: string, value: Uint8Array, deadline: number, { pins, deps, tx }: Passed): void {
     const w = this.entry(id, to, deadline);
     w.inputs.set(from, value);
+    if (tx) w.txs.push(tx);
     // Parallel branches may each have pinned a key; the first pin stays.
     for (const [key, subject] of pins) if (!w.pins.has(key)) w.pins.set(key, subject);
     // Causal dependencies of every branch hold downstream.
@@ -42,7 +57,7 @@ export class DagStages {
     if (!w) {
       const timer = setTimeout(() => this.waiting.delete(key), Math.max(0, deadline - Date.now()));
       timer.unref();
-      this.waiting.set(key, (w = { inputs: new Map(), pins: new Map(), deps: new Map(), timer }));
+      this.waiting.set(key, (w = { inputs: new Map(), pins: new Map(), deps: new Map(), txs: [], timer }));
     }
     return w;
   }
@@ -53,6 +68,6 @@ export class DagStages {
     if (!w?.stage || !w.stage.inputs.every((i) => w.inputs.has(i))) return;
     clearTimeout(w.timer);
     this.waiting.delete(key);
-    this.run(w.stage, w.stage.inputs.map((i) => w.inputs.get(i)!), w.pins, w.deps);
+    this.run(w.stage, w.stage.inputs.map((i) => w.inputs.get(i)!), w);
   }
 }

@@ -39,6 +39,11 @@ export class EffectLog {
     return this.steps.get('result');
   }
 
+  /** What an earlier attempt logged for `step`, if anything. */
+  step(step: string): Logged | undefined {
+    return this.steps.get(step);
+  }
+
   /**
    * The outcome of `step`: the logged one if there is one, else `produce()`'s,
    * logged first. When attempts race, every attempt gets the earliest.

@@ -17,13 +17,13 @@ import { FN_MESSAGE, FUNCTIONS, type FunctionRecord } from '../../lib/function_r
 import { DAG_RESULT, DAG_STAGE, PIN_GET, parseConsistency, parseDeps, parsePins, parseStage, type Stage } from '../../lib/dag_protocol.js';
 import { encodeError, encodeReply, request } from '../../lib/actor/rpc.js';
 import { LWWPair, MultiKeyCausal, VectorClock, type Lattice } from '../../lib/lattice/index.js';
-import { DagStages } from './dag_stages.js';
+import { DagStages, type Upstream } from './dag_stages.js';
 import { RegistryCache } from '../../lib/registry_cache.js';
 import { answerState, type Invocation, type InvocationHost } from './state_bridge.js';
 import { PinnedVersions, addDependency, type Session } from './sessions.js';
 import { EffectLog, LOG_RETENTION_MS, logKey } from './effect_log.js';
 import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
-import { CommitRecords, Transaction } from './transaction.js';
+import { CommitRecords, Transaction, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
@@ -112,7 +112,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
       workerData: { cache: this.state.writer.buffer, executorId: this.id } satisfies WorkerData,
       execArgv: workerExecArgv(process.execArgv),
     });
-    this.stages = new DagStages((stage, inputs, pins, deps) => void this.runStage(stage, inputs, pins, deps));
+    this.stages = new DagStages((stage, inputs, upstream) => void this.runStage(stage, inputs, upstream));
     this.serve(this.subjects.instances(this.id), {
       [FN_MESSAGE]: (msg, ctx) => {
         if (!(msg['data'] instanceof Uint8Array)) throw new MalformedMessage('a message needs its data bytes');
@@ -126,7 +126,11 @@ export class ExecutorNode extends Actor implements InvocationHost {
       [DAG_STAGE]: (msg) => (this.stages.stage(parseStage(msg)), {}),
       [DAG_RESULT]: (msg) => {
         if (!(msg['value'] instanceof Uint8Array)) throw new MalformedMessage('a DAG result needs its value bytes');
-        this.stages.result(str(msg, 'id'), str(msg, 'to'), str(msg, 'from'), msg['value'], num(msg, 'deadline'), parsePins(msg['pins']), parseDeps(msg['deps']));
+        this.stages.result(str(msg, 'id'), str(msg, 'to'), str(msg, 'from'), msg['value'], num(msg, 'deadline'), {
+          pins: parsePins(msg['pins']),
+          deps: parseDeps(msg['deps']),
+          tx: parseCarriedTransaction(msg['tx']),
+        });
         return {};
       },
       [PIN_GET]: (msg) => {
@@ -168,7 +172,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     const consistency = parseConsistency(msg['consistency']);
     try {
       const session: Session | undefined = consistency === 'lww' ? undefined : { id, consistency, pins: new Map(), deps: new Map() };
-      const tx = msg['atomic'] === true ? new Transaction(id, this.kvs, this.commits, this.deletes) : undefined;
+      const tx = msg['atomic'] === true ? this.transaction(id) : undefined;
       const result = await this.runOnce(str(msg, 'fn'), arr(msg, 'args'), deadline, id, msg['once'] === true, { session, tx });
       // A future's result is kept for later calls that take it as an argument.
       if (typeof msg['outputKey'] === 'string') await this.storeResult(msg['outputKey'], result, deadline);
@@ -226,17 +230,36 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return this.inboxes.receive(id, deadline);
   }
 
+  private transaction(id: string): Transaction {
+    return new Transaction(id, this.kvs, this.commits, this.deletes);
+  }
+
   /**
    * `invoke`, under an effect log when `once`: an attempt that finds the
    * result of an earlier one returns it without running, and the result is
    * logged (an atomic call commits before that, so a re-run finds it done).
+   * A transaction is committed unless `passedOn` (a DAG stage before the
+   * sink), whose transaction is logged instead, for a re-run to pass on.
    */
-  private async runOnce(name: string, args: unknown[], deadline: number, requestId: string, once: boolean, ctx: Omit<Invocation, 'deadline' | 'log'>): Promise<Uint8Array> {
+  private async runOnce(
+    name: string,
+    args: unknown[],
+    deadline: number,
+    requestId: string,
+    once: boolean,
+    ctx: Omit<Invocation, 'deadline' | 'log'>,
+    passedOn = false,
+  ): Promise<Uint8Array> {
     const log = once ? await EffectLog.open(this.kvs, requestId, deadline) : undefined;
-    if (log?.result) return log.result;
+    if (log?.result) {
+      const carried = log.step('tx');
+      if (ctx.tx && carried) ctx.tx.absorb(decode(carried) as CarriedTransaction);
+      return log.result;
+    }
     const result = await this.invoke(name, args, deadline, requestId, log ? { ...ctx, log } : ctx);
     // All or nothing: a call that threw never gets here, and its writes are dropped.
-    await ctx.tx?.commit(deadline);
+    if (!passedOn) await ctx.tx?.commit(deadline);
+    else if (ctx.tx && log) await log.once('tx', deadline, () => Promise.resolve(encode(ctx.tx!.carried())));
     if (!log) return result;
     this.deletes.at(logKey(requestId), Date.now() + LOG_RETENTION_MS);
     return (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
@@ -334,12 +357,16 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   /** Runs one DAG stage; the result goes downstream, or to the caller from the sink. */
-  private async runStage(stage: Stage, inputs: Uint8Array[], pins: Map<string, string>, deps: Map<string, VectorClock>): Promise<void> {
+  private async runStage(stage: Stage, inputs: Uint8Array[], { pins, deps, txs }: Upstream): Promise<void> {
     try {
       const session: Session = { id: stage.id, consistency: stage.consistency, pins, deps };
+      // Every stage of an atomic call works in one transaction, named by the call.
+      const tx = stage.atomic ? this.transaction(stage.id) : undefined;
+      for (const upstream of txs) tx?.absorb(upstream);
       const args = [...stage.args, ...inputs.map((b) => decode(b))];
-      const result = await this.runOnce(stage.fn, args, stage.deadline, `${stage.id}/${stage.fn}`, stage.once, { session });
-      if (stage.next.length === 0) {
+      const sink = stage.next.length === 0;
+      const result = await this.runOnce(stage.fn, args, stage.deadline, `${stage.id}/${stage.fn}`, stage.once, { session, tx }, !sink);
+      if (sink) {
         if (stage.outputKey !== undefined) await this.storeResult(stage.outputKey, result, stage.deadline);
         this.transport.publish(stage.replyTo, encodeReply({ result }, this.transport.maxPayload));
         if (stage.router !== undefined) this.done.add(stage.router, stage.id);
@@ -347,7 +374,13 @@ export class ExecutorNode extends Actor implements InvocationHost {
       }
       await Promise.all(
         stage.next.map((n) =>
-          request(this.transport, n.subject, DAG_RESULT, { id: stage.id, to: n.fn, from: stage.fn, value: result, pins: [...pins], deps: [...deps] }, stage.deadline),
+          request(
+            this.transport,
+            n.subject,
+            DAG_RESULT,
+            { id: stage.id, to: n.fn, from: stage.fn, value: result, pins: [...pins], deps: [...deps], ...(tx ? { tx: tx.carried() } : {}) },
+            stage.deadline,
+          ),
         ),
       );
     } catch (err) {

@@ -17,9 +17,15 @@
 // their commit by the executor that committed them.
 // The reader sees its own writes. Mixing atomic and plain writes on a key is
 // not supported: atomic readers see only committed transactions' writes.
+// In an atomic DAG call the transaction travels: each stage hands its reads
+// and buffered writes on with its result (`carried`), the next stage picks
+// them up (`absorb`), and only the sink commits. Parallel branches do not see
+// each other's reads, so two branches reading one key may pick different
+// versions; each branch is read-atomic with everything upstream of it.
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
-import { LWWPair, MapLattice, MaxIntLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
+import { MalformedMessage } from '../../lib/errors.js';
+import { LWWPair, MapLattice, MaxIntLattice, isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
 import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
 
@@ -66,6 +72,27 @@ interface ReadVersion {
   ts: number;
 }
 
+/**
+ * What a DAG stage passes downstream of an unfinished transaction: the
+ * versions read ([key, writer tx or null, commit ts]) and the buffered writes.
+ */
+export interface CarriedTransaction {
+  reads: [string, string | null, number][];
+  writes: [string, Lattice][];
+}
+
+/** Checks a carried transaction off the wire (absent: none). */
+export function parseCarriedTransaction(value: unknown): CarriedTransaction | undefined {
+  if (value === undefined) return undefined;
+  const { reads, writes } = (value ?? {}) as Partial<CarriedTransaction>;
+  const readOk = (r: unknown): boolean => Array.isArray(r) && typeof r[0] === 'string' && (r[1] === null || typeof r[1] === 'string') && typeof r[2] === 'number';
+  const writeOk = (w: unknown): boolean => Array.isArray(w) && typeof w[0] === 'string' && isLattice(w[1]);
+  if (!Array.isArray(reads) || !Array.isArray(writes) || !reads.every(readOk) || !writes.every(writeOk)) {
+    throw new MalformedMessage('a carried transaction needs reads [key, tx, ts] and writes [key, lattice]');
+  }
+  return { reads, writes };
+}
+
 export class Transaction {
   private readonly reads = new Map<string, ReadVersion>();
   private readonly writes = new Map<string, Lattice>();
@@ -87,6 +114,23 @@ export class Transaction {
   write(key: string, value: Lattice): void {
     const have = this.writes.get(key);
     this.writes.set(key, have ? mergeLattices(have, value) : value);
+  }
+
+  /** The reads and buffered writes so far, for the next stage of a DAG call. */
+  carried(): CarriedTransaction {
+    return {
+      reads: [...this.reads].map(([key, r]) => [key, r.tx ?? null, r.ts]),
+      writes: [...this.writes],
+    };
+  }
+
+  /** Takes on what an upstream stage read and wrote. */
+  absorb(upstream: CarriedTransaction): void {
+    for (const [key, tx, ts] of upstream.reads) {
+      // Of two branches' reads of one key the newer stays: it bounds later reads from below.
+      if ((this.reads.get(key)?.ts ?? -1) < ts) this.reads.set(key, { tx: tx ?? undefined, ts });
+    }
+    for (const [key, value] of upstream.writes) this.write(key, value);
   }
 
   async commit(deadline: number): Promise<void> {

@@ -54,7 +54,8 @@ export interface CallOptions {
    * Read-atomic transaction: the call's writes become visible together when
    * it returns (none if it throws), and its reads never see part of another
    * atomic call's writes. Keys written atomically should only be written
-   * atomically. Not yet for DAG calls.
+   * atomically. In a DAG call the transaction spans every function: each
+   * reads what those upstream of it wrote, and the sink commits all of it.
    */
   atomic?: boolean;
 }
@@ -134,8 +135,7 @@ export class Cloudburst {
    */
   async callDag<T = unknown>(name: string, args: Record<string, unknown[]> = {}, opts: DagCallOptions = {}): Promise<T> {
     const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
-    if (opts.atomic) throw new InvalidArgument('atomic is not available for DAG calls yet');
-    const fields: Record<string, unknown> = { dag: name, args, consistency: opts.consistency ?? 'lww', once: opts.exactlyOnce ?? false };
+    const fields: Record<string, unknown> = { dag: name, args, consistency: opts.consistency ?? 'lww', once: opts.exactlyOnce ?? false, atomic: opts.atomic ?? false };
     if (opts.requestId !== undefined) fields['id'] = opts.requestId;
     if (opts.outputKey !== undefined) fields['outputKey'] = checkUserKey(opts.outputKey);
     return this.result<T>(await request(this.transport, this.subjects.sched, 'dag', fields, deadline));
