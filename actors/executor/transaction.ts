@@ -13,7 +13,7 @@
 // transaction that also wrote a key it already read in an older version,
 // and nothing older than a version written by a transaction it already read
 // from (fetched from step 1's copy even before the index shows it).
-// Versions, commit records and index epochs are deleted a few epochs after
+// Versions, commit records and index epochs are deleted three minutes after
 // their commit by the executor that committed them.
 // The reader sees its own writes. Mixing atomic and plain writes on a key is
 // not supported: atomic readers see only committed transactions' writes.
@@ -36,15 +36,22 @@ const versionKey = (tx: string, key: string): string => `${RESERVED_PREFIX}ver/$
 const commitKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}`;
 /**
  * Version indexes are kept per epoch of commit time, so old ones can be
- * deleted whole (a map lattice only grows). A reader looks at this epoch's
- * and the last one's: a version older than that is never the newest that
+ * deleted whole (a map lattice only grows), and short epochs keep what a
+ * read fetches small under a busy writer (at 60 s epochs, 50 commits/s made
+ * each read of the key decode thousands of entries). A reader looks at this
+ * epoch's and the last one's, and when both are empty (a key not written
+ * lately) at the key's latest epoch, which each commit records beside the
+ * index. A version older than the newest it finds is never the newest that
  * does not fracture, except as a floor, which is read from its version copy.
  */
-const EPOCH_US = 60_000_000;
+const EPOCH_US = 2_000_000;
 /** Versions, commit records and index epochs are deleted this long after their commit. */
-const TX_RETENTION_MS = (3 * EPOCH_US) / 1000;
+const TX_RETENTION_MS = 180_000;
+const RETAINED_EPOCHS = Math.ceil((TX_RETENTION_MS * 1000) / EPOCH_US);
 const epochOf = (tsUs: number): number => Math.floor(tsUs / EPOCH_US);
 const indexKey = (key: string, epoch: number): string => `${RESERVED_PREFIX}idx/${key}/${epoch}`;
+/** The latest epoch whose index lists the key (a max: one small key per key ever written atomically, kept). */
+const latestEpochKey = (key: string): string => `${RESERVED_PREFIX}idx/${key}/latest`;
 
 interface Commit {
   ts: number;
@@ -148,7 +155,12 @@ export class Transaction {
     );
     await this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), deadline);
     const epoch = epochOf(ts);
-    await Promise.all(keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, new MaxIntLattice(ts)]]), deadline)));
+    await Promise.all(
+      keys.flatMap((k) => [
+        this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, new MaxIntLattice(ts)]]), deadline),
+        this.kvs.put(latestEpochKey(k), new MaxIntLattice(epoch), deadline),
+      ]),
+    );
     await Promise.all(keys.map((k) => this.kvs.put(k, this.writes.get(k)!, deadline)));
     const expiry = Date.now() + TX_RETENTION_MS;
     for (const k of keys) {
@@ -160,9 +172,11 @@ export class Transaction {
 
   private async readCommitted(key: string, deadline: number): Promise<Lattice | undefined> {
     const now = epochOf(Date.now() * 1000);
-    const epochs = await Promise.all([now - 1, now].map((e) => this.kvs.get(indexKey(key, e), { deadline })));
-    const candidates = new Map<string, number>();
-    for (const index of epochs) for (const [tx, ts] of (index?.reveal() as ReadonlyMap<string, number> | undefined) ?? []) candidates.set(tx, ts);
+    const [candidates, latest] = await Promise.all([this.indexed(key, [now - 1, now], deadline), this.kvs.get(latestEpochKey(key), { deadline })]);
+    const latestEpoch = latest?.reveal() as number | undefined;
+    if (candidates.size === 0 && latestEpoch !== undefined && latestEpoch < now - 1 && latestEpoch > now - RETAINED_EPOCHS) {
+      for (const [tx, ts] of await this.indexed(key, [latestEpoch], deadline)) candidates.set(tx, ts);
+    }
     // Lower bound: a transaction we read from that also wrote this key.
     let floor: ReadVersion = { tx: undefined, ts: 0 };
     for (const seen of this.reads.values()) {
@@ -189,6 +203,15 @@ export class Transaction {
     }
     this.reads.set(key, { tx: chosen[0], ts: chosen[1] });
     return this.kvs.get(versionKey(chosen[0], key), { deadline });
+  }
+
+  /** The transactions the index of `key` lists in `epochs`, with their commit times. */
+  private async indexed(key: string, epochs: number[], deadline: number): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    for (const index of await Promise.all(epochs.map((e) => this.kvs.get(indexKey(key, e), { deadline })))) {
+      for (const [tx, ts] of (index?.reveal() as ReadonlyMap<string, number> | undefined) ?? []) found.set(tx, ts);
+    }
+    return found;
   }
 
   /** Would reading transaction `tx` (at `ts`) show part of it beside an older read of its other keys? */
