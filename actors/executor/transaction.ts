@@ -1,7 +1,7 @@
 // Read-atomic transactions (after AFT) for calls made with `atomic: true`.
 // A transaction's writes are buffered, then committed in an order that lets
 // readers never see part of a write set:
-//   1. each key's new version under `__cb/ver/<tx>/<key>`;
+//   1. each key's new version under `__cb/ver/<tx>/<key>`, and beside them
 //   2. the commit record `__cb/tx/<tx>` (its timestamp and keys);
 //   3. the transaction in each key's version index `__cb/idx/<key>`
 //      (tx → timestamp), then the value merged into the key itself for
@@ -146,14 +146,17 @@ export class Transaction {
     const ts = LWWPair.now(null, this.id).timestamp;
     // Each version holds the key's whole state (what is installed, merged
     // with this write), so a reader fetches one version, not a history.
-    await Promise.all(
-      keys.map(async (k) => {
+    // Readers find a transaction only through the index (or, as a floor,
+    // through a version they read), so the commit record can be written
+    // beside the versions, as long as all are in before the index.
+    await Promise.all([
+      ...keys.map(async (k) => {
         const write = this.writes.get(k)!;
         const installed = await this.kvs.get(k, { deadline });
         await this.kvs.put(versionKey(this.id, k), installed ? mergeLattices(installed, write) : write, deadline);
       }),
-    );
-    await this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), deadline);
+      this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), deadline),
+    ]);
     const epoch = epochOf(ts);
     await Promise.all(
       keys.flatMap((k) => [
@@ -172,7 +175,12 @@ export class Transaction {
 
   private async readCommitted(key: string, deadline: number): Promise<Lattice | undefined> {
     const now = epochOf(Date.now() * 1000);
-    const [candidates, latest] = await Promise.all([this.indexed(key, [now - 1, now], deadline), this.kvs.get(latestEpochKey(key), { deadline })]);
+    // The plain key comes in the same batch: it is the answer for a key no transaction wrote.
+    const [candidates, latest, plain] = await Promise.all([
+      this.indexed(key, [now - 1, now], deadline),
+      this.kvs.get(latestEpochKey(key), { deadline }),
+      this.kvs.get(key, { deadline }),
+    ]);
     const latestEpoch = latest?.reveal() as number | undefined;
     if (candidates.size === 0 && latestEpoch !== undefined && latestEpoch < now - 1 && latestEpoch > now - RETAINED_EPOCHS) {
       for (const [tx, ts] of await this.indexed(key, [latestEpoch], deadline)) candidates.set(tx, ts);
@@ -190,6 +198,9 @@ export class Transaction {
       .filter(([, ts]) => ts >= floor.ts)
       .sort((a, b) => b[1] - a[1])
       .slice(0, CANDIDATES);
+    // The newest is nearly always the one chosen: fetch it while checking.
+    const newest = ordered[0] && this.kvs.get(versionKey(ordered[0][0], key), { deadline });
+    newest?.catch(() => undefined);
     let chosen: [string, number] | undefined;
     for (const [tx, ts] of ordered) {
       if (await this.fractures(tx, ts, deadline)) continue;
@@ -199,10 +210,10 @@ export class Transaction {
     if (!chosen) {
       this.reads.set(key, { tx: undefined, ts: 0 });
       // Never written by a transaction: what plain writes left there.
-      return candidates.size === 0 ? this.kvs.get(key, { deadline }) : undefined;
+      return candidates.size === 0 ? plain : undefined;
     }
     this.reads.set(key, { tx: chosen[0], ts: chosen[1] });
-    return this.kvs.get(versionKey(chosen[0], key), { deadline });
+    return chosen[0] === ordered[0]![0] ? newest : this.kvs.get(versionKey(chosen[0], key), { deadline });
   }
 
   /** The transactions the index of `key` lists in `epochs`, with their commit times. */
