@@ -1,9 +1,11 @@
-// Fault injection under load: exactly-once calls keep incrementing counters
+// Fault injection under load: exactly-once calls keep incrementing counters,
+// and atomic exactly-once DAG calls keep moving money between accounts,
 // while an executor is killed in the middle of calls (the router runs them
 // again elsewhere), a KVS replica is killed (the supervisor restarts it from
 // its data) and NATS itself is restarted. Callers retry failed calls with
-// the same request id. At the end every counter is exactly 1: no
-// acknowledged effect lost, none doubled, though some calls ran twice.
+// the same request id. At the end every counter is exactly 1 and every
+// transfer is in both ledgers: no acknowledged effect lost, none doubled,
+// though some calls ran twice; and every atomic audit saw the same total.
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -50,7 +52,52 @@ t.test('an executor and a KVS replica killed and NATS restarted under load: ever
       }
     }
   };
-  const load = Promise.all([worker(), worker(), worker(), worker()]);
+  // Each transferrer owns a pair of accounts and moves money back and forth
+  // between them, one transfer at a time: read-atomic transactions rule out
+  // fractured reads, not lost updates, so no two transfers touch one account
+  // at once. Audits read every account atomically.
+  await client.register('debit', async (cb: Cb, account: string, amount: number) => {
+    await cb.put(account, ((await cb.get<number>(account)) ?? 100) - amount);
+    return amount;
+  });
+  await client.register('credit', async (cb: Cb, account: string, amount: number) => {
+    await cb.put(account, ((await cb.get<number>(account)) ?? 100) + amount);
+    return amount;
+  });
+  await client.registerDag('transfer', ['debit', 'credit'], [['debit', 'credit']]);
+  const pairs = [0, 1].map((p) => [`account/${p}a`, `account/${p}b`] as const);
+  const accounts = pairs.flat();
+  await client.register('audit', async (cb: Cb, keys: string[]) => {
+    let total = 0;
+    for (const key of keys) total += (await cb.get<number>(key)) ?? 100;
+    return total;
+  });
+  const transfers = 30;
+  const transferrer = async ([a, b]: readonly [string, string]): Promise<void> => {
+    for (let i = 0; i < transfers; i++) {
+      const [from, to] = i % 2 === 0 ? [a, b] : [b, a];
+      for (;;) {
+        try {
+          await client.callDag('transfer', { debit: [from, 1 + i], credit: [to] }, { atomic: true, exactlyOnce: true, requestId: `transfer-${a}-${i}` });
+          break;
+        } catch {
+          retries++;
+        }
+      }
+    }
+  };
+  let loading = true;
+  const totals: number[] = [];
+  const auditor = (async () => {
+    while (loading) {
+      // An audit that fails (NATS is down) is simply not counted.
+      await client.call<number>('audit', [accounts], { atomic: true }).then(
+        (total) => totals.push(total),
+        () => undefined,
+      );
+    }
+  })();
+  const load = Promise.all([worker(), worker(), worker(), worker(), ...pairs.map(transferrer)]);
 
   await eventually('load is running', () => next > 20, 30_000);
   cluster.executors[0]!.process.kill('SIGKILL');
@@ -61,8 +108,16 @@ t.test('an executor and a KVS replica killed and NATS restarted under load: ever
   await nats.kill();
   await nats.restart();
   await load;
+  loading = false;
+  await auditor;
 
   const counters = await Promise.all(Array.from({ length: calls }, (_, i) => client.get<number>(`counter/${i}`, { all: true })));
   const wrong = counters.map((c, i) => [i, c] as const).filter(([, c]) => c !== 1);
   t.same(wrong, [], `all ${calls} counters are exactly 1 (${retries} calls were retried)`);
+
+  // Transfer i moves 1 + i from a to b when i is even, back when odd: after 30, a has gained 15.
+  const balances = await Promise.all(accounts.map((a) => client.get<number>(a, { all: true })));
+  t.same(balances, pairs.flatMap(() => [100 + transfers / 2, 100 - transfers / 2]), `every one of ${2 * transfers} transfers applied once, all or nothing`);
+  t.ok(totals.length > 0, `${totals.length} audits ran during the load`);
+  t.same([...new Set(totals)], [100 * accounts.length], 'every atomic audit saw the same total');
 });
