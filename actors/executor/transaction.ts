@@ -6,8 +6,12 @@
 //   3. the transaction in each key's version index `__cb/idx/<key>`
 //      (tx → timestamp), then the value merged into the key itself for
 //      readers that did not ask for atomicity.
-// Each version holds the key's whole state at its commit (the installed
-// value merged with the write), so a read fetches one version. A reader
+// Each version holds the key's whole state at its commit (a plain value as
+// written; another lattice merged with the installed value), so a read
+// fetches one version. For lattices that merge, the installed value can miss
+// a transaction committing at the same time, so a reader can see that
+// transaction's merge into one key and not into another: read atomicity is
+// exact for plain (last-writer-wins) values. A reader
 // keeps the versions it has read. For a key it picks the newest indexed
 // version that does not fracture what it read before: no version of a
 // transaction that also wrote a key it already read in an older version,
@@ -144,15 +148,16 @@ export class Transaction {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
     const ts = LWWPair.now(null, this.id).timestamp;
-    // Each version holds the key's whole state (what is installed, merged
-    // with this write), so a reader fetches one version, not a history.
-    // Readers find a transaction only through the index (or, as a floor,
-    // through a version they read), so the commit record can be written
-    // beside the versions, as long as all are in before the index.
+    // Each version holds the key's whole state, so a reader fetches one
+    // version, not a history: a plain value is the whole state; any other
+    // lattice is merged with what is installed. Readers find a transaction
+    // only through the index (or, as a floor, through a version they read),
+    // so the commit record can be written beside the versions, as long as
+    // all are in before the index.
     await Promise.all([
       ...keys.map(async (k) => {
         const write = this.writes.get(k)!;
-        const installed = await this.kvs.get(k, { deadline });
+        const installed = write instanceof LWWPair ? undefined : await this.kvs.get(k, { deadline });
         await this.kvs.put(versionKey(this.id, k), installed ? mergeLattices(installed, write) : write, deadline);
       }),
       this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), deadline),
