@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodeKind } from '../lib/actor/actor.js';
+import { envWithNatsAuth, type NatsAuth } from '../lib/actor/nats_auth.js';
 import { COMMON_DEFAULTS, KVS_DEFAULTS, type Durability } from '../lib/config.js';
 import type { AutoscaleOptions } from '../router/autoscaling_policy.js';
 import { startAutoscaler } from './executor_autoscaler.js';
@@ -23,6 +24,8 @@ const CLI = fileURLToPath(new URL('./cloudburst.js', import.meta.url));
 export interface LocalClusterOptions {
   /** Use this NATS instead of starting a private nats-server. */
   nats?: string;
+  /** Credentials and TLS for it; children get them in their environment, not their argv. */
+  natsAuth?: NatsAuth;
   kvs: number;
   executors: number;
   routers: number;
@@ -78,6 +81,10 @@ export class LocalCluster {
 
   get prefix(): string {
     return this.opts.prefix;
+  }
+
+  get natsAuth(): NatsAuth {
+    return this.opts.natsAuth ?? {};
   }
 
   static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
@@ -144,7 +151,11 @@ export class LocalCluster {
     // In a process group of its own: a Ctrl-C at the terminal reaches only the
     // supervisor, which stops the nodes in order (routers first, NATS last).
     // A node still stops by itself if the supervisor dies (run_node.ts).
-    const child = spawn(process.execPath, this.args(kind, id), { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+    const child = spawn(process.execPath, this.args(kind, id), {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      detached: true,
+      env: envWithNatsAuth(this.natsAuth),
+    });
     const entry: ChildNode = node ?? { kind, id, process: child, restarts: [] };
     entry.process = child;
     if (!node) this.nodes.push(entry);

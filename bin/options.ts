@@ -4,6 +4,7 @@
 import type { Argv } from 'yargs';
 import { COMMON_DEFAULTS } from '../lib/config.js';
 import { LOG_LEVELS } from '../lib/log.js';
+import { withNatsAuth } from './nats_auth_options.js';
 
 export const DEFAULT_NATS = 'nats://127.0.0.1:4222';
 
@@ -14,7 +15,7 @@ export function withPrefix<T>(y: Argv<T>) {
 }
 
 export function withNats<T>(y: Argv<T>, required: boolean) {
-  return withPrefix(y).option('nats', {
+  return withNatsAuth(withPrefix(y)).option('nats', {
     type: 'string',
     describe: 'NATS URL of the cluster',
     ...(required ? { default: DEFAULT_NATS } : {}),

@@ -2,11 +2,14 @@
 // file. The CLI, the local cluster, tests and benches all build nodes from
 // these, so a default changes in one place.
 
+import type { NatsAuth } from './actor/nats_auth.js';
 import type { LogLevel } from './log.js';
 
 export interface CommonConfig {
   /** NATS URL(s) of the deployment. */
   nats: string | string[];
+  /** Credentials and TLS settings for NATS (docs/security.md). Default: none. */
+  natsAuth?: NatsAuth;
   /** Subject prefix that separates clusters sharing one NATS. Default `cb`. */
   prefix: string;
   /** The node's id, unique in the cluster; random when omitted. */

@@ -88,6 +88,11 @@ export class Closed extends CloudburstError {
   override readonly code = 'CLOSED';
 }
 
+/** NATS refused the connection's credentials (none given, wrong ones, or expired). */
+export class Unauthorized extends CloudburstError {
+  override readonly code = 'UNAUTHORIZED';
+}
+
 /** A failure inside a node that is not the caller's fault. */
 export class InternalError extends CloudburstError {
   override readonly code = 'INTERNAL_ERROR';
@@ -110,6 +115,7 @@ export const errors = {
   WrongShard,
   InvalidArgument,
   Closed,
+  Unauthorized,
   InternalError,
 } as const;
 

@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { obj } from './codec/index.js';
-import { FunctionNotFound, InvalidArgument, MalformedMessage } from './errors.js';
+import { FunctionNotFound, InvalidArgument, MalformedMessage, PayloadTooLarge } from './errors.js';
 import type { RegistryKind } from './registry_kind.js';
 import { RESERVED_PREFIX } from './reserved_keys.js';
 
@@ -18,6 +18,13 @@ export const DAG_UPDATED = 'dag.updated';
 export const FN_MESSAGE = 'msg';
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
+
+/**
+ * Largest function module, in UTF-8 bytes of its source. Every executor keeps
+ * the code of the functions it runs in each worker thread, so code is held to
+ * far less than a message may carry; 4 MiB still fits a bundled dependency.
+ */
+export const MAX_FUNCTION_CODE_BYTES = 4 * 1024 * 1024;
 
 export interface FunctionRecord {
   name: string;
@@ -55,7 +62,17 @@ export function functionRecord(name: string, fnOrModule: ((...args: never[]) => 
   } else {
     throw new InvalidArgument('register takes a function or the source of an ES module with a default export');
   }
+  checkCodeSize(name, code);
   return { name, code, hash: createHash('sha256').update(code).digest('hex') };
+}
+
+function checkCodeSize(name: string, code: string): void {
+  const size = Buffer.byteLength(code, 'utf8');
+  if (size > MAX_FUNCTION_CODE_BYTES) {
+    throw new PayloadTooLarge(`the code of function "${name}" is ${size} B, above the limit of ${MAX_FUNCTION_CODE_BYTES} B`, {
+      data: { size, limit: MAX_FUNCTION_CODE_BYTES },
+    });
+  }
 }
 
 function methodToFunction(src: string): string {
@@ -72,6 +89,8 @@ export const FUNCTIONS: RegistryKind<FunctionRecord> = {
     if (stored === undefined) throw new FunctionNotFound(`no function named "${name}" is registered`, { data: { name } });
     const { code, hash } = obj(stored, `the stored record of function "${name}"`);
     if (typeof code !== 'string' || typeof hash !== 'string') throw new MalformedMessage(`the stored record of function "${name}" is damaged`);
+    // A record written past the SDK (straight to the KVS) is held to the limit too.
+    checkCodeSize(name, code);
     return { name, code, hash };
   },
 };

@@ -1,5 +1,6 @@
 // The public surface of cloudburst-ts: everything a user program imports.
 export { Cloudburst, type ConnectOptions, type CallOptions, type ReadOptions, type DagCallOptions, type CallFuture } from './client/cloudburst.js';
+export { natsAuthFromEnv, type NatsAuth, type NatsTls } from './actor/nats_auth.js';
 export type { DagRecord } from './dag.js';
 export type { Cb, CloudburstFunction } from './function_api.js';
 export * from './errors.js';

@@ -6,9 +6,10 @@ import type { Argv, CommandModule } from 'yargs';
 import { Cloudburst } from '../../lib/client/cloudburst.js';
 import { moduleSource } from '../../lib/client/transpile.js';
 import { CLI_LATTICE_TYPES, valueFromCli, type CliLatticeType } from '../lattice_args.js';
+import { natsAuthFromArgs, type NatsAuthArgs } from '../nats_auth_options.js';
 import { withNats, parseValue } from '../options.js';
 
-interface ClientArgs {
+interface ClientArgs extends NatsAuthArgs {
   nats: string;
   prefix: string;
   timeout: number;
@@ -19,7 +20,7 @@ function clientOptions<T>(y: Argv<T>) {
 }
 
 async function withClient<R>(a: ClientArgs, use: (cb: Cloudburst) => Promise<R>): Promise<R> {
-  const cb = await Cloudburst.connect({ servers: a.nats, prefix: a.prefix, timeoutMs: a.timeout });
+  const cb = await Cloudburst.connect({ servers: a.nats, auth: natsAuthFromArgs(a), prefix: a.prefix, timeoutMs: a.timeout });
   try {
     return await use(cb);
   } finally {

@@ -7,6 +7,7 @@ import { KvsNode } from '../../kvs-node/kvs_node.js';
 import { COMMON_DEFAULTS, EXECUTOR_DEFAULTS, KVS_DEFAULTS, executorConfig, kvsConfig, routerConfig, type Durability } from '../../lib/config.js';
 import type { LogLevel } from '../../lib/log.js';
 import { RouterNode } from '../../router/router_node.js';
+import { natsAuthFromArgs, type NatsAuthArgs } from '../nats_auth_options.js';
 import { withNats } from '../options.js';
 import { runNode } from '../run_node.js';
 
@@ -16,7 +17,7 @@ function nodeOptions<T>(y: Argv<T>) {
     .option('heartbeat-ms', { type: 'number', default: COMMON_DEFAULTS.heartbeatMs, describe: 'heartbeat period; a node silent for 3 periods is taken as gone' });
 }
 
-interface NodeArgs {
+interface NodeArgs extends NatsAuthArgs {
   nats: string;
   prefix: string;
   id: string | undefined;
@@ -25,7 +26,7 @@ interface NodeArgs {
 }
 
 function common(a: NodeArgs) {
-  return { nats: a.nats, prefix: a.prefix, heartbeatMs: a['heartbeat-ms'], logLevel: a['log-level'] as LogLevel, ...(a.id ? { id: a.id } : {}) };
+  return { nats: a.nats, natsAuth: natsAuthFromArgs(a), prefix: a.prefix, heartbeatMs: a['heartbeat-ms'], logLevel: a['log-level'] as LogLevel, ...(a.id ? { id: a.id } : {}) };
 }
 
 export interface KvsArgs extends NodeArgs {

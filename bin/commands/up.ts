@@ -4,6 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { EXECUTOR_DEFAULTS } from '../../lib/config.js';
 import type { LogLevel } from '../../lib/log.js';
 import { LocalCluster } from '../local_cluster.js';
+import { natsAuthFromArgs } from '../nats_auth_options.js';
 import { withNats } from '../options.js';
 import { kvsOptions, type KvsArgs } from './nodes.js';
 
@@ -34,6 +35,7 @@ export function clusterOptions<T>(y: Argv<T>) {
 export function startCluster(a: UpArgs, onProgress: (line: string) => void): Promise<LocalCluster> {
   return LocalCluster.start({
     ...(a.nats ? { nats: a.nats } : {}),
+    natsAuth: natsAuthFromArgs(a),
     kvs: a.kvs,
     executors: a.executors,
     ...(a['max-executors'] === undefined ? {} : { autoscale: { min: a['min-executors'], max: a['max-executors'], cooldownMs: a['scale-cooldown-ms'] } }),

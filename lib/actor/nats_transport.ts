@@ -1,17 +1,21 @@
 // Transport over a NATS connection. Reconnects forever (a node outlives NATS
-// restarts) and maps NATS request failures onto our typed errors.
+// restarts) and maps NATS failures (refused credentials, requests) onto our
+// typed errors.
 
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import { Closed, DeadlineExceeded, NoCapacity, asCloudburstError } from '../errors.js';
+import { Closed, DeadlineExceeded, NoCapacity, Unauthorized, asCloudburstError } from '../errors.js';
 import type { InboundMessage, SubscribeOptions, Subscription, Transport } from './transport.js';
 import { DEFAULT_MAX_PAYLOAD } from '../codec/index.js';
+import { describeNatsAuth, natsAuthOptions, type NatsAuth } from './nats_auth.js';
 
 export interface NatsTransportOptions {
   /** NATS URL(s), e.g. `nats://127.0.0.1:4222`. */
   servers: string | string[];
   /** Shown in the server's connection list. */
   name?: string;
-  /** Extra NATS options (credentials, TLS, ...), passed through as they are. */
+  /** Credentials and TLS (nats_auth.ts). */
+  auth?: NatsAuth;
+  /** Extra NATS options, passed through as they are (they win over `auth`). */
   nats?: Partial<ConnectionOptions>;
 }
 
@@ -20,7 +24,7 @@ export class NatsTransport implements Transport {
 
   static async connect(opts: NatsTransportOptions): Promise<NatsTransport> {
     const name = opts.name ?? 'cloudburst';
-    const nc = await connect({
+    const options = {
       servers: opts.servers,
       name,
       maxReconnectAttempts: -1,
@@ -30,9 +34,14 @@ export class NatsTransport implements Transport {
       // nats.js builds two errors with stack traces for every request by
       // default; that was 5% of a KVS client's CPU, for traces we never show.
       noAsyncTraces: true,
+      ...natsAuthOptions(opts.auth),
       ...opts.nats,
-    });
-    return new NatsTransport(nc, name);
+    };
+    try {
+      return new NatsTransport(await connect(options), name);
+    } catch (err) {
+      throw mapConnectError(err, opts);
+    }
   }
 
   get maxPayload(): number {
@@ -84,6 +93,18 @@ export class NatsTransport implements Transport {
   async close(): Promise<void> {
     if (!this.nc.isClosed()) await this.nc.close();
   }
+}
+
+function mapConnectError(err: unknown, opts: NatsTransportOptions): Error {
+  const e = err as Error;
+  if (e.name === 'AuthorizationError' || e.name === 'UserAuthenticationExpiredError') {
+    // Credentials inside a URL (nats://user:pass@host) stay out of the message.
+    const servers = [opts.servers].flat().map((url) => url.replace(/\/\/[^/@]*@/, '//')).join(', ');
+    const passedThrough = opts.nats?.authenticator ?? opts.nats?.user ?? opts.nats?.token;
+    const who = passedThrough === undefined ? describeNatsAuth(opts.auth) : 'the credentials in the nats options';
+    return new Unauthorized(`NATS at ${servers} refused ${who}: ${e.message}`, { cause: err });
+  }
+  return e;
 }
 
 function mapRequestError(err: unknown, subject: string, timeoutMs: number): Error {

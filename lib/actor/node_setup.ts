@@ -11,7 +11,7 @@ import { NatsTransport } from './nats_transport.js';
 export async function actorOptions(kind: NodeKind, config: CommonConfig): Promise<ActorOptions> {
   const id = config.id ?? newId(`${kind}-`);
   const subjects = subjectsFor(config.prefix);
-  const transport = await NatsTransport.connect({ servers: config.nats, name: `cloudburst-${id}` });
+  const transport = await NatsTransport.connect({ servers: config.nats, name: `cloudburst-${id}`, ...(config.natsAuth ? { auth: config.natsAuth } : {}) });
   return {
     transport,
     subjects,

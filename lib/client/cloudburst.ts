@@ -3,6 +3,7 @@
 // the executor that runs a call answers here directly.
 
 import { request } from '../actor/rpc.js';
+import type { NatsAuth } from '../actor/nats_auth.js';
 import { NatsTransport, type NatsTransportOptions } from '../actor/nats_transport.js';
 import type { Transport } from '../actor/transport.js';
 import { decode, encodeMessage, obj } from '../codec/index.js';
@@ -25,7 +26,9 @@ export interface ConnectOptions {
   prefix?: string;
   /** Deadline of calls and KVS operations that name none. Default 30 s. */
   timeoutMs?: number;
-  /** Extra NATS options (credentials, TLS, ...). */
+  /** Credentials and TLS for NATS (docs/security.md); `natsAuthFromEnv()` reads them from CLOUDBURST_NATS_* variables. */
+  auth?: NatsAuth;
+  /** Extra NATS options, passed through to nats.js as they are. */
   nats?: NatsTransportOptions['nats'];
 }
 
@@ -93,6 +96,7 @@ export class Cloudburst {
     const transport = await NatsTransport.connect({
       servers: opts.servers ?? 'nats://127.0.0.1:4222',
       name: 'cloudburst-client',
+      ...(opts.auth ? { auth: opts.auth } : {}),
       ...(opts.nats ? { nats: opts.nats } : {}),
     });
     return new Cloudburst(transport, subjects, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
