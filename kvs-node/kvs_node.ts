@@ -25,6 +25,7 @@ import { KVS_UPDATES } from '../lib/kvs/updates.js';
 import { RingView, shardInfo, type ShardInfo, type ShardState } from '../lib/kvs/ring_view.js';
 import type { Lattice } from '../lib/lattice/index.js';
 import { Membership } from '../lib/membership.js';
+import { RateMeter } from '../lib/rate_meter.js';
 import { GossipQueue } from './gossip.js';
 import { HotKeys } from './hot_keys.js';
 import { ShardStore } from './storage/index.js';
@@ -46,6 +47,8 @@ export class KvsNode extends Actor {
   private readonly joiners = new Map<string, ShardInfo>();
   /** Key snapshots of the join pulls in progress, by joiner. */
   private readonly pulls = new Map<string, string[]>();
+  /** Operations asked of this shard, for the load in heartbeats. */
+  private readonly ops = new RateMeter();
 
   constructor(
     opts: ActorOptions,
@@ -110,7 +113,14 @@ export class KvsNode extends Actor {
   }
 
   protected override heartbeatFields(): Record<string, unknown> {
-    return { state: this.state, replication: this.config.replication, keys: this.store.size, watched: this.watches.size, hot: this.hot.take(10) };
+    return {
+      state: this.state,
+      replication: this.config.replication,
+      keys: this.store.size,
+      watched: this.watches.size,
+      hot: this.hot.take(10),
+      opsPerSec: this.ops.take(),
+    };
   }
 
   protected override async beforeStop(): Promise<void> {
@@ -214,6 +224,7 @@ export class KvsNode extends Actor {
 
   private async batch(msg: Envelope): Promise<{ results: KvsResult[] }> {
     const ops = arr(msg, 'ops');
+    this.ops.add(ops.length);
     // A client that routed by the same ring wrote every replica itself.
     // Otherwise it may have missed some, so this shard passes the writes on
     // to the other replicas before it answers: an acknowledged write is then

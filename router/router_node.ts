@@ -24,9 +24,13 @@ import { SchedulerPolicy } from './scheduler_policy.js';
 import { InFlight, type Tracked } from './in_flight.js';
 import { referencedKeys } from '../lib/reference.js';
 import { CALLS_DONE } from '../lib/call_protocol.js';
+import { RateMeter } from '../lib/rate_meter.js';
 
+/** What a router answers `status` with: every node it hears heartbeats from. */
 export interface ClusterStatus {
   router: string;
+  /** The router's clock as it answered (members' `seenAt` are on it too). */
+  at: number;
   members: Member[];
 }
 
@@ -42,6 +46,8 @@ export class RouterNode extends Actor {
   private readonly kvs: KvsClient;
   private readonly dags: RegistryCache<DagRecord>;
   private pinned: ReadonlyMap<string, number> = new Map();
+  /** Calls and DAG calls taken, for the load in heartbeats. */
+  private readonly taken = new RateMeter();
 
   constructor(
     opts: ActorOptions,
@@ -58,7 +64,7 @@ export class RouterNode extends Actor {
     const handlers = {
       call: (msg: Envelope, ctx: MessageContext) => this.forward(msg, ctx),
       [DAG_CALL]: (msg: Envelope, ctx: MessageContext) => this.dagCall(msg, ctx),
-      status: (): ClusterStatus => ({ router: this.id, members: this.membership.live() }),
+      status: (): ClusterStatus => ({ router: this.id, at: Date.now(), members: this.membership.live() }),
     };
     this.serve(this.subjects.sched, handlers, 'routers');
     this.serve(this.subject, {
@@ -77,6 +83,15 @@ export class RouterNode extends Actor {
 
   static async create(config: RouterConfig): Promise<RouterNode> {
     return new RouterNode(await actorOptions('router', config), config);
+  }
+
+  protected override heartbeatFields(): Record<string, unknown> {
+    return { inFlight: this.outstanding, callsPerSec: this.taken.take() };
+  }
+
+  /** Calls and DAG calls out at executors, not yet reported done. */
+  private get outstanding(): number {
+    return this.forwarded.size + this.dagRuns.size;
   }
 
   override async start(): Promise<void> {
@@ -121,6 +136,7 @@ export class RouterNode extends Actor {
 
   private async forward(msg: Envelope, ctx: MessageContext): Promise<unknown> {
     str(msg, 'fn');
+    this.taken.add();
     const deadline = num(msg, 'deadline');
     const target = (await this.executors(deadline)).pick(referencedKeys(arr(msg, 'args')));
     const { v: _v, t: _t, ...fields } = msg;
@@ -181,6 +197,7 @@ export class RouterNode extends Actor {
   /** Places every function of a DAG call and sends each its stage; the sink answers the caller. */
   private async dagCall(msg: Envelope, ctx: MessageContext): Promise<typeof NO_REPLY> {
     if (ctx.reply === undefined) throw new MalformedMessage('a DAG call needs a reply subject');
+    this.taken.add();
     const deadline = num(msg, 'deadline');
     const args = obj(msg['args'] ?? {}, 'DAG arguments');
     const dag = await this.dags.get(str(msg, 'dag'), deadline);

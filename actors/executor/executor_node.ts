@@ -141,12 +141,14 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   protected override heartbeatFields(): Record<string, unknown> {
+    const cache = this.cacheStats;
     return {
       cached: this.state.cachedKeys(CACHED_KEYS_REPORTED),
-      cacheBytes: this.state.writer.bytesUsed,
-      // Reads the workers answer from shared memory are not counted anywhere;
-      // these are the fetches the cache could not answer.
-      cacheMisses: this.state.misses,
+      cacheBytes: cache.bytes,
+      cacheEntries: cache.entries,
+      // Reads answered from the cache (worker threads included), and fetches it could not answer.
+      cacheHits: cache.hits,
+      cacheMisses: cache.misses,
       threads: this.pool.threads.length,
       running: this.running,
       queued: this.pool.queueSize,

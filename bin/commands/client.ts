@@ -8,17 +8,17 @@ import { moduleSource } from '../../lib/client/transpile.js';
 import { CLI_LATTICE_TYPES, valueFromCli, type CliLatticeType } from '../lattice_args.js';
 import { withNats, parseValue } from '../options.js';
 
-interface ClientArgs {
+export interface ClientArgs {
   nats: string;
   prefix: string;
   timeout: number;
 }
 
-function clientOptions<T>(y: Argv<T>) {
+export function clientOptions<T>(y: Argv<T>) {
   return withNats(y, true).option('timeout', { type: 'number', default: 30_000, describe: 'deadline of the request in ms' });
 }
 
-async function withClient<R>(a: ClientArgs, use: (cb: Cloudburst) => Promise<R>): Promise<R> {
+export async function withClient<R>(a: ClientArgs, use: (cb: Cloudburst) => Promise<R>): Promise<R> {
   const cb = await Cloudburst.connect({ servers: a.nats, prefix: a.prefix, timeoutMs: a.timeout });
   try {
     return await use(cb);
@@ -27,7 +27,7 @@ async function withClient<R>(a: ClientArgs, use: (cb: Cloudburst) => Promise<R>)
   }
 }
 
-function print(value: unknown): void {
+export function print(value: unknown): void {
   process.stdout.write(`${value === undefined ? 'undefined' : JSON.stringify(value, replacer)}\n`);
 }
 
@@ -126,11 +126,4 @@ export const replicationCommand: Cmd<{ key: string; replicas: string }> = {
     await withClient(a, (cb) => cb.setReplication(a.key, replicas));
     process.stdout.write('ok\n');
   },
-};
-
-export const statusCommand: Cmd<object> = {
-  command: 'status',
-  describe: 'print the nodes a router knows of (JSON)',
-  builder: (y) => clientOptions(y) as never,
-  handler: async (a) => print(await withClient(a, (cb) => cb.status({ timeoutMs: a.timeout }))),
 };

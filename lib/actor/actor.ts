@@ -58,6 +58,8 @@ export interface Heartbeat {
   subject: string;
   startedAt: number;
   at: number;
+  /** `at - startedAt`, by the node's own clock. */
+  uptimeMs?: number;
   [extra: string]: unknown;
 }
 
@@ -178,13 +180,15 @@ export abstract class Actor {
 
   /** Sends a heartbeat now, e.g. when the node's state changed. */
   protected heartbeat(): void {
+    const at = Date.now();
     const hb: Heartbeat = {
       ...this.heartbeatFields(),
       id: this.id,
       kind: this.kind,
       subject: this.subject,
       startedAt: this.startedAt,
-      at: Date.now(),
+      at,
+      uptimeMs: at - this.startedAt,
     };
     try {
       this.transport.publish(this.subjects.members, encodeMessage('heartbeat', hb));
