@@ -24,6 +24,7 @@ import { SchedulerPolicy } from './scheduler_policy.js';
 import { InFlight, type Tracked } from './in_flight.js';
 import { referencedKeys } from '../lib/reference.js';
 import { CALLS_DONE } from '../lib/call_protocol.js';
+import { routerMetrics } from '../lib/node_metrics.js';
 import { RateMeter } from '../lib/rate_meter.js';
 
 /** What a router answers `status` with: every node it hears heartbeats from. */
@@ -48,6 +49,7 @@ export class RouterNode extends Actor {
   private pinned: ReadonlyMap<string, number> = new Map();
   /** Calls and DAG calls taken, for the load in heartbeats. */
   private readonly taken = new RateMeter();
+  private readonly retries: ReturnType<typeof routerMetrics> | undefined;
 
   constructor(
     opts: ActorOptions,
@@ -60,6 +62,9 @@ export class RouterNode extends Actor {
     this.membership.onChange(() => this.retryOrphans());
     this.replication = new ReplicationPolicy(config);
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'pinned replication not read') });
+    this.retries =
+      this.metrics &&
+      routerMetrics(this.metrics, { inFlight: () => this.outstanding, members: (kind) => this.membership.live(kind).length });
     this.dags = new RegistryCache(this.kvs, DAGS, this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad registry notice'));
     const handlers = {
       call: (msg: Envelope, ctx: MessageContext) => this.forward(msg, ctx),
@@ -182,12 +187,14 @@ export class RouterNode extends Actor {
       if (call.retried || !target || call.deadline <= Date.now()) continue;
       this.policy.sent(target.id);
       this.log.info({ id: call.id, from: call.executors[0], to: target.id }, 'executor gone: sending its call again');
+      this.retries?.retried('call');
       this.forwarded.track({ ...call, executors: [target.id], retried: true });
       this.transport.publish(target.subject, call.call, call.reply);
     }
     for (const run of this.dagRuns.orphaned(live)) {
       if (run.retried || executors.length === 0 || run.deadline <= Date.now()) continue;
       this.log.info({ id: run.id, dag: run.dag.name }, 'executor gone: running its DAG call again');
+      this.retries?.retried('dag');
       this.startDagRun({ ...run, retried: true }, { pick: (keys) => this.policy.pick(executors, keys)! }).catch((err: unknown) =>
         this.transport.publish(run.reply, encodeError(asCloudburstError(err))),
       );
