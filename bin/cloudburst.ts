@@ -4,7 +4,8 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { CloudburstError } from '../lib/errors.js';
-import { callCommand, deleteCommand, getCommand, putCommand, registerCommand, replicationCommand, statusCommand } from './commands/client.js';
+import { callCommand, deleteCommand, getCommand, putCommand, registerCommand, replicationCommand } from './commands/client.js';
+import { statusCommand } from './commands/status.js';
 import { demoCommand } from './commands/demo.js';
 import { executorCommand, kvsCommand, routerCommand } from './commands/nodes.js';
 import { upCommand } from './commands/up.js';

@@ -43,6 +43,12 @@ export interface LocalClusterOptions {
   autoscale?: AutoscaleOptions;
   /** Heartbeat period of the nodes. Default 1 s. */
   heartbeatMs?: number;
+  /**
+   * Nodes serve metrics on BASE + n, n the lowest offset no running node
+   * holds (so in start order, and a new executor fills a gap); 0: free ports.
+   * Default: no metrics.
+   */
+  metricsPort?: number;
 }
 
 /** Shards that keep nothing: for demos and benches of the call path. */
@@ -66,6 +72,8 @@ export interface ChildNode {
   restarts: number[];
   /** Stopped on purpose (autoscaling): not restarted when it exits. */
   retired?: boolean;
+  /** The port asked for its metrics (kept across restarts); what it listens on is in its ready message. */
+  metricsPort?: number;
 }
 
 export class LocalCluster {
@@ -134,9 +142,19 @@ export class LocalCluster {
     this.opts.onProgress?.(line);
   }
 
-  private args(kind: NodeKind, id: string): string[] {
+  /** BASE + the lowest offset no node holds; 0 stays 0 (each node a free port). */
+  private nextMetricsPort(base: number): number {
+    if (base === 0) return 0;
+    const taken = new Set(this.nodes.map((n) => n.metricsPort));
+    let port = base;
+    while (taken.has(port)) port++;
+    return port;
+  }
+
+  private args(kind: NodeKind, id: string, metricsPort: number | undefined): string[] {
     const args = [CLI, kind, '--nats', this.natsUrl, '--prefix', this.opts.prefix, '--id', id, '--log-level', this.opts.logLevel];
     if (this.opts.heartbeatMs !== undefined) args.push('--heartbeat-ms', String(this.opts.heartbeatMs));
+    if (metricsPort !== undefined) args.push('--metrics-port', String(metricsPort));
     if (kind === 'executor') args.push('--threads', String(this.opts.threads));
     if (kind === 'kvs') {
       const { durability, dataDir, replication, gossipMs } = this.opts.shards;
@@ -151,24 +169,31 @@ export class LocalCluster {
     // In a process group of its own: a Ctrl-C at the terminal reaches only the
     // supervisor, which stops the nodes in order (routers first, NATS last).
     // A node still stops by itself if the supervisor dies (run_node.ts).
-    const child = spawn(process.execPath, this.args(kind, id), {
+    const metricsPort = node ? node.metricsPort : this.opts.metricsPort === undefined ? undefined : this.nextMetricsPort(this.opts.metricsPort);
+    const child = spawn(process.execPath, this.args(kind, id, metricsPort), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,
       env: envWithNatsAuth(this.natsAuth),
     });
-    const entry: ChildNode = node ?? { kind, id, process: child, restarts: [] };
+    const entry: ChildNode = node ?? { kind, id, process: child, restarts: [], ...(metricsPort === undefined ? {} : { metricsPort }) };
     entry.process = child;
     if (!node) this.nodes.push(entry);
+    let listening: number | undefined;
     await childReady(child, {
       what: `${kind} ${id}`,
       timeoutMs: this.opts.readyTimeoutMs ?? 20_000,
       watch: (ready) => {
-        const onMessage = (m: unknown): void => void ((m as ReadyMessage | undefined)?.ready && ready());
+        const onMessage = (m: unknown): void => {
+          const msg = m as ReadyMessage | undefined;
+          if (!msg?.ready) return;
+          listening = msg.metricsPort;
+          ready();
+        };
         child.on('message', onMessage);
         return () => child.off('message', onMessage);
       },
     });
-    this.progress(`${kind} ${id} ready (pid ${child.pid})`);
+    this.progress(`${kind} ${id} ready (pid ${child.pid})${listening === undefined ? '' : `, metrics on port ${listening}`}`);
     child.once('exit', (code, signal) => this.onChildExit(entry, child, code, signal));
     return entry;
   }

@@ -8,6 +8,8 @@ export interface ReadyMessage {
   ready: true;
   id: string;
   kind: string;
+  /** Where it serves its metrics, if it does. */
+  metricsPort?: number;
 }
 
 export async function runNode(create: () => Promise<Actor>): Promise<void> {
@@ -27,9 +29,10 @@ export async function runNode(create: () => Promise<Actor>): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
   if (process.send) {
     process.once('disconnect', () => stop('supervisor gone'));
-    const ready: ReadyMessage = { ready: true, id: node.id, kind: node.kind };
+    const ready: ReadyMessage = { ready: true, id: node.id, kind: node.kind, ...(node.metricsPort === undefined ? {} : { metricsPort: node.metricsPort }) };
     process.send(ready);
   } else {
-    process.stdout.write(`${node.kind} ${node.id} ready on ${node.subject}\n`);
+    const metrics = node.metricsPort === undefined ? '' : `, metrics on port ${node.metricsPort}`;
+    process.stdout.write(`${node.kind} ${node.id} ready on ${node.subject}${metrics}\n`);
   }
 }

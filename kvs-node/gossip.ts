@@ -10,6 +10,8 @@ export interface GossipSender {
   stillWanted(peer: string, key: string): boolean;
   /** Told of keys `peer` acknowledged. */
   delivered(peer: string, keys: string[]): void;
+  /** Told of each round that has something to send (metrics). */
+  roundStarted?(): void;
 }
 
 /** Entries per gossip message; values are chunked by the transport if large. */
@@ -40,6 +42,13 @@ export class GossipQueue {
     clearInterval(this.timer);
   }
 
+  /** Keys waiting for the next round, summed over peers. */
+  get queuedKeys(): number {
+    let n = 0;
+    for (const keys of this.queued.values()) n += keys.size;
+    return n;
+  }
+
   /** Sends everything queued now and waits for the answers. */
   async flush(): Promise<void> {
     await this.round();
@@ -49,6 +58,7 @@ export class GossipQueue {
   private round(): Promise<unknown> {
     const queued = this.queued;
     this.queued = new Map();
+    if (queued.size > 0) this.sender.roundStarted?.();
     const sends: Promise<void>[] = [];
     for (const [peer, keys] of queued) {
       const all = [...keys];

@@ -25,6 +25,8 @@ import { KVS_UPDATES } from '../lib/kvs/updates.js';
 import { RingView, shardInfo, type ShardInfo, type ShardState } from '../lib/kvs/ring_view.js';
 import type { Lattice } from '../lib/lattice/index.js';
 import { Membership } from '../lib/membership.js';
+import { kvsMetrics } from '../lib/node_metrics.js';
+import { RateMeter } from '../lib/rate_meter.js';
 import { GossipQueue } from './gossip.js';
 import { HotKeys } from './hot_keys.js';
 import { ShardStore } from './storage/index.js';
@@ -46,6 +48,9 @@ export class KvsNode extends Actor {
   private readonly joiners = new Map<string, ShardInfo>();
   /** Key snapshots of the join pulls in progress, by joiner. */
   private readonly pulls = new Map<string, string[]>();
+  /** Operations asked of this shard, for the load in heartbeats. */
+  private readonly ops = new RateMeter();
+  private readonly opMetrics: ReturnType<typeof kvsMetrics> | undefined;
 
   constructor(
     opts: ActorOptions,
@@ -61,9 +66,11 @@ export class KvsNode extends Actor {
         send: (peer, keys) => this.sendGossip(peer, keys),
         stillWanted: (peer, key) => this.ring.writeReplicas(key).some((r) => r.id === peer),
         delivered: (_peer, keys) => this.dropUnowned(keys),
+        roundStarted: () => this.opMetrics?.gossipRound(),
       },
       config.gossipMs,
     );
+    this.opMetrics = this.metrics && kvsMetrics(this.metrics, { keys: () => this.store.size, gossipQueued: () => this.gossip.queuedKeys });
     this.watches = new Watches((bucket, entries) => this.publishUpdates(bucket, entries));
     this.serve(this.subject, {
       [KVS_BATCH]: (msg) => this.batch(msg),
@@ -110,7 +117,14 @@ export class KvsNode extends Actor {
   }
 
   protected override heartbeatFields(): Record<string, unknown> {
-    return { state: this.state, replication: this.config.replication, keys: this.store.size, watched: this.watches.size, hot: this.hot.take(10) };
+    return {
+      state: this.state,
+      replication: this.config.replication,
+      keys: this.store.size,
+      watched: this.watches.size,
+      hot: this.hot.take(10),
+      opsPerSec: this.ops.take(),
+    };
   }
 
   protected override async beforeStop(): Promise<void> {
@@ -214,6 +228,7 @@ export class KvsNode extends Actor {
 
   private async batch(msg: Envelope): Promise<{ results: KvsResult[] }> {
     const ops = arr(msg, 'ops');
+    this.ops.add(ops.length);
     // A client that routed by the same ring wrote every replica itself.
     // Otherwise it may have missed some, so this shard passes the writes on
     // to the other replicas before it answers: an acknowledged write is then
@@ -226,6 +241,7 @@ export class KvsNode extends Actor {
     ops.forEach((raw, i) => {
       try {
         const op = parseOp(raw);
+        this.opMetrics?.op(op.op);
         if (!this.owns(op.key)) throw this.wrongShard(op.key);
         this.hot.count(op.key);
         if (op.op === 'get') {

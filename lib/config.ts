@@ -24,6 +24,8 @@ export interface CommonConfig {
    * this they are PayloadTooLarge. Default 64 MiB.
    */
   maxMessageBytes: number;
+  /** Serve Prometheus metrics on this TCP port (0: any free one). Default: none, and no HTTP server. */
+  metricsPort?: number;
 }
 
 /** Default of `maxMessageBytes`, also what clients use when they name no limit. */

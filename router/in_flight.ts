@@ -25,6 +25,11 @@ export class InFlight<T extends Tracked> {
     this.items.set(item.id, { item, timer });
   }
 
+  /** Work tracked now. */
+  get size(): number {
+    return this.items.size;
+  }
+
   /** The work finished (or is given up here); returns it, if it was tracked. */
   done(id: string): T | undefined {
     const entry = this.items.get(id);

@@ -24,9 +24,14 @@ import { SchedulerPolicy } from './scheduler_policy.js';
 import { InFlight, type Tracked } from './in_flight.js';
 import { referencedKeys } from '../lib/reference.js';
 import { CALLS_DONE } from '../lib/call_protocol.js';
+import { routerMetrics } from '../lib/node_metrics.js';
+import { RateMeter } from '../lib/rate_meter.js';
 
+/** What a router answers `status` with: every node it hears heartbeats from. */
 export interface ClusterStatus {
   router: string;
+  /** The router's clock as it answered (members' `seenAt` are on it too). */
+  at: number;
   members: Member[];
 }
 
@@ -42,6 +47,9 @@ export class RouterNode extends Actor {
   private readonly kvs: KvsClient;
   private readonly dags: RegistryCache<DagRecord>;
   private pinned: ReadonlyMap<string, number> = new Map();
+  /** Calls and DAG calls taken, for the load in heartbeats. */
+  private readonly taken = new RateMeter();
+  private readonly retries: ReturnType<typeof routerMetrics> | undefined;
 
   constructor(
     opts: ActorOptions,
@@ -54,11 +62,14 @@ export class RouterNode extends Actor {
     this.membership.onChange(() => this.retryOrphans());
     this.replication = new ReplicationPolicy(config);
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'pinned replication not read') });
+    this.retries =
+      this.metrics &&
+      routerMetrics(this.metrics, { inFlight: () => this.outstanding, members: (kind) => this.membership.live(kind).length });
     this.dags = new RegistryCache(this.kvs, DAGS, this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad registry notice'));
     const handlers = {
       call: (msg: Envelope, ctx: MessageContext) => this.forward(msg, ctx),
       [DAG_CALL]: (msg: Envelope, ctx: MessageContext) => this.dagCall(msg, ctx),
-      status: (): ClusterStatus => ({ router: this.id, members: this.membership.live() }),
+      status: (): ClusterStatus => ({ router: this.id, at: Date.now(), members: this.membership.live() }),
     };
     this.serve(this.subjects.sched, handlers, 'routers');
     this.serve(this.subject, {
@@ -77,6 +88,15 @@ export class RouterNode extends Actor {
 
   static async create(config: RouterConfig): Promise<RouterNode> {
     return new RouterNode(await actorOptions('router', config), config);
+  }
+
+  protected override heartbeatFields(): Record<string, unknown> {
+    return { inFlight: this.outstanding, callsPerSec: this.taken.take() };
+  }
+
+  /** Calls and DAG calls out at executors, not yet reported done. */
+  private get outstanding(): number {
+    return this.forwarded.size + this.dagRuns.size;
   }
 
   override async start(): Promise<void> {
@@ -121,6 +141,7 @@ export class RouterNode extends Actor {
 
   private async forward(msg: Envelope, ctx: MessageContext): Promise<unknown> {
     str(msg, 'fn');
+    this.taken.add();
     const deadline = num(msg, 'deadline');
     const target = (await this.executors(deadline)).pick(referencedKeys(arr(msg, 'args')));
     const { v: _v, t: _t, ...fields } = msg;
@@ -166,12 +187,14 @@ export class RouterNode extends Actor {
       if (call.retried || !target || call.deadline <= Date.now()) continue;
       this.policy.sent(target.id);
       this.log.info({ id: call.id, from: call.executors[0], to: target.id }, 'executor gone: sending its call again');
+      this.retries?.retried('call');
       this.forwarded.track({ ...call, executors: [target.id], retried: true });
       this.transport.publish(target.subject, call.call, call.reply);
     }
     for (const run of this.dagRuns.orphaned(live)) {
       if (run.retried || executors.length === 0 || run.deadline <= Date.now()) continue;
       this.log.info({ id: run.id, dag: run.dag.name }, 'executor gone: running its DAG call again');
+      this.retries?.retried('dag');
       this.startDagRun({ ...run, retried: true }, { pick: (keys) => this.policy.pick(executors, keys)! }).catch((err: unknown) =>
         this.transport.publish(run.reply, encodeError(asCloudburstError(err))),
       );
@@ -181,6 +204,7 @@ export class RouterNode extends Actor {
   /** Places every function of a DAG call and sends each its stage; the sink answers the caller. */
   private async dagCall(msg: Envelope, ctx: MessageContext): Promise<typeof NO_REPLY> {
     if (ctx.reply === undefined) throw new MalformedMessage('a DAG call needs a reply subject');
+    this.taken.add();
     const deadline = num(msg, 'deadline');
     const args = obj(msg['args'] ?? {}, 'DAG arguments');
     const dag = await this.dags.get(str(msg, 'dag'), deadline);

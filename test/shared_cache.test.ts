@@ -183,6 +183,7 @@ t.test('a get returns a copy the caller owns', (t) => {
   t.equal(reader.hits, 2);
   t.equal(reader.get('absent'), undefined);
   t.equal(reader.misses, 1);
+  t.equal(writer.sharedHits, 0, 'a reader made without shareHits keeps its hits to itself');
   t.throws(() => new SharedCacheReader(new SharedArrayBuffer(1024)), TypeError, 'a foreign buffer is refused');
   t.end();
 });
@@ -296,6 +297,7 @@ t.test('stress: 3 reader threads never see a torn or foreign value while the wri
     t.equal(r.hits + r.misses, r.gets, `reader ${i}: every get counted`);
     t.ok(r.hits >= 10_000, `reader ${i}: ${r.hits} hits`);
   }
+  t.equal(writer.sharedHits, reports.reduce((sum, r) => sum + r.hits, 0), 'the hit counter the readers share lost none of their hits');
 });
 
 t.test('micro: reader get of a cached value, ns/op (printed, not asserted)', (t) => {

@@ -30,6 +30,7 @@ import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
 import { DoneNotices } from './done_notices.js';
 import type { WorkerData, WorkerOutcome, WorkerTask } from './worker_protocol.js';
+import { executorMetrics } from '../../lib/node_metrics.js';
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
 
@@ -79,6 +80,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private readonly line: MainStateLine;
   private readonly done: DoneNotices;
   private instances = 0;
+  private readonly calls: ReturnType<typeof executorMetrics> | undefined;
 
   constructor(opts: ActorOptions, config: Pick<ExecutorConfig, 'threads' | 'minThreads' | 'cacheBytes'>) {
     super(opts);
@@ -112,6 +114,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
       workerData: { cache: this.state.writer.buffer, executorId: this.id } satisfies WorkerData,
       execArgv: workerExecArgv(process.execArgv),
     });
+    this.calls =
+      this.metrics &&
+      executorMetrics(this.metrics, { cache: () => this.cacheStats, running: () => this.running, queued: () => this.pool.queueSize, threads: () => this.pool.threads.length });
     this.stages = new DagStages((stage, inputs, upstream) => void this.runStage(stage, inputs, upstream));
     this.serve(this.subjects.instances(this.id), {
       [FN_MESSAGE]: (msg, ctx) => {
@@ -145,12 +150,14 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   protected override heartbeatFields(): Record<string, unknown> {
+    const cache = this.cacheStats;
     return {
       cached: this.state.cachedKeys(CACHED_KEYS_REPORTED),
-      cacheBytes: this.state.writer.bytesUsed,
-      // Reads the workers answer from shared memory are not counted anywhere;
-      // these are the fetches the cache could not answer.
-      cacheMisses: this.state.misses,
+      cacheBytes: cache.bytes,
+      cacheEntries: cache.entries,
+      // Reads answered from the cache (worker threads included), and fetches it could not answer.
+      cacheHits: cache.hits,
+      cacheMisses: cache.misses,
       threads: this.pool.threads.length,
       running: this.running,
       queued: this.pool.queueSize,
@@ -277,11 +284,14 @@ export class ExecutorNode extends Actor implements InvocationHost {
     const timer = setTimeout(() => abort.abort(), deadline - Date.now());
     const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), readThroughMain: (ctx.session !== undefined && ctx.session.consistency !== 'lww') || ctx.tx !== undefined };
     this.running++;
+    const measured = this.calls?.call(name);
     try {
       const outcome = (await this.pool.run(task, { transferList: [task.args.buffer as ArrayBuffer], signal: abort.signal })) as WorkerOutcome;
       if (!outcome.ok) throw errorFromWire(outcome.error);
+      measured?.('ok');
       return outcome.result;
     } catch (err) {
+      measured?.(abort.signal.aborted ? 'DEADLINE_EXCEEDED' : asCloudburstError(err).code);
       if (abort.signal.aborted) {
         throw new DeadlineExceeded(`function ${name} did not return before its deadline; its worker was recycled`, { data: { name } });
       }

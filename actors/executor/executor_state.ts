@@ -17,7 +17,9 @@ export class ExecutorState {
   private readonly reader: SharedCacheReader;
   private readonly watches = new Map<string, { close(): void }>();
   private readonly sweeper: NodeJS.Timeout;
-  hits = 0;
+  /** Gets this thread answered from the cache (workers count theirs in the cache itself). */
+  private mainHits = 0;
+  /** Reads the cache could not answer, from any thread: each is a fetch from the KVS. */
   misses = 0;
 
   constructor(
@@ -34,13 +36,18 @@ export class ExecutorState {
   async get(key: string, deadline: number): Promise<Lattice | undefined> {
     const cached = this.cached(key);
     if (cached) {
-      this.hits++;
+      this.mainHits++;
       return cached;
     }
     this.misses++;
     const value = await this.kvs.get(key, { deadline });
     if (value) this.merge(key, value);
     return value;
+  }
+
+  /** Reads answered from the cache, by worker threads or this one. */
+  get hits(): number {
+    return this.mainHits + this.writer.sharedHits;
   }
 
   /** What every replica holds now, merged into the cache: for a reader the cache is too old for. */

@@ -15,7 +15,8 @@ import type { WorkerData, WorkerOutcome, WorkerTask } from './worker_protocol.js
 type Invocable = (cb: Cb, ...args: unknown[]) => unknown;
 
 const data = workerData as WorkerData;
-const cache = new SharedCacheReader(data.cache);
+// Hits here never reach the main thread otherwise; the header counts them for its reports.
+const cache = new SharedCacheReader(data.cache, { shareHits: true });
 const line = new WorkerStateLine(data.executorId);
 const modules = new Map<string, Promise<Invocable>>();
 

@@ -9,17 +9,17 @@ import { CLI_LATTICE_TYPES, valueFromCli, type CliLatticeType } from '../lattice
 import { natsAuthFromArgs, type NatsAuthArgs } from '../nats_auth_options.js';
 import { withNats, parseValue } from '../options.js';
 
-interface ClientArgs extends NatsAuthArgs {
+export interface ClientArgs extends NatsAuthArgs {
   nats: string;
   prefix: string;
   timeout: number;
 }
 
-function clientOptions<T>(y: Argv<T>) {
+export function clientOptions<T>(y: Argv<T>) {
   return withNats(y, true).option('timeout', { type: 'number', default: 30_000, describe: 'deadline of the request in ms' });
 }
 
-async function withClient<R>(a: ClientArgs, use: (cb: Cloudburst) => Promise<R>): Promise<R> {
+export async function withClient<R>(a: ClientArgs, use: (cb: Cloudburst) => Promise<R>): Promise<R> {
   const cb = await Cloudburst.connect({ servers: a.nats, auth: natsAuthFromArgs(a), prefix: a.prefix, timeoutMs: a.timeout });
   try {
     return await use(cb);
@@ -28,7 +28,7 @@ async function withClient<R>(a: ClientArgs, use: (cb: Cloudburst) => Promise<R>)
   }
 }
 
-function print(value: unknown): void {
+export function print(value: unknown): void {
   process.stdout.write(`${value === undefined ? 'undefined' : JSON.stringify(value, replacer)}\n`);
 }
 
@@ -127,11 +127,4 @@ export const replicationCommand: Cmd<{ key: string; replicas: string }> = {
     await withClient(a, (cb) => cb.setReplication(a.key, replicas));
     process.stdout.write('ok\n');
   },
-};
-
-export const statusCommand: Cmd<object> = {
-  command: 'status',
-  describe: 'print the nodes a router knows of (JSON)',
-  builder: (y) => clientOptions(y) as never,
-  handler: async (a) => print(await withClient(a, (cb) => cb.status({ timeoutMs: a.timeout }))),
 };

@@ -14,7 +14,11 @@ import { runNode } from '../run_node.js';
 function nodeOptions<T>(y: Argv<T>) {
   return withNats(y, true)
     .option('id', { type: 'string', describe: 'node id, unique in the cluster (default: random; give a shard a fixed one to restart it from its data)' })
-    .option('heartbeat-ms', { type: 'number', default: COMMON_DEFAULTS.heartbeatMs, describe: 'heartbeat period; a node silent for 3 periods is taken as gone' });
+    .option('heartbeat-ms', { type: 'number', default: COMMON_DEFAULTS.heartbeatMs, describe: 'heartbeat period; a node silent for 3 periods is taken as gone' })
+    .option('metrics-port', {
+      type: 'number',
+      describe: 'serve Prometheus metrics on http://<any interface>:PORT/metrics (0: a free one, printed when ready); default: no metrics, no HTTP server',
+    });
 }
 
 interface NodeArgs extends NatsAuthArgs {
@@ -23,10 +27,19 @@ interface NodeArgs extends NatsAuthArgs {
   id: string | undefined;
   'log-level': string;
   'heartbeat-ms': number;
+  'metrics-port': number | undefined;
 }
 
 function common(a: NodeArgs) {
-  return { nats: a.nats, natsAuth: natsAuthFromArgs(a), prefix: a.prefix, heartbeatMs: a['heartbeat-ms'], logLevel: a['log-level'] as LogLevel, ...(a.id ? { id: a.id } : {}) };
+  return {
+    nats: a.nats,
+    natsAuth: natsAuthFromArgs(a),
+    prefix: a.prefix,
+    heartbeatMs: a['heartbeat-ms'],
+    logLevel: a['log-level'] as LogLevel,
+    ...(a.id ? { id: a.id } : {}),
+    ...(a['metrics-port'] === undefined ? {} : { metricsPort: a['metrics-port'] }),
+  };
 }
 
 export interface KvsArgs extends NodeArgs {

@@ -29,7 +29,14 @@ export function clusterOptions<T>(y: Argv<T>) {
     .option('min-executors', { type: 'number', default: 1, describe: 'with --max-executors: never fewer than this many' })
     .option('scale-cooldown-ms', { type: 'number', default: 10_000, describe: 'with --max-executors: least time between two changes' })
     .option('routers', { type: 'number', default: 1, describe: 'routers' })
-    .option('threads', { type: 'number', default: EXECUTOR_DEFAULTS.threads, describe: 'worker threads per executor' });
+    .option('threads', { type: 'number', default: EXECUTOR_DEFAULTS.threads, describe: 'worker threads per executor' })
+    .option('metrics-port', {
+      type: 'number',
+      describe:
+        'serve Prometheus metrics from every node, each on its own port: BASE, BASE+1, ... in start order ' +
+        '(shards, executors, routers; a restarted node keeps its port, a new executor takes the lowest free one; ' +
+        '0: free ports); progress lines name each port. Default: no metrics',
+    });
 }
 
 export function startCluster(a: UpArgs, onProgress: (line: string) => void): Promise<LocalCluster> {
@@ -44,6 +51,7 @@ export function startCluster(a: UpArgs, onProgress: (line: string) => void): Pro
     shards: { durability: a.durability, dataDir: a['data-dir'], replication: a.replication, gossipMs: a['gossip-ms'] },
     prefix: a.prefix,
     logLevel: a['log-level'] as LogLevel,
+    ...(a['metrics-port'] === undefined ? {} : { metricsPort: a['metrics-port'] }),
     onProgress,
   });
 }

@@ -10,6 +10,8 @@ import { DEFAULT_MAX_MESSAGE_BYTES } from '../config.js';
 import { DEFAULT_TIMEOUT_MS } from '../deadline.js';
 import { CloudburstError, InvalidArgument, MalformedMessage, UnknownMessageType, asCloudburstError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { Metrics } from '../metrics.js';
+import { requestMetrics, type Outcome } from '../node_metrics.js';
 import type { Subjects } from '../subjects.js';
 import {
   CHUNK,
@@ -48,6 +50,8 @@ export interface ActorOptions {
   heartbeatMs: number;
   /** Largest request or answer, in bytes. Default DEFAULT_MAX_MESSAGE_BYTES (64 MiB). */
   maxMessageBytes?: number;
+  /** Served over HTTP while the node runs; none, no server. */
+  metrics?: Metrics;
 }
 
 /** What a node says of itself in each heartbeat. */
@@ -58,6 +62,8 @@ export interface Heartbeat {
   subject: string;
   startedAt: number;
   at: number;
+  /** `at - startedAt`, by the node's own clock. */
+  uptimeMs?: number;
   [extra: string]: unknown;
 }
 
@@ -71,6 +77,9 @@ export abstract class Actor {
   protected readonly subjects: Subjects;
   readonly log: Logger;
   private readonly heartbeatMs: number;
+  /** The node's Prometheus metrics, when it has a metrics port (subclasses add theirs). */
+  protected readonly metrics: Metrics | undefined;
+  private readonly requests: ReturnType<typeof requestMetrics> | undefined;
   /** Largest request this node takes and answer it sends. */
   protected readonly maxMessageBytes: number;
   /** Requests arriving in pieces: what is in so far, and whose handlers take them. */
@@ -91,6 +100,8 @@ export abstract class Actor {
     this.log = opts.logger;
     this.heartbeatMs = opts.heartbeatMs;
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.metrics = opts.metrics;
+    this.requests = opts.metrics && requestMetrics(opts.metrics);
     if (!Number.isSafeInteger(this.maxMessageBytes) || this.maxMessageBytes < 1) {
       throw new InvalidArgument(`maxMessageBytes must be a positive integer, not ${this.maxMessageBytes}`);
     }
@@ -128,13 +139,15 @@ export abstract class Actor {
 
   /** Subscribes and starts heartbeats; the node is reachable when this resolves. */
   async start(): Promise<void> {
+    // First: a port already taken fails the start before the node is announced.
+    const metricsPort = await this.metrics?.listen();
     this.serveTransfers();
     this.serve(this.subjects.membersPing, { ping: () => (this.heartbeat(), NO_REPLY) });
     this.heartbeat();
     this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatMs);
     this.heartbeatTimer.unref();
     await this.transport.flush();
-    this.log.info({ id: this.id, kind: this.kind, subject: this.subject }, 'node started');
+    this.log.info({ id: this.id, kind: this.kind, subject: this.subject, metricsPort }, 'node started');
   }
 
   /** Says goodbye, lets in-flight requests answer, then closes the connection. */
@@ -161,6 +174,7 @@ export abstract class Actor {
     }
     this.transferSub?.unsubscribe();
     await this.onStop();
+    await this.metrics?.close();
     await this.transport.drain();
     this.log.info({ id: this.id, kind: this.kind }, 'node stopped');
   }
@@ -171,6 +185,11 @@ export abstract class Actor {
   /** Releases what the node holds (pools, files) after the last request. */
   protected async onStop(): Promise<void> {}
 
+  /** Where the node serves its metrics (`http://host:<port>/metrics`), once started with a metrics port. */
+  get metricsPort(): number | undefined {
+    return this.metrics?.port;
+  }
+
   /** Extra fields for heartbeats (load, cached keys, ...). */
   protected heartbeatFields(): Record<string, unknown> {
     return {};
@@ -178,13 +197,15 @@ export abstract class Actor {
 
   /** Sends a heartbeat now, e.g. when the node's state changed. */
   protected heartbeat(): void {
+    const at = Date.now();
     const hb: Heartbeat = {
       ...this.heartbeatFields(),
       id: this.id,
       kind: this.kind,
       subject: this.subject,
       startedAt: this.startedAt,
-      at: Date.now(),
+      at,
+      uptimeMs: at - this.startedAt,
     };
     try {
       this.transport.publish(this.subjects.members, encodeMessage('heartbeat', hb));
@@ -216,22 +237,23 @@ export abstract class Actor {
       return;
     }
     const deadline = deadlineOf(msg);
+    const served = this.requests?.start(msg.t);
     let result: unknown;
     try {
       result = handler(msg, ctx);
     } catch (err) {
-      this.answerError(ctx.reply, asCloudburstError(err));
+      this.answerError(ctx.reply, asCloudburstError(err), served);
       return;
     }
     if (result instanceof Promise) {
       const done = result.then(
-        (body: unknown) => this.answer(ctx.reply, body, deadline),
-        (err: unknown) => this.answerError(ctx.reply, asCloudburstError(err)),
+        (body: unknown) => this.answer(ctx.reply, body, deadline, served),
+        (err: unknown) => this.answerError(ctx.reply, asCloudburstError(err), served),
       );
       this.inFlight.add(done);
       void done.finally(() => this.inFlight.delete(done));
     } else {
-      this.answer(ctx.reply, result, deadline);
+      this.answer(ctx.reply, result, deadline, served);
     }
   }
 
@@ -294,7 +316,9 @@ export abstract class Actor {
     return piece;
   }
 
-  private answer(reply: string | undefined, body: unknown, deadline: number): void {
+  /** Sends a handler's answer; `served` (metrics) hears how the request ended. */
+  private answer(reply: string | undefined, body: unknown, deadline: number, served?: Outcome): void {
+    served?.('ok');
     if (reply === undefined || body === NO_REPLY) return;
     const bytes = encodeReply(body, this.maxMessageBytes);
     if (bytes.byteLength <= this.transport.maxPayload) {
@@ -312,7 +336,8 @@ export abstract class Actor {
     }
   }
 
-  private answerError(reply: string | undefined, err: CloudburstError): void {
+  private answerError(reply: string | undefined, err: CloudburstError, served?: Outcome): void {
+    served?.(err.code);
     if (err.code === 'INTERNAL_ERROR') this.log.error({ err: err.cause ?? err }, 'request failed');
     this.reply(reply, encodeError(err));
   }

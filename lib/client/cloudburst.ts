@@ -18,6 +18,7 @@ import { newId } from '../ids.js';
 import { LWWPair, MapLattice, isLattice, type Lattice } from '../lattice/index.js';
 import { subjectsFor, type Subjects } from '../subjects.js';
 import { KvsClient } from './kvs_client.js';
+import type { ClusterStatus } from '../../router/router_node.js';
 
 export interface ConnectOptions {
   /** NATS URL(s) of the cluster. Default `nats://127.0.0.1:4222`. */
@@ -213,9 +214,9 @@ export class Cloudburst {
     return this.kvs.delete(checkUserKey(key));
   }
 
-  /** What the routers know of the cluster's nodes. */
-  async status(opts: CallOptions = {}): Promise<unknown> {
-    return request(this.transport, this.subjects.sched, 'status', {}, deadlineIn(opts.timeoutMs ?? this.timeoutMs));
+  /** What a router knows of the cluster's nodes, from their heartbeats. */
+  async status(opts: CallOptions = {}): Promise<ClusterStatus> {
+    return (await request(this.transport, this.subjects.sched, 'status', {}, deadlineIn(opts.timeoutMs ?? this.timeoutMs))) as ClusterStatus;
   }
 
   async close(): Promise<void> {

@@ -5,7 +5,9 @@
 // `kRequestCountField`).
 //
 //   +--------------------+  byte 0
-//   | header             |  kHeaderFieldCount Int32 fields (kHeader*)
+//   | header             |  kHeaderFieldCount Int32 fields (kHeader*), one
+//   |                    |  cache line, so readers bumping the hit counter
+//   |                    |  never touch a line that slots are on
 //   +--------------------+  kSlotsByteOffset
 //   | slot 0 .. slot N-1 |  N = slot count (a power of two), kSlotFieldCount
 //   |                    |  Int32 fields each (kSlot*): the open-addressing index
@@ -31,7 +33,7 @@
 /** Identifies a buffer laid out by this file ("CBSC"). */
 export const kCacheMagic = 0x43425343;
 /** Bumped whenever anything in this file changes meaning. */
-export const kLayoutVersion = 1;
+export const kLayoutVersion = 2;
 
 // Header fields (Int32 indices from byte 0).
 export const kHeaderMagic = 0;
@@ -40,8 +42,14 @@ export const kHeaderVersion = 1;
 export const kHeaderSlotCount = 2;
 /** Size of the arena in bytes. */
 export const kHeaderArenaBytes = 3;
-/** Header fields, including room for later ones without moving the slots. */
-export const kHeaderFieldCount = 8;
+/**
+ * BigInt64 index (bytes 32-39, Int32 fields 8 and 9) of the count of hits of
+ * the readers that share theirs (worker threads), added with Atomics. 64 bits
+ * so it never wraps in an executor's lifetime.
+ */
+export const kHeaderSharedHits64 = 4;
+/** Header fields (64 bytes), including room for later ones without moving the slots. */
+export const kHeaderFieldCount = 16;
 export const kHeaderBytes = kHeaderFieldCount * Int32Array.BYTES_PER_ELEMENT;
 
 // Slot fields (Int32 indices from the start of a slot).

@@ -1,7 +1,9 @@
 // A reader of the shared-memory cache (DESIGN.md §5), one per worker thread.
 // A hit is plain reads of shared memory validated by the slot's seqlock (see
-// layout.ts): no message, no lock, nothing written to the buffer, so readers
-// never contend with each other or slow the writer down.
+// layout.ts): no message, no lock, nothing written to the slots or the arena,
+// so readers never contend with the writer. A reader made with `shareHits`
+// also adds each hit to a counter in the header (its own cache line), so the
+// main thread can report how many reads the workers answered themselves.
 //
 // On memory ordering: JavaScript has no standalone fence, so the reader's
 // second counter read is an Atomics.load after the plain copies. On x86-64
@@ -16,7 +18,9 @@ import {
   homeSlot,
   kCacheMagic,
   kHeaderArenaBytes,
+  kHeaderBytes,
   kHeaderMagic,
+  kHeaderSharedHits64,
   kHeaderSlotCount,
   kHeaderVersion,
   kLayoutVersion,
@@ -43,14 +47,19 @@ export class SharedCacheReader {
   readonly #arenaBytes: number;
   readonly #slotCount: number;
   readonly #mask: number;
+  /** The header as 64-bit fields, when this reader shares its hits. */
+  readonly #shared: BigInt64Array | undefined;
   /** The UTF-8 key being looked up, reused across gets. */
   #keyBuf = new Uint8Array(256);
   #hits = 0;
   #misses = 0;
   #retries = 0;
 
-  /** `buffer` is a SharedCacheWriter's `buffer` (e.g. from `workerData`). */
-  constructor(buffer: SharedArrayBuffer) {
+  /**
+   * `buffer` is a SharedCacheWriter's `buffer` (e.g. from `workerData`).
+   * With `shareHits`, hits are also counted in the buffer (the writer's `sharedHits`).
+   */
+  constructor(buffer: SharedArrayBuffer, { shareHits = false }: { shareHits?: boolean } = {}) {
     const header = new Int32Array(buffer, 0, 4);
     if (Atomics.load(header, kHeaderMagic) !== kCacheMagic) {
       throw new TypeError('not a shared cache buffer (bad magic)');
@@ -64,6 +73,7 @@ export class SharedCacheReader {
     const arenaOffset = arenaByteOffset(this.#slotCount);
     this.#i32 = new Int32Array(buffer, 0, arenaOffset >> 2);
     this.#arena = new Uint8Array(buffer, arenaOffset, this.#arenaBytes);
+    this.#shared = shareHits ? new BigInt64Array(buffer, 0, kHeaderBytes / BigInt64Array.BYTES_PER_ELEMENT) : undefined;
   }
 
   /** Gets that returned a value. */
@@ -91,7 +101,10 @@ export class SharedCacheReader {
       const found = this.#lookup(keyLength, hash);
       if (found !== RETRY) {
         if (found === undefined) this.#misses++;
-        else this.#hits++;
+        else {
+          this.#hits++;
+          if (this.#shared) Atomics.add(this.#shared, kHeaderSharedHits64, 1n);
+        }
         return found;
       }
       this.#retries++;

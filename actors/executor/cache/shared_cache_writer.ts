@@ -28,7 +28,9 @@ import {
   kCacheMagic,
   kEntryAlignment,
   kHeaderArenaBytes,
+  kHeaderBytes,
   kHeaderMagic,
+  kHeaderSharedHits64,
   kHeaderSlotCount,
   kHeaderVersion,
   kLayoutVersion,
@@ -70,6 +72,7 @@ export class SharedCacheWriter {
   /** The buffer to hand to readers (e.g. in a worker's `workerData`). */
   readonly buffer: SharedArrayBuffer;
   readonly #i32: Int32Array;
+  readonly #header64: BigInt64Array;
   readonly #arena: Uint8Array;
   readonly #arenaBytes: number;
   readonly #mask: number;
@@ -90,6 +93,7 @@ export class SharedCacheWriter {
   private constructor(buffer: SharedArrayBuffer, slotCount: number, arenaBytes: number) {
     this.buffer = buffer;
     this.#i32 = new Int32Array(buffer, 0, arenaByteOffset(slotCount) >> 2);
+    this.#header64 = new BigInt64Array(buffer, 0, kHeaderBytes / BigInt64Array.BYTES_PER_ELEMENT);
     this.#arena = new Uint8Array(buffer, arenaByteOffset(slotCount), arenaBytes);
     this.#arenaBytes = arenaBytes;
     this.#mask = slotCount - 1;
@@ -125,6 +129,11 @@ export class SharedCacheWriter {
   /** Live entries evicted to make room (in the arena or the index); deletes and overwrites not counted. */
   get evictions(): number {
     return this.#evictions;
+  }
+
+  /** Hits of the readers that share theirs (worker threads), so far. */
+  get sharedHits(): number {
+    return Number(Atomics.load(this.#header64, kHeaderSharedHits64));
   }
 
   /** The cached keys, newest last (for locality reports). */
