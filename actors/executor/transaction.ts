@@ -107,6 +107,8 @@ export function parseCarriedTransaction(value: unknown): CarriedTransaction | un
 export class Transaction {
   private readonly reads = new Map<string, ReadVersion>();
   private readonly writes = new Map<string, Lattice>();
+  /** What this stage's reads returned, per key. */
+  private readonly values = new Map<string, Lattice | undefined>();
 
   constructor(
     readonly id: string,
@@ -178,7 +180,21 @@ export class Transaction {
     this.deletes.at(commitKey(this.id), expiry);
   }
 
+  /**
+   * A key is read at one version for the whole transaction (any newer
+   * version of it would fracture with that first read): here from memory,
+   * and, when a stage upstream read it, straight from that version.
+   */
   private async readCommitted(key: string, deadline: number): Promise<Lattice | undefined> {
+    if (this.values.has(key)) return this.values.get(key);
+    const upstream = this.reads.get(key)?.tx;
+    const value = upstream ? await this.kvs.get(versionKey(upstream, key), { deadline }) : await this.choose(key, deadline);
+    this.values.set(key, value);
+    return value;
+  }
+
+  /** Reads `key` at the newest version that does not fracture the reads so far. */
+  private async choose(key: string, deadline: number): Promise<Lattice | undefined> {
     const now = epochOf(Date.now() * 1000);
     // The plain key comes in the same batch: it is the answer for a key no transaction wrote.
     const [candidates, latest, plain] = await Promise.all([
