@@ -20,6 +20,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   kvs: () => import('./kvs.js'),
   calls: () => import('./calls.js'),
   consistency: () => import('./consistency.js'),
+  scale: () => import('./scale.js'),
 };
 const ALL = 'all';
 const REPORT = 'report';
