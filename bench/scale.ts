@@ -9,12 +9,14 @@
 // scaling out across machines from these per-process figures.
 
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { availableParallelism, cpus } from 'node:os';
+import type { NodeKind } from '../lib/actor/actor.js';
 import { LocalCluster, MEMORY_SHARDS, memoryCluster } from '../bin/local_cluster.js';
 import { NatsServerProcess } from '../bin/nats_server.js';
 import { Cloudburst } from '../lib/client/cloudburst.js';
 import { natsEcho } from './baselines.js';
-import { fmt, point, type BenchContext, type Measurement } from './harness.js';
+import { fmt, measure, point, type BenchContext, type Measurement } from './harness.js';
 import { ourStore, preload } from './kvs_store.js';
 import { membersHeard } from './members.js';
 import { row, type BenchReport, type Row, type Series, type SeriesLine } from './report.js';
@@ -49,17 +51,55 @@ function cpuMeter(): () => number {
   };
 }
 
-/** One step's point, with how busy the machine was meanwhile. */
+/** Linux reports process CPU time in clock ticks of this many per second (USER_HZ, fixed by its ABI). */
+const CLOCK_TICKS_PER_SEC = 100;
+
+/** User + system CPU time of process `pid` so far, in µs (all its threads); 0 if it is gone. */
+async function cpuMicrosOf(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces) start at the 3rd; utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS_PER_SEC;
+  } catch {
+    return 0;
+  }
+}
+
+/** Processes by role ("router": [pid]); this process is always counted, as "client". */
+type Roles = Record<string, number[]>;
+
+async function cpuByRole(roles: Roles): Promise<Map<string, number>> {
+  const own = process.cpuUsage();
+  const byRole = new Map([['client', own.user + own.system]]);
+  for (const [role, pids] of Object.entries(roles)) byRole.set(role, (await Promise.all(pids.map(cpuMicrosOf))).reduce((a, b) => a + b, 0));
+  return byRole;
+}
+
+const pidsOf = (cluster: LocalCluster, kind: NodeKind): number[] => cluster.nodes.flatMap((n) => (n.kind === kind && n.process.pid !== undefined ? [n.process.pid] : []));
+
+/** One step's point, with how busy the machine was and the CPU each role spent per operation meanwhile. */
 interface Step {
   m: Measurement;
   busy: number;
+  /** Core-µs per operation completed in the window, by role. */
+  cpuPerOp: Map<string, number>;
 }
 
-async function measuredStep(ctx: BenchContext, label: string, op: () => Promise<unknown>, group: string): Promise<Step> {
-  const busy = cpuMeter();
-  const m = await point(ctx, label, op, IN_FLIGHT, group);
-  return { m, busy: busy() };
+async function measuredStep(ctx: BenchContext, label: string, op: () => Promise<unknown>, group: string, roles: Roles): Promise<Step> {
+  // Warmup on its own, so the CPU counted is the measured window's alone.
+  if (ctx.warmupSeconds > 0) await measure(op, { inFlight: IN_FLIGHT, durationMs: ctx.warmupSeconds * 1000 });
+  const before = await cpuByRole(roles);
+  const meter = cpuMeter();
+  const m = await point({ ...ctx, warmupSeconds: 0 }, label, op, IN_FLIGHT, group);
+  const busy = meter();
+  const after = await cpuByRole(roles);
+  const cpuPerOp = new Map([...after].map(([role, us]) => [role, (us - (before.get(role) ?? 0)) / Math.max(1, m.ops)]));
+  return { m, busy, cpuPerOp };
 }
+
+const totalCpu = (s: Step): number => [...s.cpuPerOp.values()].reduce((a, b) => a + b, 0);
+const cpuSplit = (s: Step): string => `${[...s.cpuPerOp].map(([role, us]) => `${role} ${Math.round(us)}`).join(', ')} (total ${Math.round(totalCpu(s))})`;
 
 /** ops/s at each step as a plot line. */
 const lineOf = (label: string, steps: Step[]): SeriesLine => ({ label, points: steps.map((s, i) => [STEPS[i]!, Math.round(s.m.opsPerSec)]) });
@@ -91,6 +131,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   await client.register('noop', async () => null);
   const noop = (): Promise<unknown> => client.call('noop', []);
 
+  const echoRoles: Roles = { 'nats-server': nats.pid === undefined ? [] : [nats.pid], 'echo responder': echo.pids ?? [] };
   const calls: Step[] = [];
   const echoAtExecutors: Step[] = [];
   for (const n of STEPS) {
@@ -100,8 +141,9 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     // Every executor loads the function before anything is measured: the first call of it on a worker fetches its code.
     await Promise.all(Array.from({ length: 8 * n }, noop));
     const group = plural(n, 'executor');
-    calls.push(await measuredStep(ctx, 'no-op call', noop, group));
-    echoAtExecutors.push(await measuredStep(ctx, echo.label, echo.op, group));
+    const roles: Roles = { router: pidsOf(cluster, 'router'), executors: pidsOf(cluster, 'executor'), shard: pidsOf(cluster, 'kvs'), 'nats-server': echoRoles['nats-server']! };
+    calls.push(await measuredStep(ctx, 'no-op call', noop, group, roles));
+    echoAtExecutors.push(await measuredStep(ctx, echo.label, echo.op, group, echoRoles));
   }
   await closeClient();
   await stopCluster();
@@ -119,9 +161,10 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     await preload(ctx, ours.store, keys, value);
     const key = (): string => keys[Math.floor(Math.random() * KEYS)]!;
     const group = plural(n, 'shard');
-    kvsOps.get('get')!.push(await measuredStep(ctx, 'get 64 B', () => ours.store.get(key()), group));
-    kvsOps.get('put')!.push(await measuredStep(ctx, 'put 64 B', () => ours.store.put(key(), value), group));
-    echoAtShards.push(await measuredStep(ctx, echo.label, echo.op, group));
+    const roles: Roles = { shards: pidsOf(ours.cluster, 'kvs'), router: pidsOf(ours.cluster, 'router'), 'nats-server': echoRoles['nats-server']! };
+    kvsOps.get('get')!.push(await measuredStep(ctx, 'get 64 B', () => ours.store.get(key()), group, roles));
+    kvsOps.get('put')!.push(await measuredStep(ctx, 'put 64 B', () => ours.store.put(key(), value), group, roles));
+    echoAtShards.push(await measuredStep(ctx, echo.label, echo.op, group, echoRoles));
     await ours.stop();
   }
 
@@ -136,6 +179,15 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   };
   rowsOf((n) => `no-op call ops/s, ${IN_FLIGHT} in flight, ${plural(n, 'executor')}`, calls, echoAtExecutors, '1 executor');
   for (const op of OPS) rowsOf((n) => `${op} ops/s, 64 B, ${IN_FLIGHT} in flight, ${plural(n, 'shard')}`, kvsOps.get(op)!, echoAtShards, '1 shard');
+  // What an operation costs in CPU across every process it touches, against an echo round trip's: what scaling out has to provide.
+  const cpuRows = (what: string, steps: Step[], echoes: Step[], unitOf: (n: number) => string): void =>
+    steps.forEach((s, i) =>
+      rows.push(
+        row({ metric: `CPU per ${what}, all processes, ${unitOf(STEPS[i]!)}`, unit: 'core-µs', ours: totalCpu(s), baseline: totalCpu(echoes[i]!), baselineName: echo.name, goal: '-' }),
+      ),
+    );
+  cpuRows('no-op call', calls, echoAtExecutors, (n) => plural(n, 'executor'));
+  for (const op of OPS) cpuRows(`${op}, 64 B`, kvsOps.get(op)!, echoAtShards, (n) => plural(n, 'shard'));
 
   const series: Series[] = [
     {
@@ -169,6 +221,11 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       .concat(echoAtShards)
       .map((s) => fmt(s.m.opsPerSec))
       .join(', ')} ops/s`,
+    `CPU per operation (core-µs: user + system time from /proc over the measured window, ÷ operations completed in it; "client" is this bench process) by role.` +
+      ` No-op call: ${calls.map((c, i) => `${plural(STEPS[i]!, 'executor')}: ${cpuSplit(c)}`).join('; ')}.` +
+      ` Get 64 B: ${kvsOps.get('get')!.map((c, i) => `${plural(STEPS[i]!, 'shard')}: ${cpuSplit(c)}`).join('; ')}.` +
+      ` Put 64 B: ${kvsOps.get('put')!.map((c, i) => `${plural(STEPS[i]!, 'shard')}: ${cpuSplit(c)}`).join('; ')}.` +
+      ` Echo round trip (first step): ${cpuSplit(echoAtExecutors[0]!)}`,
     `executors are added to one running cluster (each waits until the router has heard it); shards are a fresh cluster per step, memory only,` +
       ` replication 1 (each key on one shard), ${fmt(KEYS)} keys of 64 B preloaded, random keys; gets and puts go from the client straight to the shard holding the key`,
   );
