@@ -16,6 +16,8 @@ export interface Baseline {
   /** Said in progress lines. */
   label: string;
   op: () => Promise<unknown>;
+  /** Processes other than this one that serve it (the echo responder), for benches that count CPU by process. */
+  pids?: number[];
 }
 
 const ECHO_SERVER = fileURLToPath(new URL('./echo_server.js', import.meta.url));
@@ -52,6 +54,7 @@ export async function natsEcho(natsUrl: string, teardown: Teardown, payloadBytes
     name: 'nats-echo',
     label: `nats echo ${payloadBytes} B`,
     op: () => nc.request(subject, payload, { timeout: 10_000 }),
+    pids: child.pid === undefined ? [] : [child.pid],
   };
 }
 

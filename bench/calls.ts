@@ -14,10 +14,10 @@ import { readFile } from 'node:fs/promises';
 import { LocalCluster, MEMORY_SHARDS } from '../bin/local_cluster.js';
 import { Cloudburst } from '../lib/client/cloudburst.js';
 import { EXECUTOR_DEFAULTS, routerConfig, type RouterConfig } from '../lib/config.js';
-import type { Member } from '../lib/membership.js';
 import { ref } from '../lib/reference.js';
 import { RouterNode } from '../router/router_node.js';
 import { natsEcho, redisGetBytes, type Baseline } from './baselines.js';
+import { membersHeard } from './members.js';
 import { fmt, measure, point, type BenchContext, type Measurement } from './harness.js';
 import { row, type BenchReport, type Row } from './report.js';
 
@@ -83,25 +83,9 @@ function check(what: string, got: unknown, want: unknown): void {
   if (got !== want) throw new Error(`${what} returned ${String(got)}, not ${String(want)}`);
 }
 
-/**
- * The executors as the router sees them, once `count` of them have sent a
- * heartbeat at or after `since` (Date.now() time: the router is on this
- * machine), so their load and cache figures are no older than that.
- */
-async function executorsHeard(client: Cloudburst, count: number, since: number, timeoutMs = 10_000): Promise<Member[]> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const status = (await client.status()) as { members?: Member[] };
-    const fresh = (status.members ?? []).filter((m) => m.kind === 'executor' && m.seenAt >= since);
-    if (fresh.length >= count) return fresh;
-    if (Date.now() > until) throw new Error(`${fresh.length} of ${count} executors heard from within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
 /** Gets the executors answered from the KVS (not their cache), summed, as of a heartbeat sent after now. */
 async function cacheMisses(client: Cloudburst, executors: number): Promise<number> {
-  const members = await executorsHeard(client, executors, Date.now());
+  const members = await membersHeard(client, 'executor', executors, Date.now());
   return members.reduce((sum, m) => sum + (typeof m['cacheMisses'] === 'number' ? m['cacheMisses'] : 0), 0);
 }
 
@@ -120,10 +104,7 @@ async function rssBytes(pid: number | undefined): Promise<number | undefined> {
 async function startRouter(ctx: BenchContext, nats: string, placement: Placement): Promise<{ stop: () => Promise<void> }> {
   const router = await RouterNode.create(routerConfig({ nats, prefix: LOCALITY_PREFIX, placement, logLevel: 'warn' }));
   await router.start();
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => (stopping ??= router.stop());
-  ctx.teardown.defer(`${placement} router`, stop);
-  return { stop };
+  return { stop: ctx.teardown.deferOnce(`${placement} router`, () => router.stop()) };
 }
 
 export async function run(ctx: BenchContext): Promise<BenchReport> {
@@ -159,7 +140,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     check('sum-cached', await client.call('sum-cached', []), blobSum);
     check('sum-arg of ref', await client.call('sum-arg', [ref(BLOB_KEY)]), blobSum);
   }
-  const cachedKeys = (await executorsHeard(client, 1, Date.now()))[0]?.['cached'];
+  const cachedKeys = (await membersHeard(client, 'executor', 1, Date.now()))[0]?.['cached'];
   if (!Array.isArray(cachedKeys) || !cachedKeys.includes(BLOB_KEY)) throw new Error(`the executor does not report ${BLOB_KEY} as cached after reading it`);
   const executorPid = cluster.nodes.find((n) => n.kind === 'executor')?.process.pid;
   const rssWarm = await rssBytes(executorPid);
@@ -178,22 +159,25 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
 
   const results = new Map<Baseline, Map<InFlight, Measurement>>();
   let sumAloneUs = NaN;
-  const measureAt = async (system: Baseline, inFlight: InFlight): Promise<void> => {
-    const m = await point(ctx, system.label, system.op, inFlight);
+  // Groups of the report's plots: what is compared with what.
+  const CALL_PATH = 'call path';
+  const CACHED = 'cached 1 MiB value';
+  const measureAt = async (system: Baseline, inFlight: InFlight, group: string): Promise<void> => {
+    const m = await point(ctx, system.label, system.op, inFlight, group);
     results.set(system, (results.get(system) ?? new Map<InFlight, Measurement>()).set(inFlight, m));
   };
   // Level by level, so the figures divided by each other were taken close in time.
   for (const inFlight of IN_FLIGHT) {
-    for (const system of [noop, ...(inFlight === 1 ? [dag] : []), echo]) await measureAt(system, inFlight);
+    for (const system of [noop, ...(inFlight === 1 ? [dag] : []), echo]) await measureAt(system, inFlight, CALL_PATH);
   }
   if (redisSum) {
     const missesBefore = await cacheMisses(client, 1);
-    await measureAt(sumCached, 1);
-    await measureAt(sumRef, 1);
+    await measureAt(sumCached, 1, CACHED);
+    await measureAt(sumRef, 1, CACHED);
     const misses = (await cacheMisses(client, 1)) - missesBefore;
     progress(`executor cache misses during the cached-value points: ${misses}`);
     if (misses > 0) notes.push(`the executor missed its cache ${misses} times during the cached-value points: the 1 MiB value was not always cached`);
-    await measureAt(redisSum, 1);
+    await measureAt(redisSum, 1, CACHED);
     // What neither side can go below: the sum alone, in this process.
     const sumOnly = await measure(() => Promise.resolve(sumBytes(blob)), { inFlight: 1, ops: 500, warmupMs: 200 });
     progress(`sum of 1 MiB alone, in this process: p50 ${fmt(sumOnly.p50Us)} µs`);
@@ -224,7 +208,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     for (const placement of ['locality', 'random'] as const) {
       const router = await startRouter(ctx, cluster.natsUrl, placement);
       const before = await cacheMisses(loc.client, LOCALITY_EXECUTORS);
-      const m = await point(ctx, `${placement} placement, sum of 1 of ${OBJECTS} × 1 MiB by ref`, onObject, inFlight);
+      const m = await point(ctx, `${placement} placement`, onObject, inFlight, `sum of 1 of ${OBJECTS} × 1 MiB by ref, ${LOCALITY_EXECUTORS} executors`);
       placed.set(placement, (placed.get(placement) ?? new Map<InFlight, Measurement>()).set(inFlight, m));
       const misses = (await cacheMisses(loc.client, LOCALITY_EXECUTORS)) - before;
       missed.set(placement, [...(missed.get(placement) ?? []), misses]);

@@ -10,7 +10,8 @@ import { natsEcho, redisGet, type Baseline } from './baselines.js';
 import { point, type BenchContext, type Measurement } from './harness.js';
 import { row, type BenchReport, type Row } from './report.js';
 
-const IN_FLIGHT = [1, 32] as const;
+/** Levels measured: the rows read 1 and 32; the rest draw throughput against concurrency in the report. */
+const IN_FLIGHT = [1, 2, 4, 8, 16, 32, 64] as const;
 type InFlight = (typeof IN_FLIGHT)[number];
 
 const PAYLOAD_BYTES = 64;
@@ -81,7 +82,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   return {
     title:
       `floor: no-op function call (1 kvs, 1 executor × 2 threads, 1 router) vs ${echo.label} (responder in its own process)` +
-      `${redis ? ` and ${redis.label}` : ''}; ${ctx.warmupSeconds} s warmup + ${ctx.seconds} s per point, closed loop`,
+      `${redis ? ` and ${redis.label}` : ''}, at ${IN_FLIGHT.join(', ')} in flight; ${ctx.warmupSeconds} s warmup + ${ctx.seconds} s per point, closed loop`,
     rows: [...rowsAgainst(echo), ...(redis ? rowsAgainst(redis) : [])],
     notes,
   };

@@ -117,6 +117,14 @@ export class Teardown {
     this.steps.push({ what, undo });
   }
 
+  /** Like defer, and returns a function that runs the step now instead (for what a bench stops midway); it runs once either way. */
+  deferOnce(what: string, undo: () => unknown): () => Promise<void> {
+    let done: Promise<void> | undefined;
+    const once = (): Promise<void> => (done ??= Promise.resolve().then(undo).then(() => undefined));
+    this.defer(what, once);
+    return once;
+  }
+
   run(): Promise<void> {
     this.running ??= this.runSteps();
     return this.running;
@@ -133,6 +141,15 @@ export class Teardown {
   }
 }
 
+/** A point a bench measured, kept so the results file can carry its distribution and the report can plot it. */
+export interface PointRecord {
+  /** What the point belongs with in the report's plots ("get 64 B"); "" for the bench as a whole. */
+  group: string;
+  /** The system measured ("no-op call", "redis GET 64 B"): one curve or line in a plot. */
+  label: string;
+  measurement: Measurement;
+}
+
 /** What index.ts gives each bench. */
 export interface BenchContext {
   /** Measured window of each point. */
@@ -141,11 +158,19 @@ export interface BenchContext {
   warmupSeconds: number;
   progress: Progress;
   teardown: Teardown;
+  /** Every point measured through `point()`, in order. */
+  points: PointRecord[];
 }
 
-/** One measured point at the run's durations, reported as a progress line. */
-export async function point(ctx: BenchContext, label: string, op: () => Promise<unknown>, inFlight: number): Promise<Measurement> {
+/**
+ * One measured point at the run's durations, reported as a progress line and
+ * recorded in `ctx.points`. Points of one `group` are plotted together: each
+ * label's latency distribution per in-flight level, and its throughput
+ * against in-flight when it was measured at more than one level.
+ */
+export async function point(ctx: BenchContext, label: string, op: () => Promise<unknown>, inFlight: number, group = ''): Promise<Measurement> {
   const m = await measure(op, { inFlight, durationMs: ctx.seconds * 1000, warmupMs: ctx.warmupSeconds * 1000 });
-  ctx.progress(summarize(label, m));
+  ctx.progress(summarize(group ? `${group}: ${label}` : label, m));
+  ctx.points.push({ group, label, measurement: m });
   return m;
 }

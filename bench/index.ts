@@ -1,9 +1,11 @@
 // `npm run bench -- <name> [--seconds N] [--warmup N]`: runs one bench (or
-// `all`), prints progress on stderr, the table on stdout, and writes
-// bench/results/<name>.json. Whatever a bench started is stopped before the
-// process exits, also on error or Ctrl-C.
+// `all`), prints progress on stderr, the table on stdout, writes
+// bench/results/<name>.json, then renders bench/results/report.html from every
+// results file there. `npm run bench -- report` only renders. Whatever a bench
+// started is stopped before the process exits, also on error or Ctrl-C.
 
 import { parseArgs } from 'node:util';
+import { writeReport } from './html_report.js';
 import { Teardown, progressFor, type BenchContext } from './harness.js';
 import { formatTable, writeResults, type BenchReport } from './report.js';
 
@@ -18,11 +20,15 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   kvs: () => import('./kvs.js'),
   calls: () => import('./calls.js'),
   consistency: () => import('./consistency.js'),
+  scale: () => import('./scale.js'),
 };
 const ALL = 'all';
+const REPORT = 'report';
 
 const USAGE = `usage: npm run bench -- <bench> [--seconds N] [--warmup N]
-  benches: ${[...Object.keys(BENCHES), ALL].join(', ')}
+       npm run bench -- ${REPORT}
+  benches: ${[...Object.keys(BENCHES), ALL].join(', ')} (${ALL}: each in turn; one that fails does not stop the rest)
+  ${REPORT}        render bench/results/report.html again from bench/results/*.json, running nothing
   --seconds N   measured seconds per point (default 4)
   --warmup N    warmup seconds before each point (default 1)`;
 
@@ -47,14 +53,36 @@ async function runBench(name: string, load: () => Promise<BenchModule>, opts: Pi
   const startedAt = new Date();
   try {
     const bench = await load();
-    const report = await bench.run({ ...opts, progress, teardown });
+    const points: BenchContext['points'] = [];
+    const report = await bench.run({ ...opts, progress, teardown, points });
     process.stdout.write(formatTable(report));
-    progress(`wrote ${await writeResults(name, report.rows, startedAt)}`);
+    progress(`wrote ${await writeResults(name, report, points, startedAt)}`);
   } finally {
     progress('stopping what the bench started');
     await teardown.run();
     active = undefined;
   }
+}
+
+async function renderReport(): Promise<void> {
+  process.stderr.write(`[${REPORT}] wrote ${await writeReport(Object.keys(BENCHES))}\n`);
+}
+
+/** Every bench in turn; a failure is reported and the rest still run, so one broken bench does not cost the others' figures. */
+async function runAll(opts: Pick<BenchContext, 'seconds' | 'warmupSeconds'>): Promise<void> {
+  const entries = Object.entries(BENCHES);
+  const failed: string[] = [];
+  for (const [i, [name, load]] of entries.entries()) {
+    process.stderr.write(`[${ALL}] bench ${i + 1} of ${entries.length}: ${name}\n`);
+    try {
+      await runBench(name, load, opts);
+    } catch (err) {
+      failed.push(name);
+      process.stderr.write(`[${ALL}] ${name} failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
+  }
+  await renderReport();
+  if (failed.length > 0) throw new Error(`${failed.length} of ${entries.length} benches failed: ${failed.join(', ')} (the report shows their last results)`);
 }
 
 async function main(): Promise<void> {
@@ -74,14 +102,19 @@ async function main(): Promise<void> {
   const [name, ...extra] = parsed.positionals;
   if (!name) fail('no bench named');
   if (extra.length > 0) fail(`one bench at a time (or "${ALL}"), not: ${parsed.positionals.join(' ')}`);
+  if (name === REPORT) {
+    if (parsed.values.seconds !== undefined || parsed.values.warmup !== undefined) fail(`"${REPORT}" runs nothing, so it takes no --seconds or --warmup`);
+    return renderReport();
+  }
   const opts = {
     seconds: seconds('seconds', parsed.values.seconds, 4, false),
     warmupSeconds: seconds('warmup', parsed.values.warmup, 1, true),
   };
-
-  const selected = name === ALL ? Object.entries(BENCHES) : Object.hasOwn(BENCHES, name) ? [[name, BENCHES[name]!] as const] : undefined;
-  if (!selected) fail(`unknown bench "${name}"`);
-  for (const [benchName, load] of selected) await runBench(benchName, load, opts);
+  if (name === ALL) return runAll(opts);
+  const load = Object.hasOwn(BENCHES, name) ? BENCHES[name] : undefined;
+  if (!load) fail(`unknown bench "${name}"`);
+  await runBench(name, load, opts);
+  await renderReport();
 }
 
 // Ctrl-C mid-run: stop the cluster and children first, or they would be

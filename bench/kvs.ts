@@ -10,14 +10,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalCluster, MEMORY_SHARDS, type LocalClusterOptions } from '../bin/local_cluster.js';
-import { Cloudburst } from '../lib/client/cloudburst.js';
+import { MEMORY_SHARDS } from '../bin/local_cluster.js';
 import { redisKeyValue, type KeyValueStore } from './baselines.js';
-import { fmt, measure, point, type BenchContext, type Measurement } from './harness.js';
+import { fmt, point, type BenchContext, type Measurement } from './harness.js';
+import { ourStore, preload, sizeLabel } from './kvs_store.js';
 import { row, type BenchReport, type Row } from './report.js';
 
-const IN_FLIGHT = [1, 32] as const;
+/** Levels measured: 64 B values at all of them, for the report's throughput against concurrency; 4 KiB at the rows' levels only. */
+const IN_FLIGHT = [1, 2, 4, 8, 16, 32, 64] as const;
 type InFlight = (typeof IN_FLIGHT)[number];
+/** Levels the rows read. */
+const ROW_IN_FLIGHT: readonly InFlight[] = [1, 32];
 const SIZES = [64, 4096] as const;
 type Size = (typeof SIZES)[number];
 const OPS = ['get', 'put'] as const;
@@ -25,16 +28,15 @@ type Op = (typeof OPS)[number];
 
 /** Keys per value size; each op picks one at random. Preloaded, so every get finds a value. */
 const KEYS = 10_000;
-/** Outstanding puts while preloading. */
-const PRELOAD_IN_FLIGHT = 64;
 
-/** What a store is measured at: all sizes and levels unless it says otherwise. */
+/** A store and the (size, level) points it is measured at. */
 interface System {
   store: KeyValueStore;
   covers: (size: Size, inFlight: InFlight) => boolean;
 }
 
-const everywhere = (): boolean => true;
+/** Ours and Redis: 64 B values at every level, 4 KiB at the rows' levels. */
+const sweep = (size: Size, inFlight: InFlight): boolean => size === 64 || ROW_IN_FLIGHT.includes(inFlight);
 
 interface Kind {
   name: string;
@@ -48,57 +50,10 @@ const KINDS: Kind[] = [
   { name: 'p99', unit: 'µs', pick: (m) => m.p99Us },
 ];
 
-const sizeLabel = (size: Size): string => (size >= 1024 ? `${size / 1024} KiB` : `${size} B`);
 const metric = (op: Op, kind: Kind, size: Size, inFlight: InFlight): string => `${op} ${kind.name}, ${sizeLabel(size)}, ${inFlight} in flight`;
 
 /** DESIGN.md §7: 64 B get and put throughput at 32 in flight, against Redis. */
 const goalVsRedis = (kind: Kind, size: Size, inFlight: InFlight): string => (kind.name === 'ops/s' && size === 64 && inFlight === 32 ? '>= 1.0' : '-');
-
-/** A cluster with one shard, one router and no executors, and a client of it. */
-async function ourStore(
-  ctx: BenchContext,
-  name: string,
-  label: string,
-  shards: LocalClusterOptions['shards'],
-  prefix: string,
-  nats?: string,
-): Promise<{ store: KeyValueStore; cluster: LocalCluster }> {
-  const cluster = await LocalCluster.start({
-    ...(nats ? { nats } : {}),
-    kvs: 1,
-    executors: 0,
-    routers: 1,
-    threads: 1,
-    shards,
-    prefix,
-    logLevel: 'warn',
-    onProgress: (line) => ctx.progress(`${label} cluster: ${line}`),
-  });
-  ctx.teardown.defer(`${label} cluster`, () => cluster.stop());
-  const client = await Cloudburst.connect({ servers: cluster.natsUrl, prefix, timeoutMs: 10_000 });
-  ctx.teardown.defer(`${label} client`, () => client.close());
-  const store: KeyValueStore = {
-    name,
-    label,
-    keyPrefix: 'bench-kvs:',
-    get: (key) => client.get(key),
-    put: (key, value) => client.put(key, value),
-  };
-  return { store, cluster };
-}
-
-/** Writes every key of `keys` once (closed loop, PRELOAD_IN_FLIGHT outstanding), then reads one back. */
-async function preload(ctx: BenchContext, store: KeyValueStore, keys: string[], value: Uint8Array): Promise<void> {
-  let next = 0;
-  // Keys are handed out in order and every started put completes, so
-  // counting KEYS completions means every key was written at least once.
-  const m = await measure(() => store.put(keys[next++ % keys.length]!, value), { inFlight: PRELOAD_IN_FLIGHT, ops: keys.length });
-  ctx.progress(`${store.label}: preloaded ${fmt(keys.length)} keys of ${sizeLabel(value.length as Size)} at ${fmt(m.opsPerSec)} ops/s`);
-  const back = await store.get(keys[keys.length - 1]!);
-  if (!(back instanceof Uint8Array) || Buffer.compare(back, value) !== 0) {
-    throw new Error(`${store.label} answered a get of a preloaded key with something other than the bytes put`);
-  }
-}
 
 export async function run(ctx: BenchContext): Promise<BenchReport> {
   const { progress, teardown } = ctx;
@@ -108,9 +63,9 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   const dataDir = await mkdtemp(join(tmpdir(), 'cloudburst-bench-kvs-'));
   teardown.defer('shard data dir', () => rm(dataDir, { recursive: true, force: true }));
 
-  const group = await ourStore(ctx, 'ours', 'ours (group)', { ...MEMORY_SHARDS, durability: 'group', dataDir }, 'cb');
+  const group = await ourStore(ctx, { name: 'ours', label: 'ours (group)', shards: { ...MEMORY_SHARDS, durability: 'group', dataDir }, prefix: 'cb' });
   // Same nats-server, another prefix: only the shard's durability differs.
-  const none = await ourStore(ctx, 'durability-none', 'ours (none)', MEMORY_SHARDS, 'cbnone', group.cluster.natsUrl);
+  const none = await ourStore(ctx, { name: 'durability-none', label: 'ours (none)', shards: MEMORY_SHARDS, prefix: 'cbnone', nats: group.cluster.natsUrl });
   const redis = await redisKeyValue(teardown);
   if (redis?.durability) notes.push(`redis persistence: ${redis.durability} (a SET is acknowledged without an fsync unless appendfsync is always)`);
   if (!redis) {
@@ -119,10 +74,10 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   }
 
   const systems: System[] = [
-    { store: group.store, covers: everywhere },
+    { store: group.store, covers: sweep },
     // The fsync's cost shows at the goal's point; elsewhere it would only add minutes.
     { store: none.store, covers: (size, inFlight) => size === 64 && inFlight === 32 },
-    ...(redis ? [{ store: redis, covers: everywhere }] : []),
+    ...(redis ? [{ store: redis, covers: sweep }] : []),
   ];
 
   // One fixed value and key space per (store, size); gets find what the preload put.
@@ -148,7 +103,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
           const keys = keySpaces.get(`${store.name} ${size}`)!;
           const key = (): string => keys[Math.floor(Math.random() * KEYS)]!;
           const drive = op === 'get' ? () => store.get(key()) : () => store.put(key(), value);
-          results.set(id(store, op, size, inFlight), await point(ctx, `${store.label} ${op} ${sizeLabel(size)}`, drive, inFlight));
+          results.set(id(store, op, size, inFlight), await point(ctx, store.label, drive, inFlight, `${op} ${sizeLabel(size)}`));
         }
       }
     }
@@ -157,7 +112,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   const rows: Row[] = [];
   const against = (base: KeyValueStore, goal: (kind: Kind, size: Size, inFlight: InFlight) => string): void => {
     for (const kind of KINDS) {
-      for (const inFlight of [...IN_FLIGHT].reverse()) {
+      for (const inFlight of [...ROW_IN_FLIGHT].reverse()) {
         for (const size of SIZES) {
           for (const op of OPS) {
             const baseline = results.get(id(base, op, size, inFlight));
@@ -184,6 +139,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     title:
       `kvs: get/put of random keys out of ${fmt(KEYS)} per value size, client → 1 shard (durability group, fsync per batch)` +
       `${redis ? ' vs redis SET/GET over ioredis' : ''}, and vs the same shard with durability none (64 B, 32 in flight);` +
+      ` 64 B at ${IN_FLIGHT.join(', ')} in flight, 4 KiB at ${ROW_IN_FLIGHT.join(' and ')};` +
       ` ${ctx.warmupSeconds} s warmup + ${ctx.seconds} s per point, closed loop`,
     rows,
     notes,
