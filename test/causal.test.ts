@@ -14,6 +14,8 @@ import { executorConfig, kvsConfig, routerConfig } from '../lib/config.js';
 import type { Cb } from '../lib/function_api.js';
 import { MultiKeyCausal, VectorClock } from '../lib/lattice/index.js';
 import { RouterNode } from '../router/router_node.js';
+import { startCluster } from './fixtures/cluster.js';
+import { eventually } from './fixtures/eventually.js';
 import { startNats } from './fixtures/nats.js';
 import { WatchedTransport } from './fixtures/watched_transport.js';
 
@@ -104,4 +106,31 @@ t.test('causal writes in a DAG: versions carry what the session saw, downstream 
   const stored = await client.getLattice('k');
   t.ok(stored instanceof MultiKeyCausal, 'stored as a causal version');
   await t.rejects(client.call('writeK', [1], { consistency: 'lww' }), { code: 'LATTICE_TYPE_MISMATCH' }, 'a key holding causal versions refuses a plain write');
+});
+
+t.test('a causal write keeps a version it never read beside it, also from a call running at once on the same executor', async (t) => {
+  const { client } = await startCluster(t, { threads: 2 });
+  const list = (v: unknown): number[] => [...new Set(((v as number[][] | undefined) ?? []).flat())].sort();
+  await client.register('seed', async (cb: Cb) => cb.put('list', [0]));
+  await client.register('append', async (cb: Cb, n: number) => {
+    const seen = [...new Set(((await cb.get<number[][]>('list')) ?? []).flat())];
+    await cb.put('list', [...seen, n]);
+  });
+  // Reads the list, waits until the test says go (another call writes the list meanwhile), then appends.
+  await client.register('appendAfterGo', async (cb: Cb, n: number) => {
+    const seen = [...new Set(((await cb.get<number[][]>('list')) ?? []).flat())];
+    await cb.put(`read/${n}`, true);
+    while ((await cb.get('go')) !== true) await new Promise((resolve) => setTimeout(resolve, 5));
+    await cb.put('list', [...seen, n]);
+  });
+  await client.call('seed', [], { consistency: 'causal' });
+  const slow = client.call('appendAfterGo', [1], { consistency: 'causal' });
+  await eventually('the slow call has read the list', async () => (await client.get('read/1')) !== undefined);
+  await client.call('append', [2], { consistency: 'causal' });
+  await client.put('go', true);
+  await slow;
+  const siblings = (await client.get<number[][]>('list', { all: true })) ?? [];
+  t.same(siblings.map(list).sort(), [[0, 1], [0, 2]], 'both appends survive as concurrent versions');
+  await client.call('append', [3], { consistency: 'causal' });
+  t.same(list(await client.get('list', { all: true })), [0, 1, 2, 3], 'a write after reading both supersedes them with their union');
 });

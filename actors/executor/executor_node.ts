@@ -29,7 +29,7 @@ import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
 import { DoneNotices } from './done_notices.js';
-import type { WorkerData, WorkerOutcome, WorkerTask } from './worker_protocol.js';
+import type { WorkerData, WorkerOutcome, WorkerReads, WorkerTask } from './worker_protocol.js';
 import { executorMetrics } from '../../lib/node_metrics.js';
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
@@ -49,6 +49,12 @@ function workerExecArgv(argv: readonly string[]): string[] {
     else if (!hooks.some((h) => arg.startsWith(`${h}=`))) out.push(arg);
   }
   return out;
+}
+
+/** Where an invocation's reads go: see WorkerReads. */
+function workerReads({ session, tx }: Omit<Invocation, 'deadline'>): WorkerReads {
+  if (tx || session?.consistency === 'rr') return 'pinned';
+  return session?.consistency === 'causal' ? 'main' : 'cache';
 }
 
 /** How long a thread above minThreads may stay idle. */
@@ -80,6 +86,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private readonly line: MainStateLine;
   private readonly done: DoneNotices;
   private instances = 0;
+  /** The last causal version stamp each worker thread wrote (see writeCausal). */
+  private readonly causalStamps = new Map<string, number>();
   private readonly calls: ReturnType<typeof executorMetrics> | undefined;
 
   constructor(opts: ActorOptions, config: Pick<ExecutorConfig, 'threads' | 'minThreads' | 'cacheBytes'>) {
@@ -217,10 +225,10 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return value;
   }
 
-  async put(key: string, value: Lattice, { deadline, session, tx }: Invocation): Promise<void> {
+  async put(key: string, value: Lattice, { deadline, session, tx }: Invocation, thread: number): Promise<void> {
     // In a transaction, writes wait for the commit.
     if (tx) return tx.write(key, value);
-    if (session?.consistency === 'causal') return this.writeCausal(key, value, session, deadline);
+    if (session?.consistency === 'causal') return this.writeCausal(key, value, session, deadline, `${this.id}/${thread}`);
     await this.state.put(key, value, deadline);
     // A session reads its own writes: the written version becomes its pin.
     if (session?.consistency === 'rr') {
@@ -282,7 +290,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.live.set(instance, { ...ctx, deadline });
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), deadline - Date.now());
-    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), readThroughMain: (ctx.session !== undefined && ctx.session.consistency !== 'lww') || ctx.tx !== undefined };
+    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), reads: workerReads(ctx) };
     this.running++;
     const measured = this.calls?.call(name);
     try {
@@ -328,12 +336,24 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return causal;
   }
 
-  /** A causal write: a new version after everything the session has seen, depending on all of it. */
-  private async writeCausal(key: string, value: Lattice, session: Session, deadline: number): Promise<void> {
+  /**
+   * A causal write: a new version after what the session saw of the key
+   * (its reads and writes), depending on everything else it saw. Not after
+   * what the cache holds now: a version that arrived since the function read
+   * is concurrent with this write and must stay beside it, not be superseded.
+   * Versions are stamped per worker thread (`writer`), so two calls running
+   * at once on one executor never write the same clock; the stamp is above
+   * every earlier one of that thread, so its writes never collide either
+   * (one that did not read the key still supersedes that thread's earlier
+   * versions of it).
+   */
+  private async writeCausal(key: string, value: Lattice, session: Session, deadline: number, writer: string): Promise<void> {
     if (!(value instanceof LWWPair)) throw new InvalidArgument('under causal consistency, put plain values (they become causal versions)');
-    const current = await this.readCausal(key, session, deadline);
-    const seen = current instanceof MultiKeyCausal ? current.clock : new VectorClock();
-    const clock = (session.deps.get(key)?.merge(seen) ?? seen).increment(this.id);
+    const seen = session.deps.get(key) ?? new VectorClock();
+    // Starting from the clock time keeps stamps rising across a restart of an executor that keeps its id.
+    const stamp = Math.max(seen.get(writer), this.causalStamps.get(writer) ?? Date.now()) + 1;
+    this.causalStamps.set(writer, stamp);
+    const clock = seen.merge(new VectorClock([[writer, stamp]]));
     const deps = [...session.deps].filter(([k]) => k !== key);
     await this.state.put(key, new MultiKeyCausal(clock, [value.value], deps), deadline);
     addDependency(session, key, clock);

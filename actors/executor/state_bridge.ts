@@ -25,7 +25,8 @@ export interface Invocation {
 /** What the executor offers a running invocation. */
 export interface InvocationHost {
   get(key: string, inv: Invocation): Promise<Lattice | undefined>;
-  put(key: string, value: Lattice, inv: Invocation): Promise<void>;
+  /** `thread`: the worker thread writing (causal versions are stamped per thread). */
+  put(key: string, value: Lattice, inv: Invocation, thread: number): Promise<void>;
   send(from: string, to: string, data: Uint8Array, deadline: number): Promise<void>;
   receive(id: string, deadline: number): Promise<Delivered>;
 }
@@ -47,7 +48,7 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
       const bytes = inv.log ? await inv.log.once(`w${req.step}`, deadline, () => Promise.resolve(req.value)) : req.value;
       const value = bytes === null ? undefined : decode(bytes);
       if (!isLattice(value)) throw new MalformedMessage('put needs a lattice');
-      await host.put(req.key, value, inv);
+      await host.put(req.key, value, inv, req.thread);
       return {};
     }
     case 'send':

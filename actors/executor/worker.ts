@@ -49,7 +49,7 @@ function encodeResult(name: string, value: unknown): Uint8Array {
 }
 
 export default async function run(task: WorkerTask): Promise<WorkerOutcome> {
-  const cb = new WorkerContext(task.invocationId, `${task.writer}/${threadId}`, line, cache, task.readThroughMain);
+  const cb = new WorkerContext(task.invocationId, `${task.writer}/${threadId}`, line, cache, task.reads);
   try {
     const fn = await loaded(task);
     const args = decode(task.args) as unknown[];

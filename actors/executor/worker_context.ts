@@ -10,18 +10,14 @@ import { LWWPair, isLattice, type Lattice } from '../../lib/lattice/index.js';
 import { lattices } from '../../lib/lattice_constructors.js';
 import type { SharedCacheReader } from './cache/index.js';
 import type { StateAsk, WorkerStateLine } from './state_line.js';
-import type { StateReply } from './worker_protocol.js';
+import type { StateReply, WorkerReads } from './worker_protocol.js';
 
 export class WorkerContext implements Cb {
   readonly lattices = lattices;
   /** Reads and writes so far, numbered in program order. */
   private steps = 0;
 
-  /**
-   * Under repeatable read or in a transaction the cache may hold a version
-   * the call must not see, so reads go to the main thread; what it answered
-   * is kept here (the main thread answers the same again anyway).
-   */
+  /** `pinned` reads: what the main thread answered per key (it would answer the same again). */
   private readonly pinned: Map<string, Lattice | undefined> | undefined;
 
   constructor(
@@ -29,9 +25,9 @@ export class WorkerContext implements Cb {
     private readonly writer: string,
     private readonly line: WorkerStateLine,
     private readonly cache: SharedCacheReader,
-    readThroughMain = false,
+    private readonly reads: WorkerReads = 'cache',
   ) {
-    this.pinned = readThroughMain ? new Map() : undefined;
+    this.pinned = reads === 'pinned' ? new Map() : undefined;
   }
 
   async get<T = unknown>(key: string): Promise<T | undefined> {
@@ -43,7 +39,7 @@ export class WorkerContext implements Cb {
     checkUserKey(key);
     if (this.pinned?.has(key)) return this.pinned.get(key);
     // A hit is a read of shared memory: no message to any thread.
-    const cached = this.pinned ? undefined : this.cache.get(key);
+    const cached = this.reads === 'cache' ? this.cache.get(key) : undefined;
     if (cached) return decode(cached) as Lattice;
     const reply = await this.ask({ op: 'get', key, step: ++this.steps });
     const value = reply.value === undefined ? undefined : (decode(reply.value) as Lattice);

@@ -12,6 +12,15 @@ export interface WorkerData {
   executorId: string;
 }
 
+/**
+ * `cache`: the shared cache, else the main thread (lww). `main`: always the
+ * main thread, which decides what a causal session may see, newer on every
+ * read. `pinned`: the main thread once per key, then that answer again: the
+ * cache may hold a version the call must not see, and a key reads the same
+ * for the whole call (`rr` pins, `atomic` transactions).
+ */
+export type WorkerReads = 'cache' | 'main' | 'pinned';
+
 /** One invocation handed to a worker. */
 export interface WorkerTask {
   /** The running instance's address (`cb.id`), `<executor>.<n>`. */
@@ -25,11 +34,8 @@ export interface WorkerTask {
   code: string;
   /** CBOR of the argument array. */
   args: Uint8Array;
-  /**
-   * Reads go through the main thread, not the shared cache, which may hold
-   * a version the call must not see (`rr` pins, `atomic` transactions).
-   */
-  readThroughMain: boolean;
+  /** Where the invocation's reads go (see WorkerReads). */
+  reads: WorkerReads;
 }
 
 export type WorkerOutcome = { ok: true; result: Uint8Array } | { ok: false; error: WireError };
