@@ -327,11 +327,16 @@ export class ExecutorNode extends Actor implements InvocationHost {
     }
     if (!(value instanceof MultiKeyCausal)) return value;
     const causal = value as MultiKeyCausal;
-    for (const [dep, clock] of causal.deps) {
-      addDependency(session, dep, clock);
-      // Writers wrote every replica before writing what depends on it, so one fetch is enough.
-      if (!covers(await this.state.get(dep, deadline), clock)) await this.state.fetch(dep, deadline);
-    }
+    // Dependencies the session already holds at these versions were made
+    // present when it got them (or are floors its reads of them enforce).
+    const fresh = [...causal.deps].filter(([dep, clock]) => !session.deps.get(dep)?.dominates(clock));
+    await Promise.all(
+      fresh.map(async ([dep, clock]) => {
+        addDependency(session, dep, clock);
+        // Writers wrote every replica before writing what depends on it, so one fetch is enough.
+        if (!covers(await this.state.get(dep, deadline), clock)) await this.state.fetch(dep, deadline);
+      }),
+    );
     addDependency(session, key, causal.clock);
     return causal;
   }
