@@ -33,9 +33,6 @@ import { LWWPair, MapLattice, MaxIntLattice, isLattice, mergeLattices, type Latt
 import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
 
-/** Versions of a key a read considers, newest first. */
-const CANDIDATES = 32;
-
 const versionKey = (tx: string, key: string): string => `${RESERVED_PREFIX}ver/${tx}/${key}`;
 const commitKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}`;
 /**
@@ -213,20 +210,17 @@ export class Transaction {
       if ((await this.commits.get(seen.tx, deadline))?.keys.includes(key)) floor = seen;
     }
     if (floor.tx) candidates.set(floor.tx, floor.ts);
-    // Newest first; skip versions whose transaction wrote a key we read older.
-    // The newest few are enough: older ones only matter as the floor, added above.
-    const ordered = [...candidates]
-      .filter(([, ts]) => ts >= floor.ts)
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, CANDIDATES);
+    const ordered = (found: Map<string, number>) => [...found].filter(([, ts]) => ts >= floor.ts).sort((a, b) => b[1] - a[1]);
+    const inWindow = ordered(candidates);
     // The newest is nearly always the one chosen: fetch it while checking.
-    const newest = ordered[0] && this.kvs.get(versionKey(ordered[0][0], key), { deadline });
+    const newest = inWindow[0] && this.kvs.get(versionKey(inWindow[0][0], key), { deadline });
     newest?.catch(() => undefined);
-    let chosen: [string, number] | undefined;
-    for (const [tx, ts] of ordered) {
-      if (await this.fractures(tx, ts, deadline)) continue;
-      chosen = [tx, ts];
-      break;
+    let chosen = await this.firstWhole(inWindow, deadline);
+    if (!chosen && candidates.size > 0) {
+      // Every version in the window would fracture what was read (a long
+      // read under busy writers): look at the older epochs still kept.
+      const epochs = Array.from({ length: RETAINED_EPOCHS - 2 }, (_, i) => now - 2 - i);
+      chosen = await this.firstWhole(ordered(await this.indexed(key, epochs, deadline)), deadline);
     }
     if (!chosen) {
       this.reads.set(key, { tx: undefined, ts: 0 });
@@ -234,7 +228,14 @@ export class Transaction {
       return candidates.size === 0 ? plain : undefined;
     }
     this.reads.set(key, { tx: chosen[0], ts: chosen[1] });
-    return chosen[0] === ordered[0]![0] ? newest : this.kvs.get(versionKey(chosen[0], key), { deadline });
+    return chosen[0] === inWindow[0]?.[0] ? newest : this.kvs.get(versionKey(chosen[0], key), { deadline });
+  }
+
+  /** The first (newest) of `ordered` that does not fracture the reads so far; commit records fetched at once. */
+  private async firstWhole(ordered: [string, number][], deadline: number): Promise<[string, number] | undefined> {
+    await Promise.all(ordered.map(([tx]) => this.commits.get(tx, deadline)));
+    for (const [tx, ts] of ordered) if (!(await this.fractures(tx, ts, deadline))) return [tx, ts];
+    return undefined;
   }
 
   /** The transactions the index of `key` lists in `epochs`, with their commit times. */
