@@ -170,17 +170,23 @@ export class RouterNode extends Actor {
    * fail a call a moment too early.
    */
   private async executors(deadline: number): Promise<{ pick: (keys?: string[]) => Member }> {
-    const live = () => this.membership.live('executor');
+    const live = () => this.placeable();
     if (live().length === 0) await this.membership.waitFor(() => live().length > 0, Math.min(deadline - Date.now(), this.membership.timeoutMs));
     const executors = live();
     if (executors.length === 0) throw new NoCapacity('no executor is running');
     return { pick: (keys?: string[]) => this.policy.pick(executors, keys)! };
   }
 
+  /** Live executors that take new work (not draining before a stop). */
+  private placeable(): Member[] {
+    return this.membership.live('executor').filter((m) => m['draining'] !== true);
+  }
+
   /** Sends calls and DAG calls whose executor left the cluster once more, to live ones. */
   private retryOrphans(): void {
-    const executors = this.membership.live('executor');
-    const live = new Set(executors.map((e) => e.id));
+    // A draining executor still runs what it has: not orphaned, but no target either.
+    const live = new Set(this.membership.live('executor').map((e) => e.id));
+    const executors = this.placeable();
     for (const call of this.forwarded.orphaned(live)) {
       this.policy.finished(call.executors[0]!);
       const target = this.policy.pick(executors);

@@ -104,3 +104,28 @@ t.test('a transfer DAG killed mid-stage: atomic and exactly-once, the money move
 t.test('the same crash without atomic or exactlyOnce moves the money twice (the checker can fail)', async (t) => {
   t.same(await killMidTransfer(t, { atomic: false, exactlyOnce: false }), { a: 80, b: 20 });
 });
+
+t.test('an executor stopping gracefully finishes its calls there: none runs again elsewhere', async (t) => {
+  const { client, victim, startSurvivor } = await startVictimCluster(t);
+  // Increments once, then holds the call until the test releases it.
+  await client.register('bumpAndHold', async (cb: Cb, key: string) => {
+    const next = ((await cb.get<number>(key)) ?? 0) + 1;
+    await cb.put(key, next);
+    while ((await cb.get('release')) !== true) await new Promise((resolve) => setTimeout(resolve, 10));
+    return next;
+  });
+  await client.register('where', async (cb: Cb) => cb.id.split('.')[0]);
+  const call = client.call<number>('bumpAndHold', ['held']);
+  await eventually('the call runs on the victim', async () => (await client.get('held')) === 1);
+  await startSurvivor();
+  const draining = async () => {
+    const { members } = (await client.status()) as { members: { id: string; draining?: boolean }[] };
+    return members.some((m) => m.id === 'exec-victim' && m.draining === true);
+  };
+  victim.child.kill('SIGTERM');
+  await eventually('the router hears the victim drain', draining);
+  t.equal(await client.call('where'), 'exec-survivor', 'new work goes to the executor that is not stopping');
+  await client.put('release', true);
+  t.equal(await call, 1, 'the held call answers from where it ran');
+  t.equal(await client.get('held'), 1, 'and ran once');
+});

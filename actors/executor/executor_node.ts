@@ -4,6 +4,7 @@
 // piscina terminate its worker and start a fresh one, so the executor keeps
 // serving whatever user code does.
 
+import { setTimeout as delay } from 'node:timers/promises';
 import { Piscina } from 'piscina';
 import { Actor, type ActorOptions } from '../../lib/actor/actor.js';
 import { actorOptions } from '../../lib/actor/node_setup.js';
@@ -86,6 +87,10 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private readonly line: MainStateLine;
   private readonly done: DoneNotices;
   private instances = 0;
+  /** DAG stages running (their functions, and passing their results on). */
+  private stagesRunning = 0;
+  /** Stopping: routers place no new work here (see beforeStop). */
+  private draining = false;
   /** The last causal version stamp each worker thread wrote (see writeCausal). */
   private readonly causalStamps = new Map<string, number>();
   private readonly calls: ReturnType<typeof executorMetrics> | undefined;
@@ -170,7 +175,21 @@ export class ExecutorNode extends Actor implements InvocationHost {
       running: this.running,
       queued: this.pool.queueSize,
       utilization: this.pool.utilization,
+      ...(this.draining ? { draining: true } : {}),
     };
+  }
+
+  /**
+   * Routers stop placing work here once they hear that it drains; what they
+   * sent before still arrives and runs. So the work finishes, and its done
+   * notices go out, before `leave` does: work still running at `leave` would
+   * be sent again elsewhere and run twice.
+   */
+  protected override async beforeStop(): Promise<void> {
+    this.draining = true;
+    this.heartbeat();
+    do await delay(this.heartbeatMs);
+    while (this.requestsInFlight > 0 || this.running > 0 || this.stagesRunning > 0);
   }
 
   protected override async onStop(): Promise<void> {
@@ -393,6 +412,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
 
   /** Runs one DAG stage; the result goes downstream, or to the caller from the sink. */
   private async runStage(stage: Stage, inputs: Uint8Array[], { pins, deps, txs }: Upstream): Promise<void> {
+    this.stagesRunning++;
     try {
       const session: Session = { id: stage.id, consistency: stage.consistency, pins, deps };
       // Every stage of an atomic call works in one transaction, named by the call.
@@ -420,6 +440,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
       );
     } catch (err) {
       this.transport.publish(stage.replyTo, encodeError(asCloudburstError(err)));
+    } finally {
+      this.stagesRunning--;
     }
   }
 }

@@ -76,7 +76,7 @@ export abstract class Actor {
   protected readonly transport: Transport;
   protected readonly subjects: Subjects;
   readonly log: Logger;
-  private readonly heartbeatMs: number;
+  protected readonly heartbeatMs: number;
   /** The node's Prometheus metrics, when it has a metrics port (subclasses add theirs). */
   protected readonly metrics: Metrics | undefined;
   private readonly requests: ReturnType<typeof requestMetrics> | undefined;
@@ -184,6 +184,11 @@ export abstract class Actor {
 
   /** Releases what the node holds (pools, files) after the last request. */
   protected async onStop(): Promise<void> {}
+
+  /** Requests taken and not yet answered. */
+  protected get requestsInFlight(): number {
+    return this.inFlight.size;
+  }
 
   /** Where the node serves its metrics (`http://host:<port>/metrics`), once started with a metrics port. */
   get metricsPort(): number | undefined {
