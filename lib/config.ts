@@ -3,7 +3,7 @@
 // these, so a default changes in one place.
 
 import type { NatsAuth } from './actor/nats_auth.js';
-import type { LogLevel } from './log.js';
+import { defaultLogLevel, type LogLevel } from './log.js';
 
 export interface CommonConfig {
   /** NATS URL(s) of the deployment. */
@@ -76,7 +76,8 @@ export const ROUTER_DEFAULTS = { hotKeyOpsPerSec: 2000, coolKeyOpsPerSec: 500, h
 export const COMMON_DEFAULTS: Omit<CommonConfig, 'nats'> = {
   prefix: 'cb',
   heartbeatMs: 1000,
-  logLevel: 'warn',
+  // CB_LOG_LEVEL, read when the process starts; an explicit level wins.
+  logLevel: defaultLogLevel(),
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
 };
 

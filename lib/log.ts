@@ -7,7 +7,12 @@ export type { Logger };
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 export const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
-export function createLogger(name: string, level?: LogLevel): Logger {
-  const fromEnv = process.env['CB_LOG_LEVEL'] as LogLevel | undefined;
-  return pino({ name, level: level ?? fromEnv ?? 'warn' }, pino.destination({ fd: 2, sync: false }));
+/** CB_LOG_LEVEL when it names a level, else `warn`: the default of every node, client and command. */
+export function defaultLogLevel(env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const fromEnv = env['CB_LOG_LEVEL'];
+  return LOG_LEVELS.find((l) => l === fromEnv) ?? 'warn';
+}
+
+export function createLogger(name: string, level: LogLevel = defaultLogLevel()): Logger {
+  return pino({ name, level }, pino.destination({ fd: 2, sync: false }));
 }

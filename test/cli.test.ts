@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { CliProcess, alive, cli } from './fixtures/cli.js';
+import { startNats } from './fixtures/nats.js';
 
 t.test('--help lists every command and each command documents its options', async (t) => {
   const help = await cli('--help');
@@ -69,4 +70,15 @@ t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing be
   t.ok(up.lines.some((l) => /router \S+ stopped|stopped/.test(l)), 'says it stopped');
   const all = [...pids, Number(newPid)];
   t.same(all.filter(alive), [], 'no child process outlives up');
+});
+
+t.test('CB_LOG_LEVEL sets the default log level of a node', async (t) => {
+  const nats = await startNats(t);
+  const node = new CliProcess(['router', '--nats', nats.url], { ...process.env, CB_LOG_LEVEL: 'info' });
+  t.teardown(async () => {
+    node.interrupt();
+    await node.exited();
+  });
+  const [line] = await node.waitFor(/\{[^\n]*"msg":"node started"[^\n]*\}/);
+  t.equal((JSON.parse(line) as { level: number }).level, 30, 'an info line, which the default level (warn) would drop');
 });
