@@ -10,7 +10,7 @@ import type { ClusterStatus } from '../router/router_node.js';
 export interface NodeStatus {
   kind: string;
   id: string;
-  /** A shard's ring state (joining, active, leaving); `up` for other nodes. */
+  /** A shard's ring state (joining, active, leaving); `draining` for an executor that is stopping; else `up`. */
   state: string;
   /** Since the node started, now (its last heartbeat's figure plus the time since). */
   uptimeMs: number;
@@ -66,7 +66,7 @@ export function nodeStatus(m: Member, now: number): NodeStatus {
   const out: NodeStatus = {
     kind: m.kind,
     id: m.id,
-    state: typeof m['state'] === 'string' ? m['state'] : 'up',
+    state: typeof m['state'] === 'string' ? m['state'] : m['draining'] === true ? 'draining' : 'up',
     uptimeMs: (m.uptimeMs ?? m.at - m.startedAt) + lastHeardMs,
     lastHeardMs,
   };

@@ -114,6 +114,8 @@ t.test('the table on fixed input', async (t) => {
   );
   t.equal(view.nodes[1]!.uptimeMs, 59_500 + 400, 'without uptimeMs in the heartbeat: at - startedAt, plus the time since it was heard');
   t.equal(view.nodes[2]!.hitRate, 0.75);
+  const stopping = statusView({ router: 'router-1', at, members: [member({ id: 'executor-c', kind: 'executor', draining: true })] });
+  t.equal(stopping.nodes[0]!.state, 'draining', 'an executor that is stopping shows as draining');
   t.equal(
     statusTable(view),
     [
