@@ -39,7 +39,7 @@ const commitKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}`;
  * Version indexes are kept per epoch of commit time, so old ones can be
  * deleted whole (a map lattice only grows). A reader looks at this epoch's
  * and the last one's, and when both are empty (a key not written lately) at
- * the key's latest epoch, which each commit marks before it indexes. A
+ * the older ones still kept. A
  * version older than the newest it finds is never the newest that does not
  * fracture, except as a floor, which is read from its version copy. Epochs
  * are a minute: with 2 s epochs, reads were cheaper under a busy writer (an
@@ -52,8 +52,12 @@ const TX_RETENTION_MS = 180_000;
 const RETAINED_EPOCHS = Math.ceil((TX_RETENTION_MS * 1000) / EPOCH_US);
 const epochOf = (tsUs: number): number => Math.floor(tsUs / EPOCH_US);
 const indexKey = (key: string, epoch: number): string => `${RESERVED_PREFIX}idx/${key}/${epoch}`;
-/** The latest epoch whose index lists the key (a max: one small key per key ever written atomically, kept). */
-const latestEpochKey = (key: string): string => `${RESERVED_PREFIX}idx/${key}/latest`;
+/**
+ * Marks a key some transaction has written (set before its index entry; one
+ * small key per key ever written atomically, kept). Readers only ask whether
+ * it is there; it holds the latest such epoch.
+ */
+const markKey = (key: string): string => `${RESERVED_PREFIX}idx/${key}/latest`;
 
 interface Commit {
   ts: number;
@@ -153,7 +157,7 @@ export class Transaction {
     // lattice is merged with what is installed. Readers find a transaction
     // only through the index (or, as a floor, through a version they read),
     // so the commit record can be written beside the versions, as long as
-    // all are in before the index. So is each key's latest-epoch marker: a
+    // all are in before the index. So is each key's mark: a
     // reader that finds it never answers from the plain key (which this
     // commit writes last) without looking at the index first.
     const epoch = epochOf(ts);
@@ -163,7 +167,7 @@ export class Transaction {
         const installed = write instanceof LWWPair ? undefined : await this.kvs.get(k, { deadline });
         await this.kvs.put(versionKey(this.id, k), installed ? mergeLattices(installed, write) : write, deadline);
       }),
-      ...keys.map((k) => this.kvs.put(latestEpochKey(k), new MaxIntLattice(epoch), deadline)),
+      ...keys.map((k) => this.kvs.put(markKey(k), new MaxIntLattice(epoch), deadline)),
       this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), deadline),
     ]);
     await Promise.all(keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, new MaxIntLattice(ts)]]), deadline)));
@@ -192,18 +196,18 @@ export class Transaction {
   /** Reads `key` at the newest version that does not fracture the reads so far. */
   private async choose(key: string, deadline: number): Promise<Lattice | undefined> {
     const now = epochOf(Date.now() * 1000);
-    const [candidates, latest] = await Promise.all([this.indexed(key, [now - 1, now], deadline), this.kvs.get(latestEpochKey(key), { deadline })]);
-    const latestEpoch = latest?.reveal() as number | undefined;
-    if (latestEpoch === undefined) {
-      // Never written by a transaction (read after the marker, which every commit writes before the key): what plain writes left there.
+    const [candidates, mark] = await Promise.all([this.indexed(key, [now - 1, now], deadline), this.kvs.get(markKey(key), { deadline })]);
+    if (mark === undefined) {
+      // Never written by a transaction (the mark is read before the key, and every commit writes it before the key): what plain writes left there.
       this.reads.set(key, { tx: undefined, ts: 0 });
       return this.kvs.get(key, { deadline });
     }
+    // The epochs before the window that are still kept, fetched at most once.
+    let olderFetch: Promise<Map<string, number>> | undefined;
+    const older = () => (olderFetch ??= this.indexed(key, this.olderEpochs(now), deadline));
     if (candidates.size === 0) {
-      // Not written lately, or a commit has marked the key and not yet indexed it: its versions before, in the epochs still kept.
-      const older = latestEpoch < now - 1 ? [latestEpoch] : [];
-      for (const [tx, ts] of await this.indexed(key, older, deadline)) candidates.set(tx, ts);
-      if (candidates.size === 0) for (const [tx, ts] of await this.indexed(key, this.olderEpochs(now), deadline)) candidates.set(tx, ts);
+      // Not written lately, or a commit has marked the key and not yet indexed it: its versions before.
+      for (const [tx, ts] of await older()) candidates.set(tx, ts);
     }
     // Lower bound: a transaction we read from that also wrote this key.
     let floor: ReadVersion = { tx: undefined, ts: 0 };
@@ -221,7 +225,7 @@ export class Transaction {
     if (!chosen && candidates.size > 0) {
       // Every version in the window would fracture what was read (a long
       // read under busy writers): look at the older epochs still kept.
-      chosen = await this.firstWhole(ordered(await this.indexed(key, this.olderEpochs(now), deadline)), deadline);
+      chosen = await this.firstWhole(ordered(await older()), deadline);
     }
     if (!chosen) {
       this.reads.set(key, { tx: undefined, ts: 0 });
