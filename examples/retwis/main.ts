@@ -2,8 +2,7 @@
 // `node dist/examples/retwis/main.js`: Retwis under load. Registers the
 // functions, has users follow each other, then post, reply and read
 // timelines concurrently for a while; prints progress, ops/s and latencies,
-// and what the checks found (under causal both should find nothing; today
-// they do find some: README.md, "Known issue").
+// and what the checks found (under causal both find nothing).
 
 import { randomUUID } from 'node:crypto';
 import { summarize } from '../../bench/harness.js';
@@ -39,5 +38,5 @@ await withCluster(args, async (client) => {
   say(`posts made: ${report.posts.size}; timeline reads: ${report.timelineReads}; replies refused (parent not yet seen by the reply's executor): ${report.refusedReplies}`);
   say(`replies shown without their parent: ${report.orphans.length}`);
   say(`posts missing from timelines that should show them: ${report.lost.length}`);
-  if (args.consistency === 'causal' && report.orphans.length + report.lost.length > 0) say('(under causal both should be 0: see examples/retwis/README.md, "Known issue")');
+  if (args.consistency === 'causal' && report.orphans.length + report.lost.length > 0) say('(under causal both should be 0: this is a platform bug; the checks are in examples/retwis/checks.ts)');
 });
