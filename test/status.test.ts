@@ -81,7 +81,9 @@ const SCRIPT = '/usr/bin/script';
 
 t.test('in a terminal, status redraws in place until Ctrl-C', { skip: existsSync(SCRIPT) ? false : `no ${SCRIPT} to make a terminal` }, async (t) => {
   const { nats, router } = await startCluster(t, { heartbeatMs: 100 });
-  const command = [process.execPath, CLI, 'status', '--interval', '100', '--nats', nats.url].map((a) => `'${a}'`).join(' ');
+  // `exec`: script runs the command through $SHELL -c, and a shell that stayed
+  // in between (dash does) would take the Ctrl-C too and die of it.
+  const command = ['exec', ...[process.execPath, CLI, 'status', '--interval', '100', '--nats', nats.url].map((a) => `'${a}'`)].join(' ');
   const term = spawn(SCRIPT, ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
   let screen = '';
   term.stdout.on('data', (d: Buffer) => (screen += d.toString()));
