@@ -206,8 +206,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
     const consistency = parseConsistency(msg['consistency']);
     try {
       const session: Session | undefined = consistency === 'lww' ? undefined : { id, consistency, pins: new Map(), deps: new Map() };
-      const tx = msg['atomic'] === true ? this.transaction(id) : undefined;
-      const result = await this.runOnce(str(msg, 'fn'), arr(msg, 'args'), deadline, id, msg['once'] === true, { session, tx });
+      const once = msg['once'] === true;
+      const tx = msg['atomic'] === true ? this.transaction(id, once) : undefined;
+      const result = await this.runOnce(str(msg, 'fn'), arr(msg, 'args'), deadline, id, once, { session, tx });
       // A future's result is kept for later calls that take it as an argument.
       if (typeof msg['outputKey'] === 'string') await this.storeResult(msg['outputKey'], result, deadline);
       return { result };
@@ -264,8 +265,14 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return this.inboxes.receive(id, deadline);
   }
 
-  private transaction(id: string): Transaction {
-    return new Transaction(id, this.kvs, this.commits, this.deletes);
+  /**
+   * The transaction of call `id`. Under exactly-once every attempt of the
+   * call is one transaction, which a re-run finishes; otherwise a re-run
+   * (the router sends a call again when its executor dies) computes other
+   * writes and so must be a transaction of its own.
+   */
+  private transaction(id: string, once: boolean): Transaction {
+    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.commits, this.deletes);
   }
 
   /**
@@ -284,7 +291,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
     ctx: Omit<Invocation, 'deadline' | 'log'>,
     passedOn = false,
   ): Promise<Uint8Array> {
-    const log = once ? await EffectLog.open(this.kvs, requestId, deadline) : undefined;
+    // A transaction this attempt commits may have been committed in part by an earlier one: looked up beside the log.
+    const [log] = once ? await Promise.all([EffectLog.open(this.kvs, requestId, deadline), !passedOn && ctx.tx?.resume(deadline)]) : [];
     if (log?.result) {
       const carried = log.step('tx');
       if (ctx.tx && carried) ctx.tx.absorb(decode(carried) as CarriedTransaction);
@@ -416,7 +424,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     try {
       const session: Session = { id: stage.id, consistency: stage.consistency, pins, deps };
       // Every stage of an atomic call works in one transaction, named by the call.
-      const tx = stage.atomic ? this.transaction(stage.id) : undefined;
+      const tx = stage.atomic ? this.transaction(stage.id, stage.once) : undefined;
       for (const upstream of txs) tx?.absorb(upstream);
       const args = [...stage.args, ...inputs.map((b) => decode(b))];
       const sink = stage.next.length === 0;

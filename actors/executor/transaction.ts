@@ -16,9 +16,14 @@
 // version that does not fracture what it read before: no version of a
 // transaction that also wrote a key it already read in an older version,
 // and nothing older than a version written by a transaction it already read
-// from (fetched from step 1's copy even before the index shows it).
+// from (fetched from step 1's copy even before the index shows it); a
+// floor bounds the choice from below, it does not end the search for newer
+// versions that fit. A key's plain value is read only when no commit has
+// reached it, checked again after the read.
 // Versions, commit records and index epochs are deleted three minutes after
-// their commit by the executor that committed them.
+// their commit by the executor that committed them. A re-run of an
+// exactly-once call (the same transaction) commits at the time an earlier
+// attempt did, if that one got as far as its commit record.
 // The reader sees its own writes. Mixing atomic and plain writes on a key is
 // not supported: atomic readers see only committed transactions' writes.
 // In an atomic DAG call the transaction travels: each stage hands its reads
@@ -38,24 +43,51 @@ const commitKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}`;
 /**
  * Version indexes are kept per epoch of commit time, so old ones can be
  * deleted whole (a map lattice only grows). A reader looks at this epoch's
- * and the last one's, and when both are empty (a key not written lately) at
- * the older ones still kept. A
- * version older than the newest it finds is never the newest that does not
- * fracture, except as a floor, which is read from its version copy. Epochs
- * are a minute: with 2 s epochs, reads were cheaper under a busy writer (an
- * index holds one epoch's commits), but bank audits under load saw wrong
- * totals in 4 of 5 runs near epoch boundaries, for a reason not yet found.
+ * and the last one's (its window); when nothing there fits, at the epoch the
+ * key's mark names, then at the older ones still kept, newest first. A
+ * version older than the newest that fits is never read, except as a floor,
+ * which is read from its version copy. Short epochs keep reads cheap under a
+ * busy writer: an index holds one epoch's commits.
  */
-const EPOCH_US = 60_000_000;
-/** Versions, commit records and index epochs are deleted this long after their commit. */
-const TX_RETENTION_MS = 180_000;
-const RETAINED_EPOCHS = Math.ceil((TX_RETENTION_MS * 1000) / EPOCH_US);
-const epochOf = (tsUs: number): number => Math.floor(tsUs / EPOCH_US);
+export interface TxTiming {
+  epochMs: number;
+  /** Versions, commit records and index epochs are deleted this long after their commit. */
+  retentionMs: number;
+}
+
+export const TX_TIMING: TxTiming = { epochMs: 2_000, retentionMs: 180_000 };
+
+/** Index epochs on `timing`'s clock: which one a commit time (µs) falls in, and which are kept. */
+class Epochs {
+  private readonly epochUs: number;
+  private readonly kept: number;
+
+  constructor(timing: TxTiming) {
+    this.epochUs = timing.epochMs * 1000;
+    this.kept = Math.ceil(timing.retentionMs / timing.epochMs);
+  }
+
+  of(tsUs: number): number {
+    return Math.floor(tsUs / this.epochUs);
+  }
+
+  now(): number {
+    return this.of(Date.now() * 1000);
+  }
+
+  /** The epochs whose indexes are kept at epoch `now`, newest first (the first two are a reader's window). */
+  keptAt(now: number): number[] {
+    return Array.from({ length: this.kept }, (_, i) => now - i);
+  }
+}
+
+/** How many older epochs' indexes a read fetches at first when it looks past its window; each next fetch twice as many. */
+const OLDER_EPOCHS_FIRST = 4;
 const indexKey = (key: string, epoch: number): string => `${RESERVED_PREFIX}idx/${key}/${epoch}`;
 /**
  * Marks a key some transaction has written (set before its index entry; one
- * small key per key ever written atomically, kept). Readers only ask whether
- * it is there; it holds the latest such epoch.
+ * small key per key ever written atomically, kept): it holds the latest
+ * epoch a commit indexed the key in.
  */
 const markKey = (key: string): string => `${RESERVED_PREFIX}idx/${key}/latest`;
 
@@ -111,13 +143,20 @@ export class Transaction {
   private readonly writes = new Map<string, Lattice>();
   /** What this stage's reads returned, per key. */
   private readonly values = new Map<string, Lattice | undefined>();
+  /** The commit time an earlier attempt of this transaction wrote (`resume`). */
+  private earlierTs: number | undefined;
+
+  private readonly epochs: Epochs;
 
   constructor(
     readonly id: string,
     private readonly kvs: KvsClient,
     private readonly commits: CommitRecords,
     private readonly deletes: DelayedDeletes,
-  ) {}
+    private readonly timing = TX_TIMING,
+  ) {
+    this.epochs = new Epochs(timing);
+  }
 
   async read(key: string, deadline: number): Promise<Lattice | undefined> {
     const committed = await this.readCommitted(key, deadline);
@@ -148,10 +187,20 @@ export class Transaction {
     for (const [key, value] of upstream.writes) this.write(key, value);
   }
 
+  /**
+   * Before a re-run of an exactly-once call commits: an earlier attempt that
+   * died while committing may have indexed some keys already, so this one
+   * commits at that attempt's time (same index epoch, same entries), or
+   * readers would see two commit times of one transaction, one per key.
+   */
+  async resume(deadline: number): Promise<void> {
+    this.earlierTs = ((await this.kvs.get(commitKey(this.id), { deadline }))?.reveal() as Commit | undefined)?.ts;
+  }
+
   async commit(deadline: number): Promise<void> {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
-    const ts = LWWPair.now(null, this.id).timestamp;
+    const ts = this.earlierTs ?? LWWPair.now(null, this.id).timestamp;
     // Each version holds the key's whole state, so a reader fetches one
     // version, not a history: a plain value is the whole state; any other
     // lattice is merged with what is installed. Readers find a transaction
@@ -160,7 +209,7 @@ export class Transaction {
     // all are in before the index. So is each key's mark: a
     // reader that finds it never answers from the plain key (which this
     // commit writes last) without looking at the index first.
-    const epoch = epochOf(ts);
+    const epoch = this.epochs.of(ts);
     await Promise.all([
       ...keys.map(async (k) => {
         const write = this.writes.get(k)!;
@@ -172,7 +221,7 @@ export class Transaction {
     ]);
     await Promise.all(keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, new MaxIntLattice(ts)]]), deadline)));
     await Promise.all(keys.map((k) => this.kvs.put(k, this.writes.get(k)!, deadline)));
-    const expiry = Date.now() + TX_RETENTION_MS;
+    const expiry = Date.now() + this.timing.retentionMs;
     for (const k of keys) {
       this.deletes.at(versionKey(this.id, k), expiry);
       this.deletes.at(indexKey(k, epoch), expiry);
@@ -195,50 +244,72 @@ export class Transaction {
 
   /** Reads `key` at the newest version that does not fracture the reads so far. */
   private async choose(key: string, deadline: number): Promise<Lattice | undefined> {
-    const now = epochOf(Date.now() * 1000);
-    const [candidates, mark] = await Promise.all([this.indexed(key, [now - 1, now], deadline), this.kvs.get(markKey(key), { deadline })]);
+    const now = this.epochs.now();
+    const [recent, mark] = await Promise.all([this.indexed(key, [now - 1, now], deadline), this.kvs.get(markKey(key), { deadline })]);
     if (mark === undefined) {
-      // Never written by a transaction (the mark is read before the key, and every commit writes it before the key): what plain writes left there.
-      this.reads.set(key, { tx: undefined, ts: 0 });
-      return this.kvs.get(key, { deadline });
+      // Never written by a transaction: what plain writes left there, if no commit marked the key meanwhile.
+      return this.plain(key, deadline, async () => (await this.kvs.get(markKey(key), { deadline })) === undefined);
     }
-    // The epochs before the window that are still kept, fetched at most once.
-    let olderFetch: Promise<Map<string, number>> | undefined;
-    const older = () => (olderFetch ??= this.indexed(key, this.olderEpochs(now), deadline));
-    if (candidates.size === 0) {
-      // Not written lately, or a commit has marked the key and not yet indexed it: its versions before.
-      for (const [tx, ts] of await older()) candidates.set(tx, ts);
-    }
-    // Lower bound: a transaction we read from that also wrote this key.
-    let floor: ReadVersion = { tx: undefined, ts: 0 };
-    for (const seen of this.reads.values()) {
-      if (!seen.tx || seen.ts <= floor.ts) continue;
-      if ((await this.commits.get(seen.tx, deadline))?.keys.includes(key)) floor = seen;
-    }
-    if (floor.tx) candidates.set(floor.tx, floor.ts);
-    const ordered = (found: Map<string, number>) => [...found].filter(([, ts]) => ts >= floor.ts).sort((a, b) => b[1] - a[1]);
-    const inWindow = ordered(candidates);
+    const floor = await this.floor(key, deadline);
+    const fromFloor = (found: Map<string, number>) => [...found].filter(([, ts]) => ts >= floor.ts).sort((a, b) => b[1] - a[1]);
+    const inWindow = fromFloor(recent);
     // The newest is nearly always the one chosen: fetch it while checking.
     const newest = inWindow[0] && this.kvs.get(versionKey(inWindow[0][0], key), { deadline });
     newest?.catch(() => undefined);
     let chosen = await this.firstWhole(inWindow, deadline);
-    if (!chosen && candidates.size > 0) {
-      // Every version in the window would fracture what was read (a long
-      // read under busy writers): look at the older epochs still kept.
-      chosen = await this.firstWhole(ordered(await older()), deadline);
+    let olderSeen = false;
+    if (!chosen && !(floor.tx && this.epochs.of(floor.ts) >= now - 1)) {
+      // Nothing recent fits (not written lately, or every recent version
+      // would fracture what was read), and versions older than the window may
+      // be read: the newest of the older epochs still kept that fits. The
+      // mark names the newest epoch a commit indexed the key in, looked at
+      // first; then the others, a few at a time, newest first, down to the floor's.
+      const fit = async (epochs: number[]) => {
+        const found = await this.indexed(key, epochs, deadline);
+        olderSeen ||= found.size > 0;
+        return this.firstWhole(fromFloor(found), deadline);
+      };
+      const latest = mark instanceof MaxIntLattice ? mark.value : now;
+      if (latest < now - 1) chosen = await fit([latest]);
+      const older = this.epochs.keptAt(now).filter((e) => e < now - 1 && e !== latest && e >= this.epochs.of(floor.ts));
+      for (let i = 0, n = OLDER_EPOCHS_FIRST; !chosen && i < older.length; i += n, n *= 2) chosen = await fit(older.slice(i, i + n));
     }
+    // The floor's transaction may not have indexed this key yet; its version is there before its commit record.
+    if (!chosen && floor.tx) chosen = [floor.tx, floor.ts];
     if (!chosen) {
+      // No indexed transaction is kept: they are long done, so the plain key holds them all, if none indexed it meanwhile.
+      if (recent.size === 0 && !olderSeen) {
+        return this.plain(key, deadline, async () => (await this.indexed(key, this.epochs.keptAt(this.epochs.now()), deadline)).size === 0);
+      }
+      // Some are kept and all would fracture: the version to read is gone.
       this.reads.set(key, { tx: undefined, ts: 0 });
-      // Its transactions are older than what is kept, so long done: the plain key holds them all.
-      return candidates.size === 0 ? this.kvs.get(key, { deadline }) : undefined;
+      return undefined;
     }
     this.reads.set(key, { tx: chosen[0], ts: chosen[1] });
     return chosen[0] === inWindow[0]?.[0] ? newest : this.kvs.get(versionKey(chosen[0], key), { deadline });
   }
 
-  /** Epochs before the window that are still kept, newest first. */
-  private olderEpochs(now: number): number[] {
-    return Array.from({ length: RETAINED_EPOCHS - 2 }, (_, i) => now - 2 - i);
+  /**
+   * The plain value of `key`, read as older than every transaction, which it
+   * is only if no commit reached the key before the read: every commit marks
+   * and indexes a key before writing it, so `untouched()`, asked after the
+   * read, tells. Otherwise the key is chosen again, now with a version.
+   */
+  private async plain(key: string, deadline: number, untouched: () => Promise<boolean>): Promise<Lattice | undefined> {
+    const value = await this.kvs.get(key, { deadline });
+    if (!(await untouched())) return this.choose(key, deadline);
+    this.reads.set(key, { tx: undefined, ts: 0 });
+    return value;
+  }
+
+  /** The lower bound of a read of `key`: the newest transaction read from that also wrote it. */
+  private async floor(key: string, deadline: number): Promise<ReadVersion> {
+    let floor: ReadVersion = { tx: undefined, ts: 0 };
+    for (const seen of this.reads.values()) {
+      if (!seen.tx || seen.ts <= floor.ts) continue;
+      if ((await this.commits.get(seen.tx, deadline))?.keys.includes(key)) floor = seen;
+    }
+    return floor;
   }
 
   /** The first (newest) of `ordered` that does not fracture the reads so far; commit records fetched at once. */

@@ -1,0 +1,98 @@
+// Read-atomic transactions at the level of their metadata, over a real KVS
+// shard, with index epochs of 100 ms so that versions fall out of a reader's
+// window within the test: which version a reader picks once the ones it may
+// read are older than its window, and what a re-run of a transaction commits.
+
+import t, { type Test } from 'tap';
+import { CommitRecords, Transaction, type TxTiming } from '../actors/executor/transaction.js';
+import { NatsTransport } from '../lib/actor/nats_transport.js';
+import { KvsClient } from '../lib/client/kvs_client.js';
+import { deadlineIn } from '../lib/deadline.js';
+import { DelayedDeletes } from '../lib/kvs/delayed_deletes.js';
+import { LWWPair, type Lattice } from '../lib/lattice/index.js';
+import { RESERVED_PREFIX } from '../lib/reserved_keys.js';
+import { subjectsFor } from '../lib/subjects.js';
+import { startNats } from './fixtures/nats.js';
+import { startShard } from './fixtures/cluster.js';
+
+const TIMING: TxTiming = { epochMs: 100, retentionMs: 5_000 };
+
+async function setUp(t: Test) {
+  const nats = await startNats(t);
+  const shard = await startShard(nats.url);
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  const kvs = new KvsClient(transport, subjectsFor());
+  const deletes = new DelayedDeletes(kvs, 60_000);
+  const commits = new CommitRecords(kvs);
+  t.teardown(async () => {
+    deletes.close();
+    kvs.close();
+    await transport.close();
+    await shard.stop();
+  });
+  const deadline = () => deadlineIn(5_000);
+  const begin = (id: string) => new Transaction(id, kvs, commits, deletes, TIMING);
+  const commit = async (id: string, writes: Record<string, number>) => {
+    const tx = begin(id);
+    for (const [key, value] of Object.entries(writes)) tx.write(key, LWWPair.now(value, id));
+    await tx.commit(deadline());
+  };
+  const read = async (tx: Transaction, key: string) => (await tx.read(key, deadline()))?.reveal() as number | undefined;
+  return { kvs, begin, commit, read, deadline };
+}
+
+/** Waits out `epochs` whole index epochs: versions committed before are then older than any reader's window. */
+async function epochsPass(epochs: number): Promise<void> {
+  const start = Math.floor(Date.now() / TIMING.epochMs);
+  while (Math.floor(Date.now() / TIMING.epochMs) < start + epochs) {
+    await new Promise((resolve) => setTimeout(resolve, (start + epochs) * TIMING.epochMs - Date.now() + 1));
+  }
+}
+
+t.test('a version read from bounds later reads from below without hiding newer ones older than the window', async (t) => {
+  const { begin, commit, read } = await setUp(t);
+  await commit('t0', { a: 1, b: 1 });
+  await epochsPass(3);
+  await commit('t1', { b: 2 });
+  await epochsPass(3);
+  const reader = begin('reader');
+  t.equal(await read(reader, 'a'), 1, 'a as t0 left it');
+  // Written after the reader read a: t2 would fracture that read, so b is read from before t2.
+  await commit('t2', { a: 3, b: 3 });
+  t.equal(await read(reader, 'b'), 2, "b as t1 left it: t0 is only the floor, and t1 (out of the window) is newer and fits");
+  t.equal(await read(begin('later'), 'b'), 3, 'a new reader sees t2');
+});
+
+t.test('a re-run of a transaction commits at the time of the attempt before it', async (t) => {
+  const { kvs, begin, commit, read, deadline } = await setUp(t);
+  const commitTs = async (id: string) => ((await kvs.get(`${RESERVED_PREFIX}tx/${id}`, { deadline: deadline() }))?.reveal() as { ts: number }).ts;
+  await commit('once', { x: 1, y: 1 });
+  const first = await commitTs('once');
+  await epochsPass(3);
+  const rerun = begin('once');
+  await rerun.resume(deadline());
+  rerun.write('x', LWWPair.now(1, 'once'));
+  rerun.write('y', LWWPair.now(1, 'once'));
+  await rerun.commit(deadline());
+  t.equal(await commitTs('once'), first, 'one commit time, so one index epoch, for every attempt');
+  const reader = begin('reader');
+  t.same([await read(reader, 'x'), await read(reader, 'y')], [1, 1]);
+
+  const fresh = begin('fresh');
+  await fresh.resume(deadline());
+  fresh.write('x', LWWPair.now(2, 'fresh'));
+  await fresh.commit(deadline());
+  t.ok((await commitTs('fresh')) > first, 'a transaction no attempt committed before gets a time of its own');
+});
+
+t.test('a key no transaction wrote is read from its plain value; once one has, never again', async (t) => {
+  const { kvs, begin, commit, read, deadline } = await setUp(t);
+  const plain = (value: number): Lattice => LWWPair.now(value, 'plain');
+  await kvs.put('p', plain(7), deadline());
+  t.equal(await read(begin('r1'), 'p'), 7, 'plain writes only: the plain value');
+  await commit('t1', { p: 8 });
+  await kvs.put('p', plain(9), deadline());
+  t.equal(await read(begin('r2'), 'p'), 8, 'after a transaction wrote it, atomic readers see committed versions only');
+  await epochsPass(3);
+  t.equal(await read(begin('r3'), 'p'), 8, 'also once that version is older than the window');
+});
