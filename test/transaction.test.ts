@@ -4,7 +4,7 @@
 // read are older than its window, and what a re-run of a transaction commits.
 
 import t, { type Test } from 'tap';
-import { CommitRecords, Transaction, type TxTiming } from '../actors/executor/transaction.js';
+import { MarkedKeys, Transaction, type TxTiming } from '../actors/executor/transaction.js';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
 import { deadlineIn } from '../lib/deadline.js';
@@ -23,7 +23,7 @@ async function setUp(t: Test) {
   const transport = await NatsTransport.connect({ servers: nats.url });
   const kvs = new KvsClient(transport, subjectsFor());
   const deletes = new DelayedDeletes(kvs, 60_000);
-  const commits = new CommitRecords(kvs);
+  const marked = new MarkedKeys();
   t.teardown(async () => {
     deletes.close();
     kvs.close();
@@ -31,7 +31,7 @@ async function setUp(t: Test) {
     await shard.stop();
   });
   const deadline = () => deadlineIn(5_000);
-  const begin = (id: string) => new Transaction(id, kvs, commits, deletes, TIMING);
+  const begin = (id: string) => new Transaction(id, kvs, deletes, marked, TIMING);
   const commit = async (id: string, writes: Record<string, number>) => {
     const tx = begin(id);
     for (const [key, value] of Object.entries(writes)) tx.write(key, LWWPair.now(value, id));

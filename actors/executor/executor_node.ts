@@ -24,7 +24,7 @@ import { answerState, type Invocation, type InvocationHost } from './state_bridg
 import { PinnedVersions, addDependency, type Session } from './sessions.js';
 import { EffectLog, LOG_RETENTION_MS, logKey } from './effect_log.js';
 import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
-import { CommitRecords, Transaction, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
+import { MarkedKeys, Transaction, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
@@ -83,7 +83,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private readonly live = new Map<string, Invocation>();
   private readonly pinned = new PinnedVersions();
   private readonly deletes: DelayedDeletes;
-  private readonly commits: CommitRecords;
+  /** Keys seen marked by a transaction, shared by every transaction here. */
+  private readonly marked = new MarkedKeys();
   private readonly line: MainStateLine;
   private readonly done: DoneNotices;
   private instances = 0;
@@ -103,7 +104,6 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.state = new ExecutorState(this.kvs, config.cacheBytes);
     this.done = new DoneNotices(this.transport);
     this.deletes = new DelayedDeletes(this.kvs, LOG_RETENTION_MS / 10);
-    this.commits = new CommitRecords(this.kvs);
     this.line = new MainStateLine(
       this.id,
       async (req) => {
@@ -272,7 +272,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
    * writes and so must be a transaction of its own.
    */
   private transaction(id: string, once: boolean): Transaction {
-    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.commits, this.deletes);
+    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.deletes, this.marked);
   }
 
   /**

@@ -1,25 +1,26 @@
 // Read-atomic transactions (after AFT) for calls made with `atomic: true`.
 // A transaction's writes are buffered, then committed in an order that lets
 // readers never see part of a write set:
-//   1. each key's new version under `__cb/ver/<tx>/<key>`, and beside them
-//   2. the commit record `__cb/tx/<tx>` (its timestamp and keys);
-//   3. the transaction in each key's version index `__cb/idx/<key>`
-//      (tx → timestamp), then the value merged into the key itself for
-//      readers that did not ask for atomicity.
+//   1. each key's new version under `__cb/ver/<tx>/<key>`, each key's mark,
+//      and the commit record `__cb/tx/<tx>` (its time and keys), at once;
+//   2. the transaction in each key's version index `__cb/idx/<key>/<epoch>`
+//      (tx → its commit time, its keys and its version of the key);
+//   3. the value merged into the key itself, for readers that did not ask
+//      for atomicity.
 // Each version holds the key's whole state at its commit (a plain value as
-// written; another lattice merged with the installed value), so a read
-// fetches one version. For lattices that merge, the installed value can miss
-// a transaction committing at the same time, so a reader can see that
-// transaction's merge into one key and not into another: read atomicity is
-// exact for plain (last-writer-wins) values. A reader
-// keeps the versions it has read. For a key it picks the newest indexed
-// version that does not fracture what it read before: no version of a
-// transaction that also wrote a key it already read in an older version,
+// written; another lattice merged with the installed value), and the index
+// carries it, so a read is usually one round trip. For lattices that merge,
+// the installed value can miss a transaction committing at the same time, so
+// a reader can see that transaction's merge into one key and not into
+// another: read atomicity is exact for plain (last-writer-wins) values.
+// A reader keeps the versions it has read. For a key it picks the newest
+// indexed version that does not fracture what it read before: no version of
+// a transaction that also wrote a key it already read in an older version,
 // and nothing older than a version written by a transaction it already read
-// from (fetched from step 1's copy even before the index shows it); a
-// floor bounds the choice from below, it does not end the search for newer
-// versions that fit. A key's plain value is read only when no commit has
-// reached it, checked again after the read.
+// from (its floor, read from step 1's copy when the index does not show it
+// yet); a floor bounds the choice from below, it does not end the search
+// for newer versions that fit. A key's plain value is read only when no
+// commit has reached it, checked again after the read.
 // Versions, commit records and index epochs are deleted three minutes after
 // their commit by the executor that committed them. A re-run of an
 // exactly-once call (the same transaction) commits at the time an earlier
@@ -27,14 +28,15 @@
 // The reader sees its own writes. Mixing atomic and plain writes on a key is
 // not supported: atomic readers see only committed transactions' writes.
 // In an atomic DAG call the transaction travels: each stage hands its reads
-// and buffered writes on with its result (`carried`), the next stage picks
-// them up (`absorb`), and only the sink commits. Parallel branches do not see
-// each other's reads, so two branches reading one key may pick different
-// versions; each branch is read-atomic with everything upstream of it.
+// (with their values) and buffered writes on with its result (`carried`),
+// the next stage picks them up (`absorb`), and only the sink commits.
+// Parallel branches do not see each other's reads, so two branches reading
+// one key may pick different versions; each branch is read-atomic with
+// everything upstream of it.
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
 import { MalformedMessage } from '../../lib/errors.js';
-import { LWWPair, MapLattice, MaxIntLattice, isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
+import { LWWPair, MapLattice, MaxIntLattice, SetLattice, isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
 import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
 
@@ -55,7 +57,7 @@ export interface TxTiming {
   retentionMs: number;
 }
 
-export const TX_TIMING: TxTiming = { epochMs: 2_000, retentionMs: 180_000 };
+export const TX_TIMING: TxTiming = { epochMs: 500, retentionMs: 180_000 };
 
 /** Index epochs on `timing`'s clock: which one a commit time (µs) falls in, and which are kept. */
 class Epochs {
@@ -96,33 +98,64 @@ interface Commit {
   keys: string[];
 }
 
-/** Commit records are immutable once written, so every transaction of an executor shares one cache. */
-export class CommitRecords {
-  private readonly known = new Map<string, Commit>();
-
-  constructor(private readonly kvs: KvsClient) {}
-
-  async get(tx: string, deadline: number): Promise<Commit | undefined> {
-    const cached = this.known.get(tx);
-    if (cached) return cached;
-    const stored = (await this.kvs.get(commitKey(tx), { deadline }))?.reveal() as Commit | undefined;
-    if (stored) this.known.set(tx, stored);
-    return stored;
-  }
+/** A transaction as a key's index lists it: when it committed, what it wrote, and its version of the key. */
+interface Indexed extends Commit {
+  version: Lattice;
 }
 
-/** A version a transaction has read: which transaction wrote it, when. */
-interface ReadVersion {
-  tx: string | undefined;
-  ts: number;
+const indexEntry = (ts: number, keys: string[], version: Lattice): MapLattice<Lattice> =>
+  new MapLattice<Lattice>([
+    ['ts', new MaxIntLattice(ts)],
+    ['keys', new SetLattice(keys)],
+    ['version', version],
+  ]);
+
+function parseIndexEntry(entry: Lattice | undefined): Indexed | undefined {
+  if (!(entry instanceof MapLattice)) return undefined;
+  const [ts, keys, version] = (['ts', 'keys', 'version'] as const).map((field) => (entry as MapLattice<Lattice>).get(field));
+  if (!(ts instanceof MaxIntLattice) || !(keys instanceof SetLattice) || !version) return undefined;
+  return { ts: ts.value, keys: [...(keys.reveal() as ReadonlySet<string>)], version };
 }
 
 /**
+ * Keys an executor has seen marked. A mark is never removed, so a read of
+ * such a key need not fetch the plain value in case it has none. Bounded:
+ * the oldest are forgotten (which only costs that fetch again).
+ */
+export class MarkedKeys {
+  private readonly keys = new Set<string>();
+
+  constructor(private readonly max = 100_000) {}
+
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+
+  add(key: string): void {
+    if (this.keys.has(key)) return;
+    if (this.keys.size >= this.max) this.keys.delete(this.keys.values().next().value!);
+    this.keys.add(key);
+  }
+}
+
+/** A version a transaction has read: which transaction wrote it (none: a plain value), when, and what else it wrote. */
+interface ReadVersion {
+  tx: string | undefined;
+  ts: number;
+  keys: string[];
+}
+
+const PLAIN_READ: ReadVersion = { tx: undefined, ts: 0, keys: [] };
+
+/**
  * What a DAG stage passes downstream of an unfinished transaction: the
- * versions read ([key, writer tx or null, commit ts]) and the buffered writes.
+ * versions read ([key, writer tx or null, commit ts, the writer's keys,
+ * the value or null for absent]) and the buffered writes. Values
+ * travel so that a stage reads what the stages before it read without
+ * asking the KVS again.
  */
 export interface CarriedTransaction {
-  reads: [string, string | null, number][];
+  reads: [string, string | null, number, string[], Lattice | null][];
   writes: [string, Lattice][];
 }
 
@@ -130,10 +163,17 @@ export interface CarriedTransaction {
 export function parseCarriedTransaction(value: unknown): CarriedTransaction | undefined {
   if (value === undefined) return undefined;
   const { reads, writes } = (value ?? {}) as Partial<CarriedTransaction>;
-  const readOk = (r: unknown): boolean => Array.isArray(r) && typeof r[0] === 'string' && (r[1] === null || typeof r[1] === 'string') && typeof r[2] === 'number';
+  const readOk = (r: unknown): boolean =>
+    Array.isArray(r) &&
+    typeof r[0] === 'string' &&
+    (r[1] === null || typeof r[1] === 'string') &&
+    typeof r[2] === 'number' &&
+    Array.isArray(r[3]) &&
+    r[3].every((k) => typeof k === 'string') &&
+    (r[4] === null || isLattice(r[4]));
   const writeOk = (w: unknown): boolean => Array.isArray(w) && typeof w[0] === 'string' && isLattice(w[1]);
   if (!Array.isArray(reads) || !Array.isArray(writes) || !reads.every(readOk) || !writes.every(writeOk)) {
-    throw new MalformedMessage('a carried transaction needs reads [key, tx, ts] and writes [key, lattice]');
+    throw new MalformedMessage('a carried transaction needs reads [key, tx, ts, keys, value] and writes [key, lattice]');
   }
   return { reads, writes };
 }
@@ -151,8 +191,8 @@ export class Transaction {
   constructor(
     readonly id: string,
     private readonly kvs: KvsClient,
-    private readonly commits: CommitRecords,
     private readonly deletes: DelayedDeletes,
+    private readonly marked: MarkedKeys,
     private readonly timing = TX_TIMING,
   ) {
     this.epochs = new Epochs(timing);
@@ -173,16 +213,18 @@ export class Transaction {
   /** The reads and buffered writes so far, for the next stage of a DAG call. */
   carried(): CarriedTransaction {
     return {
-      reads: [...this.reads].map(([key, r]) => [key, r.tx ?? null, r.ts]),
+      reads: [...this.reads].map(([key, r]) => [key, r.tx ?? null, r.ts, r.keys, this.values.get(key) ?? null]),
       writes: [...this.writes],
     };
   }
 
   /** Takes on what an upstream stage read and wrote. */
   absorb(upstream: CarriedTransaction): void {
-    for (const [key, tx, ts] of upstream.reads) {
+    for (const [key, tx, ts, keys, value] of upstream.reads) {
       // Of two branches' reads of one key the newer stays: it bounds later reads from below.
-      if ((this.reads.get(key)?.ts ?? -1) < ts) this.reads.set(key, { tx: tx ?? undefined, ts });
+      if ((this.reads.get(key)?.ts ?? -1) >= ts) continue;
+      this.reads.set(key, { tx: tx ?? undefined, ts, keys });
+      this.values.set(key, value ?? undefined);
     }
     for (const [key, value] of upstream.writes) this.write(key, value);
   }
@@ -201,25 +243,23 @@ export class Transaction {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
     const ts = this.earlierTs ?? LWWPair.now(null, this.id).timestamp;
-    // Each version holds the key's whole state, so a reader fetches one
-    // version, not a history: a plain value is the whole state; any other
-    // lattice is merged with what is installed. Readers find a transaction
-    // only through the index (or, as a floor, through a version they read),
-    // so the commit record can be written beside the versions, as long as
-    // all are in before the index. So is each key's mark: a
-    // reader that finds it never answers from the plain key (which this
-    // commit writes last) without looking at the index first.
+    // Everything an index entry points a reader to (a version, for a floor;
+    // the commit record, for a re-run) is in before the entry. So is each
+    // key's mark: a reader that finds it never answers from the plain key
+    // (which this commit writes last) without looking at the index first.
     const epoch = this.epochs.of(ts);
+    const versions = new Map<string, Lattice>();
     await Promise.all([
       ...keys.map(async (k) => {
         const write = this.writes.get(k)!;
         const installed = write instanceof LWWPair ? undefined : await this.kvs.get(k, { deadline });
-        await this.kvs.put(versionKey(this.id, k), installed ? mergeLattices(installed, write) : write, deadline);
+        versions.set(k, installed ? mergeLattices(installed, write) : write);
+        await this.kvs.put(versionKey(this.id, k), versions.get(k)!, deadline);
       }),
       ...keys.map((k) => this.kvs.put(markKey(k), new MaxIntLattice(epoch), deadline)),
       this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), deadline),
     ]);
-    await Promise.all(keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, new MaxIntLattice(ts)]]), deadline)));
+    await Promise.all(keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), deadline)));
     await Promise.all(keys.map((k) => this.kvs.put(k, this.writes.get(k)!, deadline)));
     const expiry = Date.now() + this.timing.retentionMs;
     for (const k of keys) {
@@ -231,13 +271,12 @@ export class Transaction {
 
   /**
    * A key is read at one version for the whole transaction (any newer
-   * version of it would fracture with that first read): here from memory,
-   * and, when a stage upstream read it, straight from that version.
+   * version of it would fracture with that first read): the value read
+   * first, here or upstream, is kept.
    */
   private async readCommitted(key: string, deadline: number): Promise<Lattice | undefined> {
     if (this.values.has(key)) return this.values.get(key);
-    const upstream = this.reads.get(key)?.tx;
-    const value = upstream ? await this.kvs.get(versionKey(upstream, key), { deadline }) : await this.choose(key, deadline);
+    const value = await this.choose(key, deadline);
     this.values.set(key, value);
     return value;
   }
@@ -245,48 +284,60 @@ export class Transaction {
   /** Reads `key` at the newest version that does not fracture the reads so far. */
   private async choose(key: string, deadline: number): Promise<Lattice | undefined> {
     const now = this.epochs.now();
+    // A key not known to be marked may be one no transaction wrote: its plain value is fetched beside the mark.
+    const plainRead = this.marked.has(key) ? undefined : this.kvs.get(key, { deadline });
+    plainRead?.catch(() => undefined);
     const [recent, mark] = await Promise.all([this.indexed(key, [now - 1, now], deadline), this.kvs.get(markKey(key), { deadline })]);
     if (mark === undefined) {
       // Never written by a transaction: what plain writes left there, if no commit marked the key meanwhile.
-      return this.plain(key, deadline, async () => (await this.kvs.get(markKey(key), { deadline })) === undefined);
+      return this.plain(key, deadline, async () => (await this.kvs.get(markKey(key), { deadline })) === undefined, plainRead);
     }
-    const floor = await this.floor(key, deadline);
-    const fromFloor = (found: Map<string, number>) => [...found].filter(([, ts]) => ts >= floor.ts).sort((a, b) => b[1] - a[1]);
-    const inWindow = fromFloor(recent);
-    // The newest is nearly always the one chosen: fetch it while checking.
-    const newest = inWindow[0] && this.kvs.get(versionKey(inWindow[0][0], key), { deadline });
-    newest?.catch(() => undefined);
-    let chosen = await this.firstWhole(inWindow, deadline);
+    this.marked.add(key);
+    // No commit indexed the key in an epoch after the one its mark names.
+    const latest = mark instanceof MaxIntLattice ? mark.value : now;
+    const floor = this.floor(key);
+    const fromFloor = (found: Map<string, Indexed>) => [...found].filter(([, v]) => v.ts >= floor.ts).sort((a, b) => b[1].ts - a[1].ts);
+    let chosen = this.firstWhole(fromFloor(recent));
     let olderSeen = false;
-    if (!chosen && !(floor.tx && this.epochs.of(floor.ts) >= now - 1)) {
+    if (!chosen) {
       // Nothing recent fits (not written lately, or every recent version
-      // would fracture what was read), and versions older than the window may
-      // be read: the newest of the older epochs still kept that fits. The
-      // mark names the newest epoch a commit indexed the key in, looked at
-      // first; then the others, a few at a time, newest first, down to the floor's.
+      // would fracture what was read): the newest that fits in the older
+      // epochs still kept, from the mark's down to the floor's, the mark's
+      // first, then the others a few at a time.
       const fit = async (epochs: number[]) => {
         const found = await this.indexed(key, epochs, deadline);
         olderSeen ||= found.size > 0;
-        return this.firstWhole(fromFloor(found), deadline);
+        return this.firstWhole(fromFloor(found));
       };
-      const latest = mark instanceof MaxIntLattice ? mark.value : now;
-      if (latest < now - 1) chosen = await fit([latest]);
-      const older = this.epochs.keptAt(now).filter((e) => e < now - 1 && e !== latest && e >= this.epochs.of(floor.ts));
+      const older = this.epochs.keptAt(now).filter((e) => e < now - 1 && e <= latest && e >= this.epochs.of(floor.ts));
+      if (older[0] === latest) chosen = await fit(older.splice(0, 1));
       for (let i = 0, n = OLDER_EPOCHS_FIRST; !chosen && i < older.length; i += n, n *= 2) chosen = await fit(older.slice(i, i + n));
     }
-    // The floor's transaction may not have indexed this key yet; its version is there before its commit record.
-    if (!chosen && floor.tx) chosen = [floor.tx, floor.ts];
-    if (!chosen) {
-      // No indexed transaction is kept: they are long done, so the plain key holds them all, if none indexed it meanwhile.
-      if (recent.size === 0 && !olderSeen) {
-        return this.plain(key, deadline, async () => (await this.indexed(key, this.epochs.keptAt(this.epochs.now()), deadline)).size === 0);
-      }
-      // Some are kept and all would fracture: the version to read is gone.
-      this.reads.set(key, { tx: undefined, ts: 0 });
-      return undefined;
+    if (chosen) {
+      const [tx, { ts, keys, version }] = chosen;
+      this.reads.set(key, { tx, ts, keys });
+      return version;
     }
-    this.reads.set(key, { tx: chosen[0], ts: chosen[1] });
-    return chosen[0] === inWindow[0]?.[0] ? newest : this.kvs.get(versionKey(chosen[0], key), { deadline });
+    if (floor.tx) {
+      // The floor's transaction has not indexed this key yet; its version is there before its commit record.
+      this.reads.set(key, floor);
+      return this.kvs.get(versionKey(floor.tx, key), { deadline });
+    }
+    if (recent.size === 0 && !olderSeen) {
+      // No indexed transaction is kept: they are long done, so the plain key
+      // holds them all, unless a commit reached it meanwhile: one that began
+      // since would have moved the mark on; one that had marked it and not
+      // yet indexed it (it indexes in the mark's epoch or before) would show
+      // in a kept index by now.
+      const kept = this.epochs.keptAt(now).filter((e) => e <= latest);
+      return this.plain(key, deadline, async () => {
+        const [markNow, indexedNow] = await Promise.all([this.kvs.get(markKey(key), { deadline }), this.indexed(key, kept, deadline)]);
+        return markNow instanceof MaxIntLattice && markNow.value === latest && indexedNow.size === 0;
+      });
+    }
+    // Some are kept and all would fracture: the version to read is gone.
+    this.reads.set(key, PLAIN_READ);
+    return undefined;
   }
 
   /**
@@ -295,44 +346,46 @@ export class Transaction {
    * and indexes a key before writing it, so `untouched()`, asked after the
    * read, tells. Otherwise the key is chosen again, now with a version.
    */
-  private async plain(key: string, deadline: number, untouched: () => Promise<boolean>): Promise<Lattice | undefined> {
-    const value = await this.kvs.get(key, { deadline });
+  private async plain(
+    key: string,
+    deadline: number,
+    untouched: () => Promise<boolean>,
+    read = this.kvs.get(key, { deadline }),
+  ): Promise<Lattice | undefined> {
+    const value = await read;
     if (!(await untouched())) return this.choose(key, deadline);
-    this.reads.set(key, { tx: undefined, ts: 0 });
+    this.reads.set(key, PLAIN_READ);
     return value;
   }
 
   /** The lower bound of a read of `key`: the newest transaction read from that also wrote it. */
-  private async floor(key: string, deadline: number): Promise<ReadVersion> {
-    let floor: ReadVersion = { tx: undefined, ts: 0 };
-    for (const seen of this.reads.values()) {
-      if (!seen.tx || seen.ts <= floor.ts) continue;
-      if ((await this.commits.get(seen.tx, deadline))?.keys.includes(key)) floor = seen;
-    }
+  private floor(key: string): ReadVersion {
+    let floor = PLAIN_READ;
+    for (const seen of this.reads.values()) if (seen.tx && seen.ts > floor.ts && seen.keys.includes(key)) floor = seen;
     return floor;
   }
 
-  /** The first (newest) of `ordered` that does not fracture the reads so far; commit records fetched at once. */
-  private async firstWhole(ordered: [string, number][], deadline: number): Promise<[string, number] | undefined> {
-    await Promise.all(ordered.map(([tx]) => this.commits.get(tx, deadline)));
-    for (const [tx, ts] of ordered) if (!(await this.fractures(tx, ts, deadline))) return [tx, ts];
-    return undefined;
+  /** The first (newest) of `ordered` that does not fracture the reads so far. */
+  private firstWhole(ordered: [string, Indexed][]): [string, Indexed] | undefined {
+    return ordered.find(([, { ts, keys }]) => !this.fractures(keys, ts));
   }
 
-  /** The transactions the index of `key` lists in `epochs`, with their commit times. */
-  private async indexed(key: string, epochs: number[], deadline: number): Promise<Map<string, number>> {
-    const found = new Map<string, number>();
+  /** The transactions the index of `key` lists in `epochs`. */
+  private async indexed(key: string, epochs: number[], deadline: number): Promise<Map<string, Indexed>> {
+    const found = new Map<string, Indexed>();
     for (const index of await Promise.all(epochs.map((e) => this.kvs.get(indexKey(key, e), { deadline })))) {
-      for (const [tx, ts] of (index?.reveal() as ReadonlyMap<string, number> | undefined) ?? []) found.set(tx, ts);
+      if (!(index instanceof MapLattice)) continue;
+      for (const tx of (index as MapLattice<Lattice>).keys()) {
+        const entry = parseIndexEntry((index as MapLattice<Lattice>).get(tx));
+        if (entry) found.set(tx, entry);
+      }
     }
     return found;
   }
 
-  /** Would reading transaction `tx` (at `ts`) show part of it beside an older read of its other keys? */
-  private async fractures(tx: string, ts: number, deadline: number): Promise<boolean> {
-    const commit = await this.commits.get(tx, deadline);
-    if (!commit) return true;
-    return commit.keys.some((k) => {
+  /** Would reading a transaction that wrote `keys` at `ts` show part of it beside an older read of another of its keys? */
+  private fractures(keys: string[], ts: number): boolean {
+    return keys.some((k) => {
       const seen = this.reads.get(k);
       return seen !== undefined && seen.ts < ts;
     });
