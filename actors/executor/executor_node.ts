@@ -423,7 +423,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.stagesRunning++;
     try {
       const session: Session = { id: stage.id, consistency: stage.consistency, pins, deps };
-      // Every stage of an atomic call works in one transaction, named by the call.
+      // Every stage of an atomic call works in one transaction, named by the call (and, without exactlyOnce, the attempt).
       const tx = stage.atomic ? this.transaction(stage.id, stage.once) : undefined;
       for (const upstream of txs) tx?.absorb(upstream);
       const args = [...stage.args, ...inputs.map((b) => decode(b))];
