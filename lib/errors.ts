@@ -93,6 +93,11 @@ export class Unauthorized extends CloudburstError {
   override readonly code = 'UNAUTHORIZED';
 }
 
+/** NATS could not be reached, or the connection could not be secured (a TLS handshake failed). */
+export class Unavailable extends CloudburstError {
+  override readonly code = 'UNAVAILABLE';
+}
+
 /** A failure inside a node that is not the caller's fault. */
 export class InternalError extends CloudburstError {
   override readonly code = 'INTERNAL_ERROR';
@@ -116,6 +121,7 @@ export const errors = {
   InvalidArgument,
   Closed,
   Unauthorized,
+  Unavailable,
   InternalError,
 } as const;
 

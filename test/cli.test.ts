@@ -3,9 +3,12 @@
 // restarted, and Ctrl-C leaves no process behind.
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { Cloudburst } from '../lib/client/cloudburst.js';
+import { Unavailable } from '../lib/errors.js';
 import { CliProcess, alive, cli } from './fixtures/cli.js';
 import { startNats } from './fixtures/nats.js';
 
@@ -19,6 +22,19 @@ t.test('--help lists every command and each command documents its options', asyn
   t.match((await cli('up', '--help')).stdout, /--executors/);
   const bad = await cli('frobnicate');
   t.equal(bad.code, 1, 'an unknown command fails');
+});
+
+t.test('a NATS nobody answers at is Unavailable, and the message names it', async (t) => {
+  // A port just given up by a listener: nothing answers there.
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  const url = `nats://127.0.0.1:${port}`;
+  await t.rejects(Cloudburst.connect({ servers: url }), Unavailable, 'from the SDK');
+  const out = await cli('get', 'k', '--nats', url);
+  t.equal(out.code, 1);
+  t.match(out.stderr, new RegExp(`^cloudburst: UNAVAILABLE: cannot connect to NATS at ${url}: `), 'from the CLI');
 });
 
 t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing behind', async (t) => {

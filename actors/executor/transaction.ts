@@ -181,7 +181,7 @@ export function parseCarriedTransaction(value: unknown): CarriedTransaction | un
 export class Transaction {
   private readonly reads = new Map<string, ReadVersion>();
   private readonly writes = new Map<string, Lattice>();
-  /** What this stage's reads returned, per key. */
+  /** What reads in this transaction returned, here or upstream, per key. */
   private readonly values = new Map<string, Lattice | undefined>();
   /** The commit time an earlier attempt of this transaction wrote (`resume`). */
   private earlierTs: number | undefined;

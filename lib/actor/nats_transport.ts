@@ -3,7 +3,7 @@
 // typed errors.
 
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import { Closed, DeadlineExceeded, NoCapacity, Unauthorized, asCloudburstError } from '../errors.js';
+import { Closed, CloudburstError, DeadlineExceeded, NoCapacity, Unauthorized, Unavailable, asCloudburstError } from '../errors.js';
 import type { InboundMessage, SubscribeOptions, Subscription, Transport } from './transport.js';
 import { DEFAULT_MAX_PAYLOAD } from '../codec/index.js';
 import { describeNatsAuth, natsAuthOptions, type NatsAuth } from './nats_auth.js';
@@ -97,14 +97,16 @@ export class NatsTransport implements Transport {
 
 function mapConnectError(err: unknown, opts: NatsTransportOptions): Error {
   const e = err as Error;
+  // Credentials inside a URL (nats://user:pass@host) stay out of messages.
+  const servers = [opts.servers].flat().map((url) => url.replace(/\/\/[^/@]*@/, '//')).join(', ');
   if (e.name === 'AuthorizationError' || e.name === 'UserAuthenticationExpiredError') {
-    // Credentials inside a URL (nats://user:pass@host) stay out of the message.
-    const servers = [opts.servers].flat().map((url) => url.replace(/\/\/[^/@]*@/, '//')).join(', ');
     const passedThrough = opts.nats?.authenticator ?? opts.nats?.user ?? opts.nats?.token;
     const who = passedThrough === undefined ? describeNatsAuth(opts.auth) : 'the credentials in the nats options';
     return new Unauthorized(`NATS at ${servers} refused ${who}: ${e.message}`, { cause: err });
   }
-  return e;
+  if (e instanceof CloudburstError) return e;
+  // Refused, unreachable, or TLS failed (an untrusted certificate, or TLS on one side only).
+  return new Unavailable(`cannot connect to NATS at ${servers}: ${e.message}`, { cause: err });
 }
 
 function mapRequestError(err: unknown, subject: string, timeoutMs: number): Error {
