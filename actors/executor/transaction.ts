@@ -4,7 +4,9 @@
 //   1. each key's new version under `__cb/ver/<tx>/<key>`, each key's mark,
 //      and the commit record `__cb/tx/<tx>` (its time and keys), at once;
 //   2. the transaction in each key's version index `__cb/idx/<key>/<epoch>`
-//      (tx → its commit time, its keys and its version of the key);
+//      (tx → its commit time, its keys and its version of the key); a
+//      transaction of one key needs no version copy (no reader can have
+//      read another key from it), so its step 1 goes with step 2;
 //   3. the value merged into the key itself, for readers that did not ask
 //      for atomicity.
 // Each version holds the key's whole state at its commit (a plain value as
@@ -243,27 +245,35 @@ export class Transaction {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
     const ts = this.earlierTs ?? LWWPair.now(null, this.id).timestamp;
-    // Everything an index entry points a reader to (a version, for a floor;
-    // the commit record, for a re-run) is in before the entry. So is each
-    // key's mark: a reader that finds it never answers from the plain key
-    // (which this commit writes last) without looking at the index first.
     const epoch = this.epochs.of(ts);
+    // Everything an index entry points a reader to is in before the entry: a
+    // version copy, which a reader fetches as a floor when it read another
+    // key of this transaction (so only when there is another key), and the
+    // commit record, for a re-run. So is each key's mark: a reader that
+    // finds it never answers from the plain key (which this commit writes
+    // last) without looking at the index first.
     const versions = new Map<string, Lattice>();
-    await Promise.all([
-      ...keys.map(async (k) => {
-        const write = this.writes.get(k)!;
-        const installed = write instanceof LWWPair ? undefined : await this.kvs.get(k, { deadline });
-        versions.set(k, installed ? mergeLattices(installed, write) : write);
-        await this.kvs.put(versionKey(this.id, k), versions.get(k)!, deadline);
-      }),
+    const version = async (k: string): Promise<Lattice> => {
+      const write = this.writes.get(k)!;
+      const installed = write instanceof LWWPair ? undefined : await this.kvs.get(k, { deadline });
+      versions.set(k, installed ? mergeLattices(installed, write) : write);
+      return versions.get(k)!;
+    };
+    const marksAndRecord = () => [
       ...keys.map((k) => this.kvs.put(markKey(k), new MaxIntLattice(epoch), deadline)),
       this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), deadline),
+    ];
+    const copies = keys.length > 1;
+    if (copies) await Promise.all([...keys.map(async (k) => this.kvs.put(versionKey(this.id, k), await version(k), deadline)), ...marksAndRecord()]);
+    else await version(keys[0]!);
+    await Promise.all([
+      ...keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), deadline)),
+      ...(copies ? [] : marksAndRecord()),
     ]);
-    await Promise.all(keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), deadline)));
     await Promise.all(keys.map((k) => this.kvs.put(k, this.writes.get(k)!, deadline)));
     const expiry = Date.now() + this.timing.retentionMs;
     for (const k of keys) {
-      this.deletes.at(versionKey(this.id, k), expiry);
+      if (copies) this.deletes.at(versionKey(this.id, k), expiry);
       this.deletes.at(indexKey(k, epoch), expiry);
     }
     this.deletes.at(commitKey(this.id), expiry);
