@@ -10,7 +10,9 @@
 //     pushes its entries to the replicas that newly hold them, restoring the
 //     replication factor from the copies that are left.
 // A request for a key it does not hold is answered WrongShard with its view
-// of the ring, never a silent miss.
+// of the ring, never a silent miss. A key it came to hold by a ring change
+// reaches it by hand-off a moment later; until then (a window after the
+// change) a read that misses asks the key's previous replicas.
 
 import { Actor, type ActorOptions, type MessageContext } from '../lib/actor/actor.js';
 import { actorOptions } from '../lib/actor/node_setup.js';
@@ -19,7 +21,7 @@ import { arr, encodeMessage, num, str, type Envelope } from '../lib/codec/index.
 import type { KvsConfig } from '../lib/config.js';
 import { deadlineIn } from '../lib/deadline.js';
 import { PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
-import { KVS_BATCH, KVS_GOSSIP, KVS_JOIN, parseEntries, parseOp, type Entry, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
+import { KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseEntries, parseOp, type Entry, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
 import { followOverrides } from '../lib/kvs/replication_overrides.js';
 import { KVS_UPDATES } from '../lib/kvs/updates.js';
 import { RingView, shardInfo, type ShardInfo, type ShardState } from '../lib/kvs/ring_view.js';
@@ -34,6 +36,8 @@ import { Watches } from './watches.js';
 
 /** Entries per page of a join pull. */
 const JOIN_PAGE = 1000;
+/** How long a previous replica may take to answer a read that missed during a hand-off. */
+const PEEK_TIMEOUT_MS = 500;
 
 export class KvsNode extends Actor {
   readonly kind = 'kvs' as const;
@@ -46,6 +50,8 @@ export class KvsNode extends Actor {
   private readonly watches: Watches;
   /** Shards that pulled from us before their heartbeat said they were joining. */
   private readonly joiners = new Map<string, ShardInfo>();
+  /** Rings before recent changes, until their hand-offs should be done. */
+  private handoffs: { before: RingView; until: number }[] = [];
   /** Key snapshots of the join pulls in progress, by joiner. */
   private readonly pulls = new Map<string, string[]>();
   /** Operations asked of this shard, for the load in heartbeats. */
@@ -76,6 +82,7 @@ export class KvsNode extends Actor {
       [KVS_BATCH]: (msg) => this.batch(msg),
       [KVS_GOSSIP]: (msg) => this.merge(parseEntries(msg)),
       [KVS_JOIN]: (msg, ctx) => this.join(msg, ctx),
+      [KVS_PEEK]: (msg) => this.peek(msg),
     });
     this.membership.onChange(() => this.refreshRing());
   }
@@ -167,6 +174,9 @@ export class KvsNode extends Actor {
 
   /** Pushes each entry to replicas that hold it now but did not before. */
   private onRingChange(old: RingView): void {
+    const now = Date.now();
+    // Pushes go in gossip rounds; a hand-off of many entries takes several.
+    this.handoffs = [...this.handoffs.filter((h) => h.until > now), { before: old, until: now + 10_000 + 50 * this.config.gossipMs }];
     for (const key of this.store.keys()) {
       const had = new Set(old.writeReplicas(key).map((s) => s.id));
       this.queueFor(
@@ -247,6 +257,8 @@ export class KvsNode extends Actor {
         if (op.op === 'get') {
           const value = this.store.get(op.key);
           results[i] = value === undefined ? {} : { value };
+          const previous = value === undefined && !op.local ? this.previousReplicas(op.key) : [];
+          if (previous.length > 0) pending.push(this.readFrom(previous, op.key).then((found) => (results[i] = found === undefined ? {} : { value: found })));
         } else if (op.op === 'put') {
           puts.push({ i, op });
         } else if (op.op === 'watch') {
@@ -295,6 +307,46 @@ export class KvsNode extends Actor {
         }),
       ),
     );
+  }
+
+  /**
+   * The live shards that held `key` before a ring change still in hand-off
+   * made this shard one of its replicas (none when it held the key before).
+   */
+  private previousReplicas(key: string): ShardInfo[] {
+    const now = Date.now();
+    const found = new Map<string, ShardInfo>();
+    for (const { before, until } of this.handoffs) {
+      const replicas = before.writeReplicas(key);
+      if (until <= now || replicas.some((s) => s.id === this.id)) continue;
+      for (const s of replicas) if (this.ring.shard(s.id)) found.set(s.id, s);
+    }
+    return [...found.values()];
+  }
+
+  /** Reads `key` from `replicas` and keeps what they hold; a replica that does not answer in time is skipped. */
+  private async readFrom(replicas: ShardInfo[], key: string): Promise<Lattice | undefined> {
+    const answers = await Promise.all(
+      replicas.map((r) =>
+        request(this.transport, r.subject, KVS_PEEK, { keys: [key] }, deadlineIn(PEEK_TIMEOUT_MS)).then(
+          (body) => parseEntries(body as Record<string, unknown>),
+          () => [],
+        ),
+      ),
+    );
+    const entries = answers.flat();
+    if (entries.length > 0) await this.merge(entries);
+    return this.store.get(key);
+  }
+
+  /** The entries this shard holds for the keys asked, owned or not. */
+  private peek(msg: Envelope): { entries: Entry[] } {
+    const entries: Entry[] = [];
+    for (const key of arr(msg, 'keys')) {
+      const value = typeof key === 'string' ? this.store.get(key) : undefined;
+      if (value) entries.push([key as string, value]);
+    }
+    return { entries };
   }
 
   private wrongShard(key: string): WrongShard {

@@ -37,9 +37,9 @@ async function shardProcess(t: Test, natsUrl: string, id: string, root: string):
   return p;
 }
 
-/** Each key as `shardId` alone holds it (asked directly, not through the ring). */
+/** Each key as `shardId` alone holds it (asked directly, not through the ring, and not from the replicas it had before a hand-off). */
 async function heldBy(transport: NatsTransport, shardId: string, keys: string[]): Promise<(string[] | undefined)[]> {
-  const body = (await request(transport, subjectsFor().kvsShard(shardId), KVS_BATCH, { ops: keys.map((key) => ({ op: 'get', key })) }, deadlineIn(5000))) as {
+  const body = (await request(transport, subjectsFor().kvsShard(shardId), KVS_BATCH, { ops: keys.map((key) => ({ op: 'get', key, local: true })) }, deadlineIn(5000))) as {
     results: KvsResult[];
   };
   return body.results.map((r) => (r.value ? [...(r.value.reveal() as ReadonlySet<string>)].sort() : undefined));

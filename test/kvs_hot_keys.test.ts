@@ -1,7 +1,12 @@
 // Selective replication: a key under heavy load gets a replica on every
-// shard, and goes back to the default once it has cooled down.
+// shard, and goes back to the default once it has cooled down; a shard that
+// becomes a replica answers reads before the hand-off reaches it.
 
 import t from 'tap';
+import { NatsTransport } from '../lib/actor/nats_transport.js';
+import { request } from '../lib/actor/rpc.js';
+import { deadlineIn } from '../lib/deadline.js';
+import { KVS_BATCH, type KvsResult } from '../lib/kvs/protocol.js';
 import { SetLattice } from '../lib/lattice/index.js';
 import { startCluster } from './fixtures/cluster.js';
 import { eventually } from './fixtures/eventually.js';
@@ -47,4 +52,23 @@ t.test('a user can pin the replication of a key, and unpin it', async (t) => {
   await eventually('back to the default', () => holding() === 2);
   t.same([...((await client.get<ReadonlySet<string>>('pinned')) ?? [])], ['v'], 'the value survived every move');
   await t.rejects(client.setReplication('pinned', 0), { code: 'INVALID_ARGUMENT' });
+});
+
+t.test('a shard that has just become a replica answers a read before the hand-off reaches it', async (t) => {
+  // Gossip rounds a minute apart: the hand-off cannot arrive during the test.
+  const { nats, shards, client } = await startCluster(t, { shards: 3, executors: 0, heartbeatMs: 200, kvs: { gossipMs: 60_000 } });
+  await client.put('moved', new SetLattice(['v']));
+  await eventually('two replicas once every shard sees the same ring', () => shards.filter((s) => s.holds('moved')).length === 2);
+  await client.setReplication('moved', 3);
+  await eventually('every shard is a replica', () => shards.every((s) => s.holds('moved')));
+  const newcomer = shards.find((s) => s.localValue('moved') === undefined);
+  if (!newcomer) return t.fail('the new replica got the value before any read (a gossip round ran)');
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const get = async (local: boolean) =>
+    ((await request(transport, newcomer.subject, KVS_BATCH, { ops: [{ op: 'get', key: 'moved', ...(local ? { local } : {}) }] }, deadlineIn(5000))) as { results: KvsResult[] })
+      .results[0]!.value?.reveal();
+  t.equal(await get(true), undefined, 'it does not hold the value yet');
+  t.same(await get(false), new Set(['v']), 'a read asks the replicas it had before');
+  t.same(newcomer.localValue('moved')?.reveal(), new Set(['v']), 'and keeps what it got');
 });

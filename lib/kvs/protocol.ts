@@ -4,6 +4,8 @@
 //   gossip (shard → shard):  entries a replica may lack; merged on arrival.
 //   join   (joining shard → active shard): a page of the entries the joiner
 //          will hold; the active shard forwards later writes to it as gossip.
+//   peek   (shard → shard): the entries a shard holds for some keys, whether
+//          or not it still owns them (a new owner reading before hand-off).
 //   updates (primary replica → caches, on a bucket subject): merged entries
 //          of watched keys.
 
@@ -14,9 +16,11 @@ import type { Lattice } from '../lattice/index.js';
 export const KVS_BATCH = 'batch';
 export const KVS_GOSSIP = 'gossip';
 export const KVS_JOIN = 'join';
+export const KVS_PEEK = 'peek';
 
 export type KvsOp =
-  | { op: 'get'; key: string }
+  /** `local`: only what this shard holds, not asking previous replicas during a hand-off (inspection). */
+  | { op: 'get'; key: string; local?: boolean }
   | { op: 'put'; key: string; value: Lattice }
   | { op: 'del'; key: string }
   /** Publish merges of `key` on its update subject for `ttlMs` (see updates.ts). */
@@ -35,7 +39,7 @@ export function parseOp(raw: unknown): KvsOp {
   const key = str(o, 'key');
   switch (o['op']) {
     case 'get':
-      return { op: 'get', key };
+      return o['local'] === true ? { op: 'get', key, local: true } : { op: 'get', key };
     case 'put':
       return { op: 'put', key, value: lattice(o, 'value') };
     case 'del':
