@@ -51,6 +51,21 @@ t.test('an executor killed mid-call: the retry applies the increment once under 
   t.equal(answer, 1, 'the retry answered what the first attempt computed');
 });
 
+t.test('killed mid-call with the counter in the dead executor\'s cache and not the next one\'s: still once', async (t) => {
+  const { client, victim, startSurvivor } = await startVictimCluster(t);
+  await client.register('increment', increment);
+  await client.register('peek', async (cb: Cb, key: string) => cb.get<number>(key));
+  await client.put('cached', 0);
+  // The victim reads the counter first, so the increment finds it in the victim's cache.
+  t.equal(await client.call('peek', ['cached']), 0);
+  const call = client.call<number>('increment', ['cached'], { exactlyOnce: true });
+  await eventually('the first attempt wrote', async () => (await client.get('cached')) === 1);
+  await startSurvivor();
+  victim.child.kill('SIGKILL');
+  t.equal(await call, 1, 'the retry answered what the first attempt computed');
+  t.equal(await client.get('cached'), 1, 'one increment: the retry, reading through its own cache, matched the first attempt\'s logged steps');
+});
+
 t.test('the same crash without exactlyOnce increments twice (the checker can fail)', async (t) => {
   const { counter } = await killMidCall(t, false);
   t.equal(counter, 2);

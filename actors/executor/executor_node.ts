@@ -53,9 +53,13 @@ function workerExecArgv(argv: readonly string[]): string[] {
 }
 
 /** Where an invocation's reads go: see WorkerReads. */
-function workerReads({ session, tx }: Omit<Invocation, 'deadline'>): WorkerReads {
+function workerReads({ session, tx, log }: Omit<Invocation, 'deadline'>): WorkerReads {
   if (tx || session?.consistency === 'rr') return 'pinned';
-  return session?.consistency === 'causal' ? 'main' : 'cache';
+  // Under exactly-once every read is a logged, numbered step: a read the
+  // worker answered from the cache would be neither, so a re-run on another
+  // executor (another cache) would number its steps differently and miss
+  // the first attempt's logged writes.
+  return session?.consistency === 'causal' || log ? 'main' : 'cache';
 }
 
 /** How long a thread above minThreads may stay idle. */

@@ -15,7 +15,8 @@ export interface WorkerData {
 /**
  * `cache`: the shared cache, else the main thread (lww). `main`: always the
  * main thread, which decides what a causal session may see, newer on every
- * read. `pinned`: the main thread once per key, then that answer again: the
+ * read, and logs every read of an exactly-once call as a numbered step.
+ * `pinned`: the main thread once per key, then that answer again: the
  * cache may hold a version the call must not see, and a key reads the same
  * for the whole call (`rr` pins, `atomic` transactions).
  */
