@@ -8,15 +8,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
-import { request } from '../lib/actor/rpc.js';
 import { Cloudburst } from '../lib/client/cloudburst.js';
-import { deadlineIn } from '../lib/deadline.js';
-import { KVS_BATCH, type KvsResult } from '../lib/kvs/protocol.js';
 import { SetLattice } from '../lib/lattice/index.js';
 import { subjectsFor } from '../lib/subjects.js';
 import { CliProcess } from './fixtures/cli.js';
 import { eventually } from './fixtures/eventually.js';
 import { startNats } from './fixtures/nats.js';
+import { getFromShard } from './fixtures/shard_get.js';
 
 async function dataRoot(t: Test): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'cb-kvs-'));
@@ -39,10 +37,8 @@ async function shardProcess(t: Test, natsUrl: string, id: string, root: string):
 
 /** Each key as `shardId` alone holds it (asked directly, not through the ring, and not from the replicas it had before a hand-off). */
 async function heldBy(transport: NatsTransport, shardId: string, keys: string[]): Promise<(string[] | undefined)[]> {
-  const body = (await request(transport, subjectsFor().kvsShard(shardId), KVS_BATCH, { ops: keys.map((key) => ({ op: 'get', key, local: true })) }, deadlineIn(5000))) as {
-    results: KvsResult[];
-  };
-  return body.results.map((r) => (r.value ? [...(r.value.reveal() as ReadonlySet<string>)].sort() : undefined));
+  const values = await getFromShard(transport, subjectsFor().kvsShard(shardId), keys, { local: true });
+  return values.map((v) => (v ? [...(v.reveal() as ReadonlySet<string>)].sort() : undefined));
 }
 
 t.test('kill -9 of a shard mid-load: every acknowledged write stays readable, replication is restored', async (t) => {

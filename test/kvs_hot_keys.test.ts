@@ -4,12 +4,10 @@
 
 import t from 'tap';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
-import { request } from '../lib/actor/rpc.js';
-import { deadlineIn } from '../lib/deadline.js';
-import { KVS_BATCH, type KvsResult } from '../lib/kvs/protocol.js';
 import { SetLattice } from '../lib/lattice/index.js';
 import { startCluster } from './fixtures/cluster.js';
 import { eventually } from './fixtures/eventually.js';
+import { getFromShard } from './fixtures/shard_get.js';
 
 t.test('a hot key is replicated on every shard, then back to two when it cools', async (t) => {
   const { shards, client } = await startCluster(t, {
@@ -65,9 +63,7 @@ t.test('a shard that has just become a replica answers a read before the hand-of
   if (!newcomer) return t.fail('the new replica got the value before any read (a gossip round ran)');
   const transport = await NatsTransport.connect({ servers: nats.url });
   t.teardown(() => transport.close());
-  const get = async (local: boolean) =>
-    ((await request(transport, newcomer.subject, KVS_BATCH, { ops: [{ op: 'get', key: 'moved', ...(local ? { local } : {}) }] }, deadlineIn(5000))) as { results: KvsResult[] })
-      .results[0]!.value?.reveal();
+  const get = async (local: boolean) => (await getFromShard(transport, newcomer.subject, ['moved'], { local }))[0]?.reveal();
   t.equal(await get(true), undefined, 'it does not hold the value yet');
   t.same(await get(false), new Set(['v']), 'a read asks the replicas it had before');
   t.same(newcomer.localValue('moved')?.reveal(), new Set(['v']), 'and keeps what it got');
