@@ -112,7 +112,7 @@ const indexEntry = (ts: number, keys: string[], version: Lattice): MapLattice<La
     ['version', version],
   ]);
 
-function parseIndexEntry(entry: Lattice | undefined): Indexed | undefined {
+function parseIndexEntry(entry: Lattice): Indexed | undefined {
   if (!(entry instanceof MapLattice)) return undefined;
   const [ts, keys, version] = (['ts', 'keys', 'version'] as const).map((field) => (entry as MapLattice<Lattice>).get(field));
   if (!(ts instanceof MaxIntLattice) || !(keys instanceof SetLattice) || !version) return undefined;
@@ -385,8 +385,8 @@ export class Transaction {
     const found = new Map<string, Indexed>();
     for (const index of await Promise.all(epochs.map((e) => this.kvs.get(indexKey(key, e), { deadline })))) {
       if (!(index instanceof MapLattice)) continue;
-      for (const tx of (index as MapLattice<Lattice>).keys()) {
-        const entry = parseIndexEntry((index as MapLattice<Lattice>).get(tx));
+      for (const [tx, raw] of (index as MapLattice<Lattice>).entries()) {
+        const entry = parseIndexEntry(raw);
         if (entry) found.set(tx, entry);
       }
     }

@@ -48,6 +48,11 @@ export class MapLattice<V extends Lattice = Lattice> extends Lattice<ReadonlyMap
     return [...this.#entries.keys()].sort();
   }
 
+  /** The [key, lattice] pairs in no set order: for readers that look at every one and need no sort. */
+  entries(): IterableIterator<[string, V]> {
+    return this.#entries.entries();
+  }
+
   merge(other: this): this {
     const merged = new Map<string, V>(this.#entries);
     for (const [key, theirs] of other.#entries) {
