@@ -1,0 +1,71 @@
+// `npm run verify -- <workload|all> [--seed N] [--seconds S] [--nemesis kinds|all|none]
+// [--processes N] [--control] [--keep]`: runs each workload against a fresh
+// cluster under faults and its control run, prints a line per phase and per
+// fault on stderr, and writes verify/results/<workload>.json. Exits 1 when a
+// run found anomalies or a control run found none.
+
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { FAULT_KINDS, parseNemeses } from './nemesis.js';
+import { activeClusters } from './run.js';
+import { verifyWorkload, type Mode } from './suite.js';
+import { workloads } from './workloads/index.js';
+
+const say = (line: string): void => void process.stderr.write(`[verify] ${line}\n`);
+
+// Ctrl-C or a kill: stop every node started, then exit (the children die with
+// this process anyway: cluster.ts spawns them under setpriv --pdeathsig).
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    say(`${signal}: stopping every node`);
+    void Promise.allSettled([...activeClusters].map((c) => c.stop())).then(() => process.exit(130));
+  });
+}
+
+const argv = await yargs(hideBin(process.argv))
+  .scriptName('npm run verify --')
+  .usage('$0 <workload|all> [options]\n\nRuns a workload against a fresh local cluster under faults, then its control run, and writes verify/results/<workload>.json.')
+  .command('$0 <workload>', 'verify one workload, or all in turn', (y) =>
+    y.positional('workload', { type: 'string', choices: [...Object.keys(workloads), 'all'], describe: 'the workload to run' }),
+  )
+  .option('seed', { type: 'number', describe: 'seed of the fault schedule and of the clients\' choices (default: random, printed)' })
+  .option('seconds', { type: 'number', default: 30, describe: 'seconds of load under the nemesis' })
+  .option('control-seconds', { type: 'number', describe: 'seconds of the control run (default: min(seconds, 30))' })
+  .option('nemesis', { type: 'string', default: 'kill,pause', describe: `faults, comma-separated: ${FAULT_KINDS.join(', ')}; or all, or none` })
+  .option('processes', { type: 'number', default: 4, describe: 'client processes running the workload at once' })
+  .option('control', { type: 'boolean', default: false, describe: 'run only the control run (the workload without its mechanism: its checker must find anomalies)' })
+  .option('skip-control', { type: 'boolean', default: false, describe: 'skip the control run' })
+  .option('keep', { type: 'boolean', default: false, describe: 'keep each run\'s directory (node logs, shard data) and print where it is' })
+  .strict()
+  .help()
+  .parseAsync();
+
+const seed = argv.seed ?? Math.floor(Math.random() * 2 ** 31);
+const nemeses = parseNemeses(argv.nemesis);
+const names = argv.workload === 'all' ? Object.keys(workloads) : [argv.workload as string];
+const mode: Mode = argv.control ? 'control' : argv['skip-control'] ? 'run' : 'both';
+say(`seed ${seed}; nemesis ${nemeses.join(',') || 'none'}; workloads ${names.join(', ')}`);
+let failed = false;
+for (const name of names) {
+  const { path, file } = await verifyWorkload(workloads[name]!, {
+    seed,
+    seconds: argv.seconds,
+    ...(argv['control-seconds'] === undefined ? {} : { controlSeconds: argv['control-seconds'] }),
+    nemeses,
+    nemesisArg: argv.nemesis,
+    processes: argv.processes,
+    mode,
+    keep: argv.keep,
+    progress: say,
+  });
+  const run = file.run ? `${file.run.anomalyCount} anomalies in ${file.run.ops.invoked} ops (${file.run.faultsInjected} faults)` : 'not run';
+  const control = file.control ? `${file.control.anomalyCount} anomalies` : 'not run';
+  say(`${name}: run ${run}; control ${control}; ${path}`);
+  if (file.run && !file.run.valid) failed = true;
+  if (file.control && file.control.anomalyCount === 0) {
+    say(`${name}: the control run found no anomaly: its checker proves nothing at this length`);
+    failed = true;
+  }
+  if (file.run && !file.run.valid) say(`${name}: rerun with: ${file.rerun}`);
+}
+process.exit(failed ? 1 : 0);
