@@ -202,6 +202,24 @@ export class SupervisorProc {
   }
 }
 
+/** kill -9 of a supervisor; the processes it ran still alive after `graceMs` (which are then killed). */
+async function killAndWatch(sup: SupervisorProc, graceMs: number): Promise<number[]> {
+  const descendants = [...new Set([...sup.descendants, ...childrenOf(sup.child!.pid!)])];
+  await stopChild(sup.child!, STOP_GRACE_MS, (c) => c.kill('SIGKILL'));
+  // Polled: these are not our children, so no exit event tells us they are gone.
+  const until = Date.now() + graceMs;
+  while (descendants.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+  const outlived = descendants.filter(alive);
+  for (const pid of outlived) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return outlived;
+}
+
 export interface ClusterOptions {
   topology: Topology;
   prefix: string;
@@ -346,10 +364,22 @@ export class HarnessCluster {
     const args = [
       CLI, 'up', '--nats', this.nats.url, '--prefix', this.opts.prefix,
       '--kvs', '0', '--routers', '0', '--executors', String(t.supervisedExecutors), '--threads', String(t.threads),
-      '--data-dir', join(this.opts.dir, 'data', 'supervisor'), '--log-level', 'warn',
+      '--heartbeat-ms', String(t.heartbeatMs), '--data-dir', join(this.opts.dir, 'data', 'supervisor'), '--log-level', 'warn',
     ];
     this.supervisor ??= new SupervisorProc(args, join(this.opts.dir, 'logs', 'supervisor.log'));
     await this.supervisor.start();
+  }
+
+  /**
+   * Starts a `cloudburst up` with no --nats (so with a nats-server of its
+   * own) and no nodes, kill -9s it once ready, and resolves with the
+   * processes it started that outlived it by `graceMs` (then killed).
+   */
+  async killPrivateNatsSupervisor(graceMs: number): Promise<number[]> {
+    const args = [CLI, 'up', '--kvs', '0', '--executors', '0', '--routers', '0', '--data-dir', join(this.opts.dir, 'data', 'supervisor-private'), '--log-level', 'warn'];
+    const sup = new SupervisorProc(args, join(this.opts.dir, 'logs', 'supervisor-private.log'));
+    await sup.start();
+    return killAndWatch(sup, graceMs);
   }
 
   /**
@@ -359,19 +389,7 @@ export class HarnessCluster {
   async killSupervisor(graceMs: number): Promise<number[]> {
     const sup = this.supervisor;
     if (!sup?.child) return [];
-    const descendants = [...new Set([...sup.descendants, ...childrenOf(sup.child.pid!)])];
-    await stopChild(sup.child, STOP_GRACE_MS, (c) => c.kill('SIGKILL'));
-    const until = Date.now() + graceMs;
-    while (descendants.some(alive) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    const outlived = descendants.filter(alive);
-    for (const pid of outlived) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Gone meanwhile.
-      }
-    }
-    return outlived;
+    return killAndWatch(sup, graceMs);
   }
 
   /** Ids of the nodes that should be in the cluster now. */

@@ -47,7 +47,7 @@ const mode: Mode = argv.control ? 'control' : argv['skip-control'] ? 'run' : 'bo
 say(`seed ${seed}; nemesis ${nemeses.join(',') || 'none'}; workloads ${names.join(', ')}`);
 let failed = false;
 for (const name of names) {
-  const { path, file } = await verifyWorkload(workloads[name]!, {
+  const verified = await verifyWorkload(workloads[name]!, {
     seed,
     seconds: argv.seconds,
     ...(argv['control-seconds'] === undefined ? {} : { controlSeconds: argv['control-seconds'] }),
@@ -57,7 +57,17 @@ for (const name of names) {
     mode,
     keep: argv.keep,
     progress: say,
+  }).catch((err: Error) => {
+    // A run that could not finish (the cluster never settled, a node never
+    // started) is a failure of its own, not a reason to skip the rest.
+    say(`${name}: the run did not finish: ${err.stack ?? err.message}`);
+    return undefined;
   });
+  if (!verified) {
+    failed = true;
+    continue;
+  }
+  const { path, file } = verified;
   const run = file.run ? `${file.run.anomalyCount} anomalies in ${file.run.ops.invoked} ops (${file.run.faultsInjected} faults)` : 'not run';
   const control = file.control ? `${file.control.anomalyCount} anomalies` : 'not run';
   say(`${name}: run ${run}; control ${control}; ${path}`);

@@ -100,10 +100,14 @@ export function planSchedule(seed: number, kinds: readonly FaultKind[], topology
         if (!free('nats')) break;
         fault = { kind, target: 'nats', at, durationMs: between(rng, 200, 1500) };
         break;
-      case 'supervisor':
-        if (!free('supervisor')) break;
-        fault = { kind, target: 'supervisor', at, durationMs: between(rng, 200, 1500) };
+      case 'supervisor': {
+        // One in three is a `cloudburst up` with a private nats-server and no
+        // nodes, started for the purpose: its nats-server must die with it.
+        const target = rng() < 0.3 ? 'supervisor-private-nats' : 'supervisor';
+        if (!free(target)) break;
+        fault = { kind, target, at, durationMs: between(rng, 200, 1500) };
         break;
+      }
       case 'membership': {
         const target = `kvs-join-${joiners++}`;
         const killJoiner = rng() < 0.35;
@@ -160,7 +164,7 @@ export class Nemesis {
     private readonly clock: RunClock,
     private readonly progress: Progress,
     /** How long a killed supervisor's children may take to stop. */
-    private readonly orphanGraceMs = 15_000,
+    private readonly orphanGraceMs = 10_000,
   ) {}
 
   start(): void {
@@ -236,6 +240,16 @@ export class Nemesis {
         return;
       }
       case 'supervisor': {
+        if (f.target === 'supervisor-private-nats') {
+          const r = this.record('supervisor', f.target, 'kill -9 of `cloudburst up` with its own nats-server');
+          const outlived = await c.killPrivateNatsSupervisor(this.orphanGraceMs);
+          if (outlived.length > 0) {
+            this.supervisorOrphans.push({ at: this.clock.now(), pids: outlived });
+            this.progress(`private-NATS supervisor killed: ${outlived.length} of its processes outlived it (killed now)`);
+          }
+          this.healed(r, 'done');
+          return;
+        }
         if (!c.supervisor) return;
         const r = this.record('supervisor', 'supervisor', detail);
         const outlived = await c.killSupervisor(this.orphanGraceMs);

@@ -207,6 +207,14 @@ export async function runOnce(opts: RunOptions): Promise<RunOutcome> {
       finalError === undefined
         ? opts.workload.check(recorder.history, final)
         : { valid: false, anomalies: { 'final-read-failed': { count: 1, examples: [finalError] } }, stats: {} };
+    // What the harness saw itself: a supervisor that left processes behind.
+    if (nemesis.supervisorOrphans.length > 0) {
+      check.valid = false;
+      check.anomalies['supervisor-child-outlived-it'] = {
+        count: nemesis.supervisorOrphans.reduce((n, o) => n + o.pids.length, 0),
+        examples: nemesis.supervisorOrphans.slice(0, 5),
+      };
+    }
     const anomalies = Object.entries(check.anomalies).map(([k, a]) => `${k}=${a.count}`);
     phase('done', `${check.valid ? 'valid' : 'INVALID'}${anomalies.length ? ` (${anomalies.join(', ')})` : ''}; ops ${JSON.stringify(recorder.counts())}`);
     return {
