@@ -40,10 +40,14 @@ export interface Topology {
 export const DEFAULT_TOPOLOGY: Topology = { shards: 3, executors: 2, routers: 2, replication: 2, threads: 2, heartbeatMs: 200, supervisedExecutors: 0 };
 
 /** `setpriv --pdeathsig SIGKILL` when util-linux has it: the child dies with the harness, even by kill -9. */
-const PDEATHSIG: string[] = (() => {
-  const r = spawnSync('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'true'], { stdio: 'ignore' });
-  return r.status === 0 ? ['setpriv', '--pdeathsig', 'SIGKILL', '--'] : [];
-})();
+let pdeathsig: string[] | undefined;
+function pdeathsigPrefix(): string[] {
+  if (!pdeathsig) {
+    const r = spawnSync('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'true'], { stdio: 'ignore' });
+    pdeathsig = r.status === 0 ? ['setpriv', '--pdeathsig', 'SIGKILL', '--'] : [];
+  }
+  return pdeathsig;
+}
 
 /** Every child started by any cluster in this process, killed when it exits however it exits. */
 const everyChild = new Set<ChildProcess>();
@@ -52,7 +56,7 @@ process.on('exit', () => {
 });
 
 function guardedSpawn(command: string, args: string[], opts: { log: string; ipc?: boolean; stdout?: boolean; env?: NodeJS.ProcessEnv }): ChildProcess {
-  const [cmd, ...rest] = [...PDEATHSIG, command, ...args];
+  const [cmd, ...rest] = [...pdeathsigPrefix(), command, ...args];
   const fd = openSync(opts.log, 'a');
   try {
     // Its own process group: a Ctrl-C at the terminal reaches the harness
