@@ -4,10 +4,11 @@
 // fault on stderr, and writes verify/results/<workload>.json. Exits 1 when a
 // run found anomalies or a control run found none.
 
+import { rmSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { FAULT_KINDS, parseNemeses } from './nemesis.js';
-import { activeClusters } from './run.js';
+import { activeClusters, activeDirs } from './run.js';
 import { verifyWorkload, type Mode } from './suite.js';
 import { workloads } from './workloads/index.js';
 
@@ -18,7 +19,10 @@ const say = (line: string): void => void process.stderr.write(`[verify] ${line}\
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     say(`${signal}: stopping every node`);
-    void Promise.allSettled([...activeClusters].map((c) => c.stop())).then(() => process.exit(130));
+    void Promise.allSettled([...activeClusters].map((c) => c.stop())).then(() => {
+      for (const dir of activeDirs) rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
   });
 }
 
@@ -28,7 +32,7 @@ const argv = await yargs(hideBin(process.argv))
   .command('$0 <workload>', 'verify one workload, or all in turn', (y) =>
     y.positional('workload', { type: 'string', choices: [...Object.keys(workloads), 'all'], describe: 'the workload to run' }),
   )
-  .option('seed', { type: 'number', describe: 'seed of the fault schedule and of the clients\' choices (default: random, printed)' })
+  .option('seed', { type: 'number', describe: 'seed of the fault schedule (the same seed gives the same faults at the same times) and of the workload\'s choices (default: random, printed)' })
   .option('seconds', { type: 'number', default: 30, describe: 'seconds of load under the nemesis' })
   .option('control-seconds', { type: 'number', describe: 'seconds of the control run (default: min(seconds, 30))' })
   .option('nemesis', { type: 'string', default: 'kill,pause', describe: `faults, comma-separated: ${FAULT_KINDS.join(', ')}; or all, or none` })
@@ -36,6 +40,12 @@ const argv = await yargs(hideBin(process.argv))
   .option('control', { type: 'boolean', default: false, describe: 'run only the control run (the workload without its mechanism: its checker must find anomalies)' })
   .option('skip-control', { type: 'boolean', default: false, describe: 'skip the control run' })
   .option('keep', { type: 'boolean', default: false, describe: 'keep each run\'s directory (node logs, shard data) and print where it is' })
+  .check((a) => {
+    parseNemeses(a.nemesis); // throws naming the unknown kind
+    if (!(a.seconds > 0) || !(a.processes >= 1)) throw new Error('--seconds must be > 0 and --processes >= 1');
+    return true;
+  })
+  .version(false)
   .strict()
   .help()
   .parseAsync();

@@ -57,8 +57,9 @@ export interface RunOutcome {
   dir?: string;
 }
 
-/** Clusters running now, so a Ctrl-C can stop them (main.ts). */
+/** Clusters running now, and run directories to remove, so a Ctrl-C can clean up (main.ts). */
 export const activeClusters = new Set<HarnessCluster>();
+export const activeDirs = new Set<string>();
 
 function wait(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -137,6 +138,7 @@ export async function runOnce(opts: RunOptions): Promise<RunOutcome> {
     progress(`phase ${name} at ${phases[name]} ms: ${line}`);
   };
   const dir = await mkdtemp(join(tmpdir(), 'cb-verify-'));
+  if (!opts.keep) activeDirs.add(dir);
   const unexpectedExits: RunOutcome['unexpectedExits'] = [];
   let cluster: HarnessCluster | undefined;
   let client: Cloudburst | undefined;
@@ -241,5 +243,6 @@ export async function runOnce(opts: RunOptions): Promise<RunOutcome> {
     }
     if (opts.keep) progress(`kept ${dir} (node logs in logs/)`);
     else await rm(dir, { recursive: true, force: true });
+    activeDirs.delete(dir);
   }
 }
