@@ -37,7 +37,7 @@ export interface Topology {
   supervisedExecutors: number;
 }
 
-export const DEFAULT_TOPOLOGY: Topology = { shards: 3, executors: 2, routers: 2, replication: 2, threads: 2, heartbeatMs: 200, supervisedExecutors: 0 };
+export const DEFAULT_TOPOLOGY: Topology = { shards: 3, executors: 2, routers: 2, replication: 2, threads: 2, heartbeatMs: 500, supervisedExecutors: 0 };
 
 /** `setpriv --pdeathsig SIGKILL` when util-linux has it: the child dies with the harness, even by kill -9. */
 let pdeathsig: string[] | undefined;

@@ -81,10 +81,12 @@ export function planSchedule(seed: number, kinds: readonly FaultKind[], topology
         const targets = nodeIds(topology).filter((id) => free(id) && !(shardBusy && id.startsWith('kvs-')));
         if (targets.length === 0) break;
         const target = pick(rng, targets);
-        // kill: down 0-1.5 s (0: restarted at once, the same id back before
-        // anyone saw it leave); pause: 3-4 member timeouts, long enough for
-        // the router to give the node's calls to another executor.
-        const durationMs = kind === 'kill' ? (rng() < 0.3 ? 0 : between(rng, 200, 1500)) : between(rng, 3 * memberTimeout, 4 * memberTimeout);
+        // kill: down 0-1.5 s; 0 (restarted at once) brings the same id back
+        // within about a second, inside the member timeout with the default
+        // 500 ms heartbeat, so nobody sees it leave. pause: 3-4 member
+        // timeouts, long enough for a router to give the node's calls to
+        // another executor while the paused attempt is still to resume.
+        const durationMs = kind === 'kill' ? (rng() < 0.4 ? 0 : between(rng, 200, 1500)) : between(rng, 3 * memberTimeout, 4 * memberTimeout);
         fault = { kind, target, at, durationMs };
         break;
       }
