@@ -207,8 +207,10 @@ export class SupervisorProc {
 }
 
 /** kill -9 of a supervisor; the processes it ran still alive after `graceMs` (which are then killed). */
-async function killAndWatch(sup: SupervisorProc, graceMs: number): Promise<number[]> {
-  const descendants = [...new Set([...sup.descendants, ...childrenOf(sup.child!.pid!)])];
+async function killAndWatch(sup: SupervisorProc, graceMs: number): Promise<Orphan[]> {
+  const pids = [...new Set([...sup.descendants, ...childrenOf(sup.child!.pid!)])];
+  const commands = new Map(pids.map((pid) => [pid, commandOf(pid)]));
+  const descendants = pids;
   await stopChild(sup.child!, STOP_GRACE_MS, (c) => c.kill('SIGKILL'));
   // Polled: these are not our children, so no exit event tells us they are gone.
   const until = Date.now() + graceMs;
@@ -221,7 +223,22 @@ async function killAndWatch(sup: SupervisorProc, graceMs: number): Promise<numbe
       // Gone meanwhile.
     }
   }
-  return outlived;
+  return outlived.map((pid) => ({ pid, command: commands.get(pid) ?? '?' }));
+}
+
+/** A process a killed supervisor left running. */
+export interface Orphan {
+  pid: number;
+  command: string;
+}
+
+/** The command line of `pid`, shortened. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ').slice(0, 200);
+  } catch {
+    return '?';
+  }
 }
 
 export interface ClusterOptions {
@@ -379,7 +396,7 @@ export class HarnessCluster {
    * own) and no nodes, kill -9s it once ready, and resolves with the
    * processes it started that outlived it by `graceMs` (then killed).
    */
-  async killPrivateNatsSupervisor(graceMs: number): Promise<number[]> {
+  async killPrivateNatsSupervisor(graceMs: number): Promise<Orphan[]> {
     const args = [CLI, 'up', '--kvs', '0', '--executors', '0', '--routers', '0', '--data-dir', join(this.opts.dir, 'data', 'supervisor-private'), '--log-level', 'warn'];
     const sup = new SupervisorProc(args, join(this.opts.dir, 'logs', 'supervisor-private.log'));
     await sup.start();
@@ -390,7 +407,7 @@ export class HarnessCluster {
    * kill -9 of the supervisor; resolves with the processes it ran that are
    * still alive after `graceMs` (it must leave none), which are then killed.
    */
-  async killSupervisor(graceMs: number): Promise<number[]> {
+  async killSupervisor(graceMs: number): Promise<Orphan[]> {
     const sup = this.supervisor;
     if (!sup?.child) return [];
     return killAndWatch(sup, graceMs);

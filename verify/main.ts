@@ -7,6 +7,7 @@
 import { rmSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
+import { DEFAULT_TOPOLOGY } from './cluster.js';
 import { FAULT_KINDS, parseNemeses } from './nemesis.js';
 import { activeClusters, activeDirs } from './run.js';
 import { verifyWorkload, type Mode } from './suite.js';
@@ -39,10 +40,11 @@ const argv = await yargs(hideBin(process.argv))
   .option('processes', { type: 'number', default: 4, describe: 'client processes running the workload at once' })
   .option('control', { type: 'boolean', default: false, describe: 'run only the control run (the workload without its mechanism: its checker must find anomalies)' })
   .option('skip-control', { type: 'boolean', default: false, describe: 'skip the control run' })
-  .option('keep', { type: 'boolean', default: false, describe: 'keep each run\'s directory (node logs, shard data) and print where it is' })
+  .option('keep', { type: 'boolean', default: false, describe: 'keep each run\'s directory (node logs, shard data, history.jsonl) and print where it is' })
+  .option('heartbeat-ms', { type: 'number', default: DEFAULT_TOPOLOGY.heartbeatMs, describe: 'heartbeat period of every node (member timeout: 3 periods; pauses last 3-4 timeouts)' })
   .check((a) => {
     parseNemeses(a.nemesis); // throws naming the unknown kind
-    if (!(a.seconds > 0) || !(a.processes >= 1)) throw new Error('--seconds must be > 0 and --processes >= 1');
+    if (!(a.seconds > 0) || !(a.processes >= 1) || !(a['heartbeat-ms'] >= 50)) throw new Error('--seconds must be > 0, --processes >= 1, --heartbeat-ms >= 50');
     return true;
   })
   .version(false)
@@ -66,6 +68,7 @@ for (const name of names) {
     processes: argv.processes,
     mode,
     keep: argv.keep,
+    topology: { heartbeatMs: argv['heartbeat-ms'] },
     progress: say,
   }).catch((err: Error) => {
     // A run that could not finish (the cluster never settled, a node never

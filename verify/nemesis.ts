@@ -5,7 +5,7 @@
 // restart takes. Every fault injected is recorded with its start and end on
 // the run's clock.
 
-import type { HarnessCluster, Progress, Topology } from './cluster.js';
+import type { HarnessCluster, Orphan, Progress, Topology } from './cluster.js';
 import type { RunClock } from './history.js';
 import { between, pick, seededRandom } from './rng.js';
 
@@ -153,7 +153,7 @@ function wait(ms: number, signal?: AbortSignal): Promise<void> {
 export class Nemesis {
   readonly faults: FaultRecord[] = [];
   /** Processes a killed supervisor left running (each one a defect). */
-  readonly supervisorOrphans: { at: number; pids: number[] }[] = [];
+  readonly supervisorOrphans: { at: number; target: string; processes: Orphan[] }[] = [];
   private readonly stopped = new AbortController();
   private readonly running = new Set<Promise<void>>();
   /** Per target, the fault now on it: the next one on that target waits for it. */
@@ -246,7 +246,7 @@ export class Nemesis {
           const r = this.record('supervisor', f.target, 'kill -9 of `cloudburst up` with its own nats-server');
           const outlived = await c.killPrivateNatsSupervisor(this.orphanGraceMs);
           if (outlived.length > 0) {
-            this.supervisorOrphans.push({ at: this.clock.now(), pids: outlived });
+            this.supervisorOrphans.push({ at: this.clock.now(), target: f.target, processes: outlived });
             this.progress(`private-NATS supervisor killed: ${outlived.length} of its processes outlived it (killed now)`);
           }
           this.healed(r, 'done');
@@ -256,7 +256,7 @@ export class Nemesis {
         const r = this.record('supervisor', 'supervisor', detail);
         const outlived = await c.killSupervisor(this.orphanGraceMs);
         if (outlived.length > 0) {
-          this.supervisorOrphans.push({ at: this.clock.now(), pids: outlived });
+          this.supervisorOrphans.push({ at: this.clock.now(), target: f.target, processes: outlived });
           this.progress(`supervisor killed: ${outlived.length} of its processes outlived it (killed now)`);
         }
         await wait(f.durationMs, this.stopped.signal);
@@ -277,7 +277,13 @@ export class Nemesis {
           return;
         }
         const r = this.record('membership', f.target, detail);
-        await c.startNode('kvs', f.target);
+        try {
+          await c.startNode('kvs', f.target);
+        } catch (err) {
+          // A joiner that could not start is not brought back by the heal.
+          c.nodes.get(f.target)!.gone = true;
+          throw err;
+        }
         await wait(f.durationMs, this.stopped.signal);
         await c.stopGracefully(f.target);
         this.healed(r, 'left');

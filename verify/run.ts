@@ -4,7 +4,7 @@
 // its checker judges the history. Every process started is stopped at the
 // end, whatever happened.
 
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cloudburst } from '../lib/client/cloudburst.js';
@@ -24,7 +24,7 @@ export interface RunOptions {
   processes: number;
   control: boolean;
   topology?: Partial<Topology>;
-  /** Keep the run's directory (node logs, data) instead of removing it. */
+  /** Keep the run's directory (node logs, data, the history as history.jsonl) instead of removing it. */
   keep?: boolean;
   progress?: Progress;
   /** Deadline of the calls the workload makes without one (the client's default). Default 5 s. */
@@ -51,7 +51,7 @@ export interface RunOutcome {
   /** Nodes that exited without the harness asking (each a crash worth a look). */
   unexpectedExits: { at: number; id: string; how: string }[];
   /** Processes a killed `cloudburst up` left running. */
-  supervisorOrphans: { at: number; pids: number[] }[];
+  supervisorOrphans: Nemesis['supervisorOrphans'];
   check: CheckResult;
   /** The run's directory when kept. */
   dir?: string;
@@ -213,10 +213,11 @@ export async function runOnce(opts: RunOptions): Promise<RunOutcome> {
     if (nemesis.supervisorOrphans.length > 0) {
       check.valid = false;
       check.anomalies['supervisor-child-outlived-it'] = {
-        count: nemesis.supervisorOrphans.reduce((n, o) => n + o.pids.length, 0),
+        count: nemesis.supervisorOrphans.reduce((n, o) => n + o.processes.length, 0),
         examples: nemesis.supervisorOrphans.slice(0, 5),
       };
     }
+    if (opts.keep) await writeFile(join(dir, 'history.jsonl'), recorder.history.map((op) => JSON.stringify(op)).join('\n') + '\n');
     const anomalies = Object.entries(check.anomalies).map(([k, a]) => `${k}=${a.count}`);
     phase('done', `${check.valid ? 'valid' : 'INVALID'}${anomalies.length ? ` (${anomalies.join(', ')})` : ''}; ops ${JSON.stringify(recorder.counts())}`);
     return {

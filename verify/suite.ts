@@ -1,7 +1,7 @@
 // A workload verified: its run under the nemesis and its control run, each on
 // a fresh cluster, written to verify/results/<workload>.json.
 
-import type { Topology } from './cluster.js';
+import { DEFAULT_TOPOLOGY, type Topology } from './cluster.js';
 import type { FaultKind } from './nemesis.js';
 import { summarize, writeVerifyResult, type VerifyResultFile } from './results.js';
 import { runOnce, type RunOptions } from './run.js';
@@ -44,7 +44,9 @@ export async function verifyWorkload(workload: Workload, opts: VerifyOptions): P
     workload: workload.name,
     description: workload.description,
     controlDrops: workload.control,
-    rerun: `npm run verify -- ${workload.name} --seed ${opts.seed} --seconds ${opts.seconds} --nemesis ${nemesisArg} --processes ${opts.processes}${opts.mode === 'control' ? ' --control' : ''}`,
+    rerun:
+      `npm run verify -- ${workload.name} --seed ${opts.seed} --seconds ${opts.seconds} --nemesis ${nemesisArg} --processes ${opts.processes}` +
+      `${any.topology.heartbeatMs === DEFAULT_TOPOLOGY.heartbeatMs ? '' : ` --heartbeat-ms ${any.topology.heartbeatMs}`}${opts.mode === 'control' ? ' --control' : ''}`,
     at: new Date().toISOString(),
     seed: opts.seed,
     seconds: opts.seconds,
