@@ -214,6 +214,11 @@ export class Nemesis {
         await c.kill(f.target);
         await wait(f.durationMs, this.stopped.signal);
         await c.restart(f.target);
+        // Whether it came back within the member timeout, so that nobody saw
+        // it leave, depends on how fast a node starts on this machine.
+        const timeout = 3 * c.topology.heartbeatMs;
+        const down = this.clock.now() - r.start;
+        r.detail = `${detail}; back after ${Math.round(down)} ms, ${down < timeout ? 'within' : 'beyond'} the ${timeout} ms member timeout`;
         this.healed(r, 'restarted');
         return;
       }
