@@ -15,6 +15,7 @@ import { childReady, hasExited, stopChild } from '../bin/child_process.js';
 import { findNatsServer, freePort } from '../bin/nats_server.js';
 import type { ReadyMessage } from '../bin/run_node.js';
 import { SKEW_FILE_ENV } from './clock_skew.js';
+import { NatsCluster } from './partition.js';
 
 const CLI = fileURLToPath(new URL('../bin/cloudburst.js', import.meta.url));
 const SKEW_PRELOAD = fileURLToPath(new URL('./clock_skew.js', import.meta.url));
@@ -35,9 +36,11 @@ export interface Topology {
   heartbeatMs: number;
   /** Executors run by a `cloudburst up --nats URL` supervisor (0: no supervisor). */
   supervisedExecutors: number;
+  /** nats-servers: 1, or a cluster (3) whose routes the partition nemesis cuts; nodes are spread over them. */
+  natsServers: number;
 }
 
-export const DEFAULT_TOPOLOGY: Topology = { shards: 3, executors: 2, routers: 2, replication: 2, threads: 2, heartbeatMs: 500, supervisedExecutors: 0 };
+export const DEFAULT_TOPOLOGY: Topology = { shards: 3, executors: 2, routers: 2, replication: 2, threads: 2, heartbeatMs: 500, supervisedExecutors: 0, natsServers: 1 };
 
 /** `setpriv --pdeathsig SIGKILL` when util-linux has it: the child dies with the harness, even by kill -9. */
 let pdeathsig: string[] | undefined;
@@ -82,6 +85,8 @@ export class NatsProc {
   constructor(
     readonly port: number,
     private readonly logFile: string,
+    /** More arguments (cluster routes). */
+    private readonly extraArgs: string[] = [],
   ) {}
 
   get url(): string {
@@ -96,7 +101,7 @@ export class NatsProc {
     if (this.running) return;
     // nats-server logs to stderr, which goes to the file: watch the file's new part for readiness.
     const seen = existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8').length : 0;
-    const child = guardedSpawn(findNatsServer(), ['-a', '127.0.0.1', '-p', String(this.port)], { log: this.logFile, stdout: false });
+    const child = guardedSpawn(findNatsServer(), ['-a', '127.0.0.1', '-p', String(this.port), ...this.extraArgs], { log: this.logFile, stdout: false });
     this.child = child;
     await childReady(child, {
       what: 'nats-server',
@@ -255,11 +260,32 @@ export class HarnessCluster {
   readonly nodes = new Map<string, NodeProc>();
   supervisor: SupervisorProc | undefined;
   private stopping = false;
+  /** Which nats-server each node is attached to, in the order nodes were first started. */
+  private readonly attached = new Map<string, NatsProc>();
 
   private constructor(
+    /** The nats-server the client (and, with one server, every node) uses. */
     readonly nats: NatsProc,
     private readonly opts: ClusterOptions,
+    /** With natsServers > 1: the servers and their cuttable routes. */
+    readonly natsCluster?: NatsCluster,
   ) {}
+
+  /** Every nats-server. */
+  get natsServers(): NatsProc[] {
+    return this.natsCluster?.servers ?? [this.nats];
+  }
+
+  /** The server node `id` uses: round-robin over the servers in the order nodes first start. */
+  private serverFor(id: string): NatsProc {
+    let server = this.attached.get(id);
+    if (!server) {
+      const servers = this.natsServers;
+      server = servers[this.attached.size % servers.length]!;
+      this.attached.set(id, server);
+    }
+    return server;
+  }
 
   get topology(): Topology {
     return this.opts.topology;
@@ -271,8 +297,15 @@ export class HarnessCluster {
 
   static async start(opts: ClusterOptions): Promise<HarnessCluster> {
     for (const sub of ['logs', 'skew', 'data']) mkdirSync(join(opts.dir, sub), { recursive: true });
-    const nats = new NatsProc(await freePort(), join(opts.dir, 'logs', 'nats-server.log'));
-    const cluster = new HarnessCluster(nats, opts);
+    let cluster: HarnessCluster;
+    if (opts.topology.natsServers > 1) {
+      const natsCluster = await NatsCluster.start(opts.topology.natsServers, join(opts.dir, 'logs'));
+      cluster = new HarnessCluster(natsCluster.servers[0]!, opts, natsCluster);
+      opts.progress(`nats cluster ready: ${natsCluster.servers.map((s) => s.url).join(', ')} (routes through proxies)`);
+    } else {
+      cluster = new HarnessCluster(new NatsProc(await freePort(), join(opts.dir, 'logs', 'nats-server.log')), opts);
+    }
+    const nats = cluster.nats;
     try {
       await nats.start();
       opts.progress(`nats-server ready on ${nats.url}`);
@@ -292,7 +325,7 @@ export class HarnessCluster {
 
   private nodeArgs(kind: NodeKind, id: string): string[] {
     const t = this.opts.topology;
-    const args = ['--import', SKEW_PRELOAD, CLI, kind, '--nats', this.nats.url, '--prefix', this.opts.prefix, '--id', id, '--log-level', 'warn', '--heartbeat-ms', String(t.heartbeatMs)];
+    const args = ['--import', SKEW_PRELOAD, CLI, kind, '--nats', this.serverFor(id).url, '--prefix', this.opts.prefix, '--id', id, '--log-level', 'warn', '--heartbeat-ms', String(t.heartbeatMs)];
     if (kind === 'executor') args.push('--threads', String(t.threads));
     if (kind === 'kvs') args.push('--durability', 'group', '--replication', String(t.replication), '--gossip-ms', '50', '--data-dir', join(this.opts.dir, 'data', id));
     return args;
@@ -426,7 +459,8 @@ export class HarnessCluster {
       await Promise.all([...this.nodes.values()].filter((n) => kinds.includes(n.kind) && n.child).map((n) => stopChild(n.child!, STOP_GRACE_MS)));
       if (kinds[0] === 'executor' && this.supervisor?.child) await stopChild(this.supervisor.child, STOP_GRACE_MS);
     }
-    await this.nats.kill('SIGTERM');
+    if (this.natsCluster) await this.natsCluster.stop();
+    else await this.nats.kill('SIGTERM');
   }
 }
 

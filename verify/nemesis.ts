@@ -9,7 +9,7 @@ import type { HarnessCluster, Orphan, Progress, Topology } from './cluster.js';
 import type { RunClock } from './history.js';
 import { between, pick, seededRandom } from './rng.js';
 
-export const FAULT_KINDS = ['kill', 'pause', 'skew', 'nats', 'supervisor', 'membership'] as const;
+export const FAULT_KINDS = ['kill', 'pause', 'skew', 'nats', 'supervisor', 'membership', 'partition'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** `none`, `all`, or a comma-separated list of kinds. */
@@ -32,6 +32,8 @@ export interface PlannedFault {
   /** kill: 0 ms down (restart at once). skew: the offset. membership: whether the joiner is killed while joining. */
   skewMs?: number;
   killJoiner?: boolean;
+  /** partition: [i] cuts server i off from all others; [i, j] cuts the routes between i and j. */
+  servers?: number[];
 }
 
 export interface FaultRecord {
@@ -110,6 +112,14 @@ export function planSchedule(seed: number, kinds: readonly FaultKind[], topology
         fault = { kind, target, at, durationMs: between(rng, 200, 1500) };
         break;
       }
+      case 'partition': {
+        // One partition at a time: a server cut off from the others, or one route pair cut.
+        if (!free('partition') || topology.natsServers < 2) break;
+        const a = between(rng, 0, topology.natsServers - 1);
+        const b = rng() < 0.5 ? undefined : (a + between(rng, 1, topology.natsServers - 1)) % topology.natsServers;
+        fault = { kind, target: 'partition', at, durationMs: between(rng, 2 * memberTimeout, 4 * memberTimeout), servers: b === undefined ? [a] : [a, b] };
+        break;
+      }
       case 'membership': {
         const target = `kvs-join-${joiners++}`;
         const killJoiner = rng() < 0.35;
@@ -127,6 +137,10 @@ export function planSchedule(seed: number, kinds: readonly FaultKind[], topology
 
 function describePlanned(f: PlannedFault): string {
   if (f.kind === 'skew') return `${f.skewMs! > 0 ? '+' : ''}${f.skewMs} ms for ${f.durationMs} ms`;
+  if (f.kind === 'partition') {
+    const [a, b] = f.servers!;
+    return `${b === undefined ? `nats-${a} cut off from the others` : `routes nats-${a} <-> nats-${b} cut`} for ${f.durationMs} ms`;
+  }
   if (f.kind === 'membership') return f.killJoiner ? `joiner kill -9 after ${f.durationMs} ms` : `join, leave after ${f.durationMs} ms`;
   return `for ${f.durationMs} ms`;
 }
@@ -267,6 +281,18 @@ export class Nemesis {
         await wait(f.durationMs, this.stopped.signal);
         await c.startSupervisor();
         this.healed(r, 'restarted');
+        return;
+      }
+      case 'partition': {
+        const nc = c.natsCluster;
+        if (!nc) return;
+        const [a, b] = f.servers!;
+        const r = this.record('partition', b === undefined ? `nats-${a}` : `nats-${a}|nats-${b}`, detail);
+        if (b === undefined) nc.isolate(a!, true);
+        else nc.setCut(a!, b, true);
+        await wait(f.durationMs, this.stopped.signal);
+        nc.healAll();
+        this.healed(r, 'healed');
         return;
       }
       case 'membership': {

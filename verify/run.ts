@@ -108,9 +108,11 @@ async function settle(client: Cloudburst, cluster: HarnessCluster, timeoutMs: nu
 
 /** Restarts whatever is still down after the nemesis stopped (a crash, a fault that failed half-way). */
 async function healAll(cluster: HarnessCluster, progress: Progress): Promise<void> {
-  if (!cluster.nats.running) {
-    progress('heal: nats-server was down; starting it');
-    await cluster.nats.start();
+  cluster.natsCluster?.healAll();
+  for (const server of cluster.natsServers) {
+    if (server.running) continue;
+    progress(`heal: nats-server ${server.url} was down; starting it`);
+    await server.start();
   }
   for (const node of cluster.expected()) {
     if (node.paused) cluster.resume(node.id);
@@ -130,6 +132,7 @@ export async function runOnce(opts: RunOptions): Promise<RunOutcome> {
   const progress = opts.progress ?? (() => {});
   const topology: Topology = { ...DEFAULT_TOPOLOGY, ...opts.topology };
   if (opts.nemeses.includes('supervisor') && topology.supervisedExecutors === 0) topology.supervisedExecutors = 1;
+  if (opts.nemeses.includes('partition') && topology.natsServers < 3) topology.natsServers = 3;
   const started = Date.now();
   const clock = new RunClock();
   const phases: Record<string, number> = {};
