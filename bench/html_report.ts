@@ -7,6 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import { el, escapeXml, textEl } from './markup.js';
 import { meets, readResults, RESULTS_DIR, value, type Distribution, type ResultFile, type Row, type Series } from './report.js';
 import { linePlot } from './svg_plot.js';
+import { faultHarnessSection } from './verify_section.js';
+import { readVerifyResults, VERIFY_RESULTS_DIR, type VerifyResultFile } from '../verify/results.js';
 
 export const REPORT_FILE = 'report.html';
 
@@ -151,8 +153,8 @@ function benchSection(file: ResultFile): string {
   return el('section', { id: anchor(file.bench), class: 'bench' }, ...parts);
 }
 
-/** The whole page, from results files in the order given. Deterministic for a given input. */
-export function renderReport(files: ResultFile[], generatedAt: Date): string {
+/** The whole page, from results files in the order given (and the fault harness's, if any). Deterministic for a given input. */
+export function renderReport(files: ResultFile[], generatedAt: Date, verify: VerifyResultFile[] = []): string {
   const intro = el(
     'p',
     {},
@@ -173,16 +175,21 @@ export function renderReport(files: ResultFile[], generatedAt: Date): string {
     intro,
     summaryTable(files),
     ...files.map(benchSection),
+    faultHarnessSection(verify),
   );
   const head = el('head', {}, el('meta', { charset: 'utf-8' }), textEl('title', {}, 'cloudburst-ts benchmarks'), el('style', {}, STYLE));
   return `<!DOCTYPE html>\n${el('html', { xmlns: 'http://www.w3.org/1999/xhtml', lang: 'en' }, head, body)}\n`;
 }
 
-/** Renders bench/results/report.html from bench/results/*.json; benches named in `order` first, in that order. Returns its path. */
-export async function writeReport(order: string[] = [], dir = RESULTS_DIR): Promise<string> {
+/**
+ * Renders bench/results/report.html from bench/results/*.json, benches named
+ * in `order` first, in that order, then the fault harness's
+ * verify/results/*.json. Returns its path.
+ */
+export async function writeReport(order: string[] = [], dir = RESULTS_DIR, verifyDir = VERIFY_RESULTS_DIR): Promise<string> {
   const rank = (bench: string): number => (order.includes(bench) ? order.indexOf(bench) : order.length);
   const files = (await readResults(dir)).sort((a, b) => rank(a.bench) - rank(b.bench));
   const path = `${dir}${REPORT_FILE}`;
-  await writeFile(path, renderReport(files, new Date()));
+  await writeFile(path, renderReport(files, new Date(), await readVerifyResults(verifyDir)));
   return path;
 }

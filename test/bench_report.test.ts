@@ -13,6 +13,8 @@ import { REPORT_FILE, renderReport, writeReport } from '../bench/html_report.js'
 import { measure, type PointRecord } from '../bench/harness.js';
 import { PERCENTILES, distributionOf, meets, parseResultFile, throughputSeries, value, type ResultFile } from '../bench/report.js';
 import { InvalidArgument } from '../lib/errors.js';
+import { DEFAULT_TOPOLOGY } from '../verify/cluster.js';
+import type { VerifyResultFile } from '../verify/results.js';
 
 const HOSTILE = `<script>alert("x")</script> & 'y' ]]> <!--`;
 
@@ -252,4 +254,52 @@ t.test('points become distributions and throughput-against-concurrency lines', a
     'one plot per group with a label measured at two levels or more; a single level draws no line',
   );
   t.equal(meets(NaN, '<= 1'), false, 'a ratio that is not a number meets no goal');
+});
+
+t.test('the fault harness results get a table each: run and control, with their anomalies', async (t) => {
+  const summary = (anomalies: Record<string, { count: number; examples: unknown[] }>) => ({
+    durationMs: 21_000,
+    phases: {},
+    ops: { invoked: 10, ok: 8, fail: 1, info: 1 },
+    faultsPlanned: 3,
+    faultsInjected: 3,
+    faults: [],
+    unexpectedExits: [],
+    supervisorOrphans: [],
+    valid: Object.keys(anomalies).length === 0,
+    anomalyCount: Object.values(anomalies).reduce((n, a) => n + a.count, 0),
+    anomalies,
+    stats: {},
+  });
+  const verify: VerifyResultFile[] = [
+    {
+      workload: 'smoke',
+      description: `adds ${HOSTILE}`,
+      controlDrops: 'the merge',
+      rerun: 'npm run verify -- smoke --seed 9',
+      at: '2026-01-02T03:04:05.000Z',
+      seed: 9,
+      seconds: 15,
+      nemeses: ['kill', 'pause'],
+      processes: 4,
+      topology: { ...DEFAULT_TOPOLOGY },
+      run: summary({}),
+      control: summary({ 'lost-acknowledged-add': { count: 5, examples: [] } }),
+    },
+  ];
+  const html = renderReport(FILES, GENERATED_AT, verify);
+  const doc = parse(html);
+  t.notOk(html.includes('<script'), 'text from a verify results file stays text');
+  const part = doc.getElementById('fault-harness');
+  t.ok(part, 'a Fault harness part');
+  const rows = elements(doc.getElementById('verify-smoke')!, 'tr').slice(1);
+  t.same(
+    rows.map((r) => elements(r, 'td').map(text)),
+    [
+      ['run', '9', 'kill, pause', '10 (ok 8, fail 1, info 1)', '3', '21 s', '0'],
+      ['control', '9', 'kill, pause', '10 (ok 8, fail 1, info 1)', '3', '21 s', '5 (lost-acknowledged-add 5)'],
+    ],
+  );
+  t.same(rows.map((r) => r.getAttribute('class')), ['met', 'met'], 'a clean run and a caught control are both as they should be');
+  t.equal(renderReport(FILES, GENERATED_AT).includes('fault-harness'), false, 'no part without verify results');
 });

@@ -1,14 +1,14 @@
 // `cloudburst up`: the local cluster in the foreground until Ctrl-C.
 
 import type { Argv, CommandModule } from 'yargs';
-import { EXECUTOR_DEFAULTS } from '../../lib/config.js';
+import { COMMON_DEFAULTS, EXECUTOR_DEFAULTS } from '../../lib/config.js';
 import type { LogLevel } from '../../lib/log.js';
 import { LocalCluster } from '../local_cluster.js';
 import { natsAuthFromArgs } from '../nats_auth_options.js';
 import { withNats } from '../options.js';
 import { kvsOptions, type KvsArgs } from './nodes.js';
 
-export interface UpArgs extends Omit<KvsArgs, 'id' | 'heartbeat-ms' | 'nats' | 'data-dir'> {
+export interface UpArgs extends Omit<KvsArgs, 'id' | 'nats' | 'data-dir'> {
   'data-dir': string;
   nats: string | undefined;
   kvs: number;
@@ -30,6 +30,7 @@ export function clusterOptions<T>(y: Argv<T>) {
     .option('scale-cooldown-ms', { type: 'number', default: 10_000, describe: 'with --max-executors: least time between two changes' })
     .option('routers', { type: 'number', default: 1, describe: 'routers' })
     .option('threads', { type: 'number', default: EXECUTOR_DEFAULTS.threads, describe: 'worker threads per executor' })
+    .option('heartbeat-ms', { type: 'number', default: COMMON_DEFAULTS.heartbeatMs, describe: 'heartbeat period of every node; a node silent for 3 periods is taken as gone' })
     .option('metrics-port', {
       type: 'number',
       describe:
@@ -50,6 +51,7 @@ export function startCluster(a: UpArgs, onProgress: (line: string) => void): Pro
     threads: a.threads,
     shards: { durability: a.durability, dataDir: a['data-dir'], replication: a.replication, gossipMs: a['gossip-ms'] },
     prefix: a.prefix,
+    heartbeatMs: a['heartbeat-ms'],
     logLevel: a['log-level'] as LogLevel,
     ...(a['metrics-port'] === undefined ? {} : { metricsPort: a['metrics-port'] }),
     onProgress,

@@ -1,0 +1,143 @@
+// A NATS cluster of three servers whose routes the harness can cut: each
+// server solicits its route to each other server through a TCP proxy of its
+// own on loopback (one per ordered pair), and advertises a cluster address
+// nothing listens on, so servers never find a way around the proxies. Cutting
+// the pair (i, j) closes both proxies' connections and refuses new ones until
+// healed; nodes attached to server i then no longer hear those on server j.
+
+import { connect } from '@nats-io/transport-node';
+import { createServer, Socket, type Server } from 'node:net';
+import { join } from 'node:path';
+import { freePort } from '../bin/nats_server.js';
+import { NatsProc } from './cluster.js';
+
+/** A loopback TCP proxy to `target` that can be cut (every connection dropped, new ones refused) and healed. */
+export class RouteProxy {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  private cut = false;
+
+  private constructor(
+    readonly port: number,
+    private readonly target: number,
+  ) {
+    this.server = createServer((inbound) => this.accept(inbound));
+  }
+
+  static async start(target: number): Promise<RouteProxy> {
+    const proxy = new RouteProxy(await freePort(), target);
+    await new Promise<void>((resolve, reject) => {
+      proxy.server.once('error', reject);
+      proxy.server.listen(proxy.port, '127.0.0.1', () => resolve());
+    });
+    return proxy;
+  }
+
+  private accept(inbound: Socket): void {
+    if (this.cut) {
+      inbound.destroy();
+      return;
+    }
+    const outbound = new Socket();
+    for (const s of [inbound, outbound]) {
+      this.sockets.add(s);
+      s.once('close', () => this.sockets.delete(s));
+      // A reset from either side just ends the pair.
+      s.on('error', () => undefined);
+    }
+    inbound.pipe(outbound).pipe(inbound);
+    inbound.once('close', () => outbound.destroy());
+    outbound.once('close', () => inbound.destroy());
+    outbound.connect(this.target, '127.0.0.1');
+  }
+
+  setCut(cut: boolean): void {
+    this.cut = cut;
+    if (cut) for (const s of this.sockets) s.destroy();
+  }
+
+  async close(): Promise<void> {
+    this.setCut(true);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+export class NatsCluster {
+  private constructor(
+    readonly servers: NatsProc[],
+    /** `${from}-${to}`: the proxy server `from` reaches server `to` through. */
+    private readonly proxies: Map<string, RouteProxy>,
+  ) {}
+
+  static async start(size: number, logDir: string): Promise<NatsCluster> {
+    const ports = await Promise.all(Array.from({ length: size }, async () => ({ client: await freePort(), cluster: await freePort(), nowhere: await freePort() })));
+    const proxies = new Map<string, RouteProxy>();
+    for (let from = 0; from < size; from++) {
+      for (let to = 0; to < size; to++) if (from !== to) proxies.set(`${from}-${to}`, await RouteProxy.start(ports[to]!.cluster));
+    }
+    const servers = ports.map((p, i) => {
+      const routes = ports.flatMap((_, j) => (j === i ? [] : [`nats://127.0.0.1:${proxies.get(`${i}-${j}`)!.port}`]));
+      const args = [
+        '-n', `nats-${i}`,
+        '--cluster', `nats://127.0.0.1:${p.cluster}`, '--cluster_name', 'verify',
+        // Gossiped cluster addresses lead nowhere: routes go through the proxies only.
+        '--cluster_advertise', `127.0.0.1:${p.nowhere}`,
+        '--routes', routes.join(','),
+        // Clients stay on the server they were given.
+        '--no_advertise',
+      ];
+      return new NatsProc(p.client, join(logDir, `nats-server-${i}.log`), args);
+    });
+    const cluster = new NatsCluster(servers, proxies);
+    try {
+      await Promise.all(servers.map((s) => s.start()));
+      await cluster.connected(30_000);
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+    return cluster;
+  }
+
+  /** Cuts (or heals) the routes between servers `a` and `b`, both ways. */
+  setCut(a: number, b: number, cut: boolean): void {
+    this.proxies.get(`${a}-${b}`)?.setCut(cut);
+    this.proxies.get(`${b}-${a}`)?.setCut(cut);
+  }
+
+  /** Cuts server `i` off from every other server. */
+  isolate(i: number, cut: boolean): void {
+    for (let j = 0; j < this.servers.length; j++) if (j !== i) this.setCut(i, j, cut);
+  }
+
+  healAll(): void {
+    for (const p of this.proxies.values()) p.setCut(false);
+  }
+
+  /** Resolves once a message published on each server reaches a subscriber on every other one. */
+  async connected(timeoutMs: number): Promise<void> {
+    const conns = await Promise.all(this.servers.map((s) => connect({ servers: s.url, name: 'verify-route-probe' })));
+    try {
+      const heard = new Set<string>();
+      const subject = `verify.probe.${Math.random().toString(36).slice(2)}`;
+      conns.forEach((nc, to) => {
+        nc.subscribe(subject, { callback: (_err, m) => void heard.add(`${m.string()}-${to}`) });
+      });
+      await Promise.all(conns.map((nc) => nc.flush()));
+      const want = this.servers.length * (this.servers.length - 1);
+      const until = Date.now() + timeoutMs;
+      while ([...heard].filter((k) => k.split('-')[0] !== k.split('-')[1]).length < want) {
+        if (Date.now() > until) throw new Error(`NATS routes not all up after ${timeoutMs} ms`);
+        conns.forEach((nc, from) => nc.publish(subject, String(from)));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      await Promise.all(conns.map((nc) => nc.close()));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.servers.map((s) => s.kill('SIGTERM')));
+    await Promise.all([...this.proxies.values()].map((p) => p.close()));
+  }
+}
