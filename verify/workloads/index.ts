@@ -1,0 +1,20 @@
+// Every workload the harness can run, by name.
+
+import type { Workload } from '../workload.js';
+import { bank } from './bank.js';
+import { causal } from './causal.js';
+import { eoCounter } from './eo_counter.js';
+import { readAtomic } from './read_atomic.js';
+import { register } from './register.js';
+import { rr } from './rr.js';
+import { sets } from './sets.js';
+
+export const workloads: Record<string, Workload> = {
+  sets,
+  register,
+  bank,
+  'eo-counter': eoCounter,
+  'read-atomic': readAtomic,
+  causal,
+  rr,
+};
