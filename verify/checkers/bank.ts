@@ -7,7 +7,7 @@
 // account.
 //
 // Operations (invoke values; ok values):
-//   transfer {id, from, to, amount, ledger}  several ops may share an id
+//   transfer {id, from, to, amount, ledger, dag}  several ops may share an id
 //                                            (retries under one request id)
 //   audit    {}; ok: {balances: {account: n}, ledgers: {ledger: ids}}
 // Final state: {initial: {account: n}, pairs: {ledger: [account, account]},

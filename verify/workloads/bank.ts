@@ -3,14 +3,15 @@
 // money between its two accounts, one transfer at a time (read atomicity is
 // not isolation: two transfers racing on one account could lose an update,
 // docs/consistency.md), appending the transfer's id to its ledger in the
-// same transaction; a transfer that ends unknown is tried again under the
+// same transaction (half as a single call, half as a two-function DAG);
+// a transfer that ends unknown is tried again under the
 // same request id. Audits read every ledger and account in one call.
 // Checker: verify/checkers/bank.ts.
 
 import type { Cb } from '../../lib/function_api.js';
 import { checkBank, type BankFinal } from '../checkers/bank.js';
 import type { Workload, WorkloadContext } from '../workload.js';
-import { OP_TIMEOUT_MS } from './common.js';
+import { backingOff, OP_TIMEOUT_MS } from './common.js';
 
 const INITIAL = 100;
 /**
@@ -49,6 +50,20 @@ async function setup(ctx: WorkloadContext): Promise<void> {
     await cb.put(ledger, [...ids, id]);
     return { from: source - amount, to: target + amount };
   });
+  // The same transfer as a DAG: one transaction spans both stages, the sink commits it.
+  await client.register('bank.debit', async (cb: Cb, id: string, from: string, amount: number, ledger: string) => {
+    const source = (await cb.get<number>(from)) ?? 0;
+    const ids = (await cb.get<string[]>(ledger)) ?? [];
+    await cb.put(from, source - amount);
+    await cb.put(ledger, [...ids, id]);
+    return { amount, from: source - amount };
+  });
+  await client.register('bank.credit', async (cb: Cb, to: string, debit: { amount: number; from: number }) => {
+    const target = (await cb.get<number>(to)) ?? 0;
+    await cb.put(to, target + debit.amount);
+    return { from: debit.from, to: target + debit.amount };
+  });
+  await client.registerDag('bank.transferDag', ['bank.debit', 'bank.credit'], [['bank.debit', 'bank.credit']]);
   // One read at a time, ledger first: an atomic read picks each version to fit those already read.
   // A short pause between reads leaves transfers time to commit in between (the control's audits then see it).
   await client.register('bank.audit', async (cb: Cb, pairs: Record<string, string[]>) => {
@@ -69,21 +84,26 @@ async function setup(ctx: WorkloadContext): Promise<void> {
 }
 
 async function client(ctx: WorkloadContext, process: number): Promise<void> {
+  const op = backingOff(ctx);
   const { client: cb, signal } = ctx;
   const [a, b] = accountsOf(process);
   const pairs = layout(ctx.processes);
   for (let seq = 0; !signal.aborted; seq++) {
     if (seq % AUDIT_EVERY === AUDIT_EVERY - 1) {
       // The control drops atomic from audits only.
-      await ctx.op(process, 'audit', {}, () => cb.call('bank.audit', [pairs], { atomic: !ctx.control, timeoutMs: OP_TIMEOUT_MS }));
+      await op(process, 'audit', {}, () => cb.call('bank.audit', [pairs], { atomic: !ctx.control, timeoutMs: OP_TIMEOUT_MS }));
       continue;
     }
     const [from, to] = ctx.rng() < 0.5 ? [a, b] : [b, a];
-    const transfer = { id: `p${process}-${seq}`, from, to, amount: 1 + Math.floor(ctx.rng() * 10), ledger: ledgerOf(process) };
+    const transfer = { id: `p${process}-${seq}`, from, to, amount: 1 + Math.floor(ctx.rng() * 10), ledger: ledgerOf(process), dag: ctx.rng() < 0.5 };
     const opts = { atomic: true, exactlyOnce: true, requestId: `bank-${transfer.id}`, timeoutMs: OP_TIMEOUT_MS };
-    const run = (): Promise<unknown> => cb.call('bank.transfer', [transfer.id, from, to, transfer.amount, transfer.ledger], opts);
+    const { id, amount, ledger } = transfer;
+    const run = (): Promise<unknown> =>
+      transfer.dag
+        ? cb.callDag('bank.transferDag', { 'bank.debit': [id, from, amount, ledger], 'bank.credit': [to] }, opts)
+        : cb.call('bank.transfer', [id, from, to, amount, ledger], opts);
     // Retried under the same request id until acknowledged: the next transfer must not race this one.
-    for (let tries = 0; tries < TRIES && (tries === 0 || !signal.aborted); tries++) if ((await ctx.op(process, 'transfer', transfer, run)) !== undefined) break;
+    for (let tries = 0; tries < TRIES && (tries === 0 || !signal.aborted); tries++) if ((await op(process, 'transfer', transfer, run)) !== undefined) break;
   }
 }
 

@@ -9,7 +9,7 @@ import { SetLattice } from '../../lib/lattice/index.js';
 import type { Cb } from '../../lib/function_api.js';
 import { checkRegister } from '../checkers/register.js';
 import type { Workload, WorkloadContext } from '../workload.js';
-import { OP_TIMEOUT_MS, pick } from './common.js';
+import { backingOff, OP_TIMEOUT_MS, pick } from './common.js';
 
 const SHARED = ['reg/set/0', 'reg/set/1'];
 
@@ -29,12 +29,13 @@ async function setup(ctx: WorkloadContext): Promise<void> {
 }
 
 async function client(ctx: WorkloadContext, process: number): Promise<void> {
+  const op = backingOff(ctx);
   const { client: cb, signal } = ctx;
   const opts = { timeoutMs: OP_TIMEOUT_MS };
   const add = (key: string, element: string): Promise<unknown> =>
-    ctx.op(process, 'add', { key, element }, () => cb.call('register.add', [key, element, ctx.control], opts));
+    op(process, 'add', { key, element }, () => cb.call('register.add', [key, element, ctx.control], opts));
   const seed = (key: string, elements: string[]): Promise<unknown> =>
-    ctx.op(process, 'seed', { key, elements }, () => cb.put(key, new SetLattice(elements)).then(() => true));
+    op(process, 'seed', { key, elements }, () => cb.put(key, new SetLattice(elements)).then(() => true));
   // The shared keys hold something before this process adds to them.
   for (const key of SHARED) await seed(key, [`p${process}-seed-${key}`]);
   for (let seq = 0; !signal.aborted; seq++) {
@@ -42,7 +43,7 @@ async function client(ctx: WorkloadContext, process: number): Promise<void> {
     const roll = ctx.rng();
     if (roll < 0.3) {
       const key = `reg/lww/p${process}`;
-      await ctx.op(process, 'write', { key, value: name }, () => cb.call('register.write', [key, name, ctx.control], opts));
+      await op(process, 'write', { key, value: name }, () => cb.call('register.write', [key, name, ctx.control], opts));
     } else if (roll < 0.65) {
       // A key no executor has cached: seeded straight into the KVS.
       const key = `reg/set/${name}`;
