@@ -208,6 +208,11 @@ t.test('read-atomic', async (t) => {
   t.equal(rule(new H().call(0, 'write', w('T', 'k0', 'k1'), 'info').call(2, ...read({ k0: 'T', k1: null }))), 'initial', 'an unknown T seen on one key must be seen on the other');
   t.same(kinds(checkReadAtomic(valid().call(2, ...read({ k0: 'Z', k3: 'T' })).ops, null)), ['phantom-read'], 'a value never written (or written to other keys)');
   t.same(kinds(checkReadAtomic(valid().call(2, ...read({ k2: 'V', k3: 'V' })).ops, null)), ['failed-write-visible']);
+  const finalOk = { plain: { k0: 'T', k1: 'U', k2: 'U', k3: null }, atomic: { k0: 'T', k1: 'U', k2: 'U', k3: null } };
+  t.ok(checkReadAtomic(valid().ops, finalOk).valid, 'a final state that is not fractured');
+  const finalBad = checkReadAtomic(valid().ops, { plain: { k0: 'T', k1: 'U', k2: null, k3: null }, atomic: finalOk.atomic });
+  t.same(kinds(finalBad), ['fractured-final'], 'a final state with U on k1 and not on k2');
+  t.match(finalBad.anomalies['fractured-final']!.examples[0], { final: 'plain', rule: 'initial' });
 });
 
 t.test('causal', async (t) => {

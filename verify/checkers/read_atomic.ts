@@ -23,12 +23,16 @@
 // Operations (invoke values; ok values):
 //   write {id, keys}       T = id wrote id to each of keys
 //   read  {keys}; ok: {key: value | null}
+// Final state: {plain: {key: value | null}, atomic: {key: value | null} | null},
+// every key read once every write has ended, by plain reads of every replica
+// and by one atomic read (a plain read in the control).
 //
 // Promises (anomaly kinds), over ok reads (others returned nothing to judge):
 //   fractured-read       as defined above (one per read; the example names
 //                        the two keys, T, U and which rule ordered them)
 //   phantom-read         a value no write of that key was invoked with
 //   failed-write-visible a value whose every write op failed
+//   fractured-final      the final state (plain or atomic), judged as a read
 // Writes are not judged themselves.
 
 import type { CheckResult, History } from '../workload.js';
@@ -40,7 +44,7 @@ interface Txn {
   ops: Call[];
 }
 
-export function checkReadAtomic(history: History, _final: unknown): CheckResult {
+export function checkReadAtomic(history: History, final: unknown): CheckResult {
   const all = calls(history);
   const anomalies = new Anomalies();
   const txns = new Map<string, Txn>();
@@ -55,35 +59,53 @@ export function checkReadAtomic(history: History, _final: unknown): CheckResult 
   /** Some op of U completed ok before some op of T was invoked. */
   const before = (u: Txn, t: Txn): boolean => u.ops.some((uo) => t.ops.some((to) => precedes(uo, to)));
 
+  /** Values no write of that key was invoked with, or only failed ones. */
+  const garbage = (read: [string, string | null][], where: Record<string, unknown>): void => {
+    for (const [key, value] of read) {
+      if (value === null) continue;
+      const t = txns.get(value);
+      if (!t || !t.keys.has(key)) anomalies.add('phantom-read', { ...where, key, value });
+      else if (t.ops.every((op) => op.type === 'fail')) anomalies.add('failed-write-visible', { ...where, key, value });
+    }
+  };
+  /** The first fracture in `read` (by the definition above), or undefined. */
+  const fracture = (read: [string, string | null][]): Record<string, unknown> | undefined => {
+    for (const [k, tv] of read) {
+      if (tv === null) continue;
+      const t = txns.get(tv);
+      if (!t || !t.keys.has(k)) continue;
+      for (const [j, uv] of read) {
+        if (j === k || !t.keys.has(j) || uv === tv) continue;
+        const u = uv === null ? undefined : txns.get(uv);
+        if (uv !== null && !u) continue; // a phantom, reported on its own
+        const rule = u === undefined ? 'initial' : u.keys.has(k) ? 'both-wrote-both-keys' : before(u, t) ? 'real-time' : undefined;
+        if (rule !== undefined) return { sawT: { key: k, T: tv }, missed: { key: j, read: uv }, rule };
+      }
+    }
+    return undefined;
+  };
+
   let reads = 0;
   let fractured = 0;
   for (const call of all) {
     if (call.f !== 'read' || call.type !== 'ok') continue;
     reads++;
     const read = Object.entries(record(call.result)) as [string, string | null][];
-    let bad = false;
-    for (const [key, value] of read) {
-      if (value === null) continue;
-      const t = txns.get(value);
-      if (!t || !t.keys.has(key)) anomalies.add('phantom-read', { ...brief(call), key, value });
-      else if (t.ops.every((op) => op.type === 'fail')) anomalies.add('failed-write-visible', { ...brief(call), key, value });
+    garbage(read, brief(call));
+    const found = fracture(read);
+    if (found) {
+      fractured++;
+      anomalies.add('fractured-read', { ...brief(call), ...found });
     }
-    for (const [k, tv] of read) {
-      if (bad || tv === null) continue;
-      const t = txns.get(tv);
-      if (!t || !t.keys.has(k)) continue;
-      for (const [j, uv] of read) {
-        if (j === k || !t.keys.has(j) || uv === tv) continue;
-        const u = uv === null ? undefined : txns.get(uv);
-        if (uv !== null && !u) continue; // a phantom, reported above
-        const rule = u === undefined ? 'initial' : u.keys.has(k) ? 'both-wrote-both-keys' : before(u, t) ? 'real-time' : undefined;
-        if (rule === undefined) continue;
-        anomalies.add('fractured-read', { ...brief(call), sawT: { key: k, T: tv }, missed: { key: j, read: uv }, rule });
-        bad = true;
-        break;
-      }
-    }
-    if (bad) fractured++;
+  }
+  // The final state, read after every write ended, must not be fractured either.
+  const finals = record(final);
+  for (const which of ['plain', 'atomic'] as const) {
+    if (finals[which] === undefined || finals[which] === null) continue;
+    const read = Object.entries(record(finals[which])) as [string, string | null][];
+    garbage(read, { final: which });
+    const found = fracture(read);
+    if (found) anomalies.add('fractured-final', { final: which, read: Object.fromEntries(read), ...found });
   }
   return anomalies.result({
     ops: all.length,

@@ -1,7 +1,7 @@
 // Workload `read-atomic`: writers commit transactions that write their own
 // unique value to two or more of a few keys (half of them to all keys),
 // several at once on the same keys; readers read every key in one call.
-// Both under `atomic: true`. Checker: verify/checkers/read_atomic.ts.
+// Both under `atomic: true`. The final state is read plainly and atomically. Checker: verify/checkers/read_atomic.ts.
 
 import type { Cb } from '../../lib/function_api.js';
 import { checkReadAtomic } from '../checkers/read_atomic.js';
@@ -47,12 +47,19 @@ async function client(ctx: WorkloadContext, process: number): Promise<void> {
   }
 }
 
+async function final(ctx: WorkloadContext): Promise<{ plain: Record<string, unknown>; atomic: Record<string, unknown> }> {
+  const plain: Record<string, unknown> = {};
+  for (const key of KEYS) plain[key] = (await ctx.client.get(key, { all: true })) ?? null;
+  const atomic = await ctx.client.call<Record<string, unknown>>('ra.read', [KEYS], { atomic: !ctx.control, timeoutMs: OP_TIMEOUT_MS });
+  return { plain, atomic };
+}
+
 export const readAtomic: Workload = {
   name: 'read-atomic',
   description: 'atomic transactions write a unique value to several shared keys at once while atomic readers read them all; no fractured read (a read seeing a transaction on one key and an older version than it on another key it wrote)',
   control: 'no atomic, for writers and readers',
   setup,
   client,
-  final: () => Promise.resolve(null),
+  final,
   check: checkReadAtomic,
 };
