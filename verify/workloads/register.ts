@@ -1,7 +1,8 @@
 // Workload `register`: read-your-writes inside one call. Each client process
 // owns a plain key it writes a unique value to and reads back in the same
 // function; and it adds unique elements to set-lattice keys that already
-// hold other elements (a few shared keys, and fresh keys it seeds first by a
+// hold other elements (a few keys shared by every process, replaced by new
+// ones every 100 operations so reads stay small, and fresh keys it seeds first by a
 // client put, so no executor has them cached), reading the set back in the
 // same function. Checker: verify/checkers/register.ts.
 
@@ -11,7 +12,10 @@ import { checkRegister } from '../checkers/register.js';
 import type { Workload, WorkloadContext } from '../workload.js';
 import { backingOff, OP_TIMEOUT_MS, pick } from './common.js';
 
-const SHARED = ['reg/set/0', 'reg/set/1'];
+/** Shared set keys per generation; each process moves to the next generation every GENERATION ops, so a read stays small. */
+const SHARED = 2;
+const GENERATION = 100;
+const sharedKeys = (generation: number): string[] => Array.from({ length: SHARED }, (_, i) => `reg/set/g${generation}-${i}`);
 
 async function setup(ctx: WorkloadContext): Promise<void> {
   // The control reads before it writes: the checker must then find reads without their own write.
@@ -36,10 +40,11 @@ async function client(ctx: WorkloadContext, process: number): Promise<void> {
     op(process, 'add', { key, element }, () => cb.call('register.add', [key, element, ctx.control], opts));
   const seed = (key: string, elements: string[]): Promise<unknown> =>
     op(process, 'seed', { key, elements }, () => cb.put(key, new SetLattice(elements)).then(() => true));
-  // The shared keys hold something before this process adds to them.
-  for (const key of SHARED) await seed(key, [`p${process}-seed-${key}`]);
   for (let seq = 0; !signal.aborted; seq++) {
     const name = `p${process}-${seq}`;
+    const shared = sharedKeys(Math.floor(seq / GENERATION));
+    // The shared keys hold something before this process adds to them.
+    if (seq % GENERATION === 0) for (const key of shared) await seed(key, [`p${process}-seed-${key}`]);
     const roll = ctx.rng();
     if (roll < 0.3) {
       const key = `reg/lww/p${process}`;
@@ -49,7 +54,7 @@ async function client(ctx: WorkloadContext, process: number): Promise<void> {
       const key = `reg/set/${name}`;
       if ((await seed(key, [`${name}-ada`, `${name}-grace`])) !== undefined) await add(key, `${name}-edsger`);
     } else {
-      await add(pick(ctx.rng, SHARED), name);
+      await add(pick(ctx.rng, shared), name);
     }
   }
 }
