@@ -81,10 +81,11 @@ export function checkSets(history: History, final: unknown): CheckResult {
       else if (ops.every((c) => c.type === 'fail')) anomalies.add('failed-op-visible', { key, element, ops: ops.map(brief) });
     }
   }
+  const present = new Map(Object.entries(sets).map(([key, list]) => [key, new Set<string | number>(list)]));
   for (const call of adds) {
     if (call.type !== 'ok') continue;
     const { key, element } = arg(call);
-    if (!(sets[key]?.some((e) => e === element) ?? false)) anomalies.add('lost-add', brief(call));
+    if (element === undefined || !(present.get(key)?.has(element) ?? false)) anomalies.add('lost-add', brief(call));
   }
 
   // Counters: entries `${id}#${nonce}` (the nonce has no '#'), grouped by id.
