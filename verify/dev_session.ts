@@ -8,8 +8,10 @@
 import type { Cloudburst } from '../lib/client/cloudburst.js';
 import type { CheckResult, History, Op, Workload, WorkloadContext } from './workload.js';
 
-/** Codes of errors that say the operation certainly had no effect. */
+/** Codes of errors that say the operation certainly had no effect (the runner's verify/history.ts knows a few more cases). */
 const NO_EFFECT = new Set(['FUNCTION_NOT_FOUND', 'DAG_NOT_FOUND', 'INVALID_ARGUMENT']);
+/** A pause after an operation that did not complete ok, so a client does not spin while the cluster is down (as the runner does). */
+const BACKOFF_MS = 100;
 
 export interface SessionOptions {
   processes: number;
@@ -58,7 +60,8 @@ export async function runSession(client: Cloudburst, workload: Workload, opts: S
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         const type = typeof code === 'string' && NO_EFFECT.has(code) ? 'fail' : 'info';
-        record({ process, type, f, value: null, error: `${String(code)}: ${err instanceof Error ? err.message : String(err)}` });
+        record({ process, type, f, value, error: `${String(code)}: ${err instanceof Error ? err.message : String(err)}` });
+        await new Promise((resolve) => setTimeout(resolve, BACKOFF_MS));
         return undefined;
       }
     },

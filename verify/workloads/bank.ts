@@ -11,7 +11,7 @@
 import type { Cb } from '../../lib/function_api.js';
 import { checkBank, type BankFinal } from '../checkers/bank.js';
 import type { Workload, WorkloadContext } from '../workload.js';
-import { backingOff, OP_TIMEOUT_MS } from './common.js';
+import { OP_TIMEOUT_MS } from './common.js';
 
 const INITIAL = 100;
 /**
@@ -84,14 +84,13 @@ async function setup(ctx: WorkloadContext): Promise<void> {
 }
 
 async function client(ctx: WorkloadContext, process: number): Promise<void> {
-  const op = backingOff(ctx);
   const { client: cb, signal } = ctx;
   const [a, b] = accountsOf(process);
   const pairs = layout(ctx.processes);
   for (let seq = 0; !signal.aborted; seq++) {
     if (seq % AUDIT_EVERY === AUDIT_EVERY - 1) {
       // The control drops atomic from audits only.
-      await op(process, 'audit', {}, () => cb.call('bank.audit', [pairs], { atomic: !ctx.control, timeoutMs: OP_TIMEOUT_MS }));
+      await ctx.op(process, 'audit', {}, () => cb.call('bank.audit', [pairs], { atomic: !ctx.control, timeoutMs: OP_TIMEOUT_MS }));
       continue;
     }
     const [from, to] = ctx.rng() < 0.5 ? [a, b] : [b, a];
@@ -103,7 +102,7 @@ async function client(ctx: WorkloadContext, process: number): Promise<void> {
         ? cb.callDag('bank.transferDag', { 'bank.debit': [id, from, amount, ledger], 'bank.credit': [to] }, opts)
         : cb.call('bank.transfer', [id, from, to, amount, ledger], opts);
     // Retried under the same request id until acknowledged: the next transfer must not race this one.
-    for (let tries = 0; tries < TRIES && (tries === 0 || !signal.aborted); tries++) if ((await op(process, 'transfer', transfer, run)) !== undefined) break;
+    for (let tries = 0; tries < TRIES && (tries === 0 || !signal.aborted); tries++) if ((await ctx.op(process, 'transfer', transfer, run)) !== undefined) break;
   }
 }
 

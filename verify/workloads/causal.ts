@@ -7,7 +7,7 @@
 import type { Cb } from '../../lib/function_api.js';
 import { checkCausal } from '../checkers/causal.js';
 import type { Workload, WorkloadContext } from '../workload.js';
-import { backingOff, OP_TIMEOUT_MS } from './common.js';
+import { OP_TIMEOUT_MS } from './common.js';
 
 const postKey = (slot: string): string => `causal/post/${slot}`;
 const replyKey = (slot: string): string => `causal/reply/${slot}`;
@@ -37,21 +37,20 @@ async function setup(ctx: WorkloadContext): Promise<void> {
 }
 
 async function client(ctx: WorkloadContext, process: number): Promise<void> {
-  const op = backingOff(ctx);
   const { client: cb, signal } = ctx;
   const opts = { consistency: ctx.control ? ('lww' as const) : ('causal' as const), timeoutMs: OP_TIMEOUT_MS };
   const slot = `p${process}`;
   const readSome = async (): Promise<void> => {
     for (let i = 0; i < READS && !signal.aborted; i++) {
       const other = `p${Math.floor(ctx.rng() * ctx.processes)}`;
-      await op(process, 'read', { slot: other }, () => cb.call('causal.read', [replyKey(other), postKey(other)], opts));
+      await ctx.op(process, 'read', { slot: other }, () => cb.call('causal.read', [replyKey(other), postKey(other)], opts));
     }
   };
   for (let seq = 0; !signal.aborted; seq++) {
-    await op(process, 'post', { slot, seq }, () => cb.call('causal.post', [postKey(slot), seq], opts));
+    await ctx.op(process, 'post', { slot, seq }, () => cb.call('causal.post', [postKey(slot), seq], opts));
     await readSome();
     const id = `${slot}-${seq}`;
-    await op(process, 'reply', { slot, id }, () => cb.call('causal.reply', [postKey(slot), replyKey(slot), id], opts));
+    await ctx.op(process, 'reply', { slot, id }, () => cb.call('causal.reply', [postKey(slot), replyKey(slot), id], opts));
     await readSome();
   }
 }

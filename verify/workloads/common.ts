@@ -53,15 +53,3 @@ export async function twoAttempts<T>(
   const second = ctx.op(shadowProcess(ctx, process), f, value, attempt);
   return Promise.all([first, second]);
 }
-
-/** A pause after an operation that did not complete ok, so a client does not spin while the cluster is down. */
-const BACKOFF_MS = 50;
-
-/** `ctx.op`, pausing BACKOFF_MS after an operation that did not complete ok. */
-export function backingOff(ctx: WorkloadContext): WorkloadContext['op'] {
-  return async (process, f, value, run, result) => {
-    const r = await ctx.op(process, f, value, run, result);
-    if (r === undefined) await pause(BACKOFF_MS, ctx.signal);
-    return r;
-  };
-}

@@ -8,7 +8,7 @@
 import type { Cb } from '../../lib/function_api.js';
 import { checkEoCounter, type EoCounterFinal } from '../checkers/eo_counter.js';
 import type { Workload, WorkloadContext } from '../workload.js';
-import { backingOff, OP_TIMEOUT_MS, pick, twoAttempts } from './common.js';
+import { OP_TIMEOUT_MS, pick, twoAttempts } from './common.js';
 
 const KEYS_PER_PROCESS = 2;
 /** Later tries of a request neither of whose first two attempts was acknowledged. */
@@ -27,7 +27,6 @@ async function setup(ctx: WorkloadContext): Promise<void> {
 }
 
 async function client(ctx: WorkloadContext, process: number): Promise<void> {
-  const op = backingOff(ctx);
   const { client: cb, signal } = ctx;
   const keys = keysOf(process);
   for (let seq = 0; !signal.aborted; seq++) {
@@ -37,7 +36,7 @@ async function client(ctx: WorkloadContext, process: number): Promise<void> {
     const args = { key, requestId };
     let done = (await twoAttempts(ctx, process, 'incr', args, run, 15)).some((r) => r !== undefined);
     // Until acknowledged: an unknown increment still running would race the next one on the key.
-    for (let tries = 0; !done && tries < TRIES && !signal.aborted; tries++) done = (await op(process, 'incr', args, run)) !== undefined;
+    for (let tries = 0; !done && tries < TRIES && !signal.aborted; tries++) done = (await ctx.op(process, 'incr', args, run)) !== undefined;
   }
 }
 

@@ -1,4 +1,5 @@
-// Every workload the harness can run, by name.
+// Every workload `npm run verify` knows, by the name on its command line.
+// Add a workload with one line here.
 
 import type { Workload } from '../workload.js';
 import { bank } from './bank.js';

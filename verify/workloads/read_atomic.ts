@@ -6,7 +6,7 @@
 import type { Cb } from '../../lib/function_api.js';
 import { checkReadAtomic } from '../checkers/read_atomic.js';
 import type { Workload, WorkloadContext } from '../workload.js';
-import { backingOff, OP_TIMEOUT_MS } from './common.js';
+import { OP_TIMEOUT_MS } from './common.js';
 
 const KEYS = ['ra/k0', 'ra/k1', 'ra/k2', 'ra/k3'];
 
@@ -33,16 +33,15 @@ function writeSet(rng: () => number): string[] {
 }
 
 async function client(ctx: WorkloadContext, process: number): Promise<void> {
-  const op = backingOff(ctx);
   const { client: cb, signal } = ctx;
   const opts = { atomic: !ctx.control, timeoutMs: OP_TIMEOUT_MS };
   for (let seq = 0; !signal.aborted; seq++) {
     if (ctx.rng() < 0.5) {
       const id = `p${process}-${seq}`;
       const keys = writeSet(ctx.rng);
-      await op(process, 'write', { id, keys }, () => cb.call('ra.write', [keys, id], opts));
+      await ctx.op(process, 'write', { id, keys }, () => cb.call('ra.write', [keys, id], opts));
     } else {
-      await op(process, 'read', { keys: KEYS }, () => cb.call('ra.read', [KEYS], opts));
+      await ctx.op(process, 'read', { keys: KEYS }, () => cb.call('ra.read', [KEYS], opts));
     }
   }
 }

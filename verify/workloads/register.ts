@@ -10,7 +10,7 @@ import { SetLattice } from '../../lib/lattice/index.js';
 import type { Cb } from '../../lib/function_api.js';
 import { checkRegister } from '../checkers/register.js';
 import type { Workload, WorkloadContext } from '../workload.js';
-import { backingOff, OP_TIMEOUT_MS, pick } from './common.js';
+import { OP_TIMEOUT_MS, pick } from './common.js';
 
 /** Shared set keys per generation; each process moves to the next generation every GENERATION ops, so a read stays small. */
 const SHARED = 2;
@@ -33,13 +33,12 @@ async function setup(ctx: WorkloadContext): Promise<void> {
 }
 
 async function client(ctx: WorkloadContext, process: number): Promise<void> {
-  const op = backingOff(ctx);
   const { client: cb, signal } = ctx;
   const opts = { timeoutMs: OP_TIMEOUT_MS };
   const add = (key: string, element: string): Promise<unknown> =>
-    op(process, 'add', { key, element }, () => cb.call('register.add', [key, element, ctx.control], opts));
+    ctx.op(process, 'add', { key, element }, () => cb.call('register.add', [key, element, ctx.control], opts));
   const seed = (key: string, elements: string[]): Promise<unknown> =>
-    op(process, 'seed', { key, elements }, () => cb.put(key, new SetLattice(elements)).then(() => true));
+    ctx.op(process, 'seed', { key, elements }, () => cb.put(key, new SetLattice(elements)).then(() => true));
   for (let seq = 0; !signal.aborted; seq++) {
     const name = `p${process}-${seq}`;
     const shared = sharedKeys(Math.floor(seq / GENERATION));
@@ -48,7 +47,7 @@ async function client(ctx: WorkloadContext, process: number): Promise<void> {
     const roll = ctx.rng();
     if (roll < 0.3) {
       const key = `reg/lww/p${process}`;
-      await op(process, 'write', { key, value: name }, () => cb.call('register.write', [key, name, ctx.control], opts));
+      await ctx.op(process, 'write', { key, value: name }, () => cb.call('register.write', [key, name, ctx.control], opts));
     } else if (roll < 0.65) {
       // A key no executor has cached: seeded straight into the KVS.
       const key = `reg/set/${name}`;

@@ -7,7 +7,7 @@
 import type { Cb } from '../../lib/function_api.js';
 import { checkRr } from '../checkers/rr.js';
 import type { Workload, WorkloadContext } from '../workload.js';
-import { backingOff, OP_TIMEOUT_MS, pick } from './common.js';
+import { OP_TIMEOUT_MS, pick } from './common.js';
 
 const KEYS = ['rr/k0', 'rr/k1', 'rr/k2'];
 
@@ -29,16 +29,15 @@ async function setup(ctx: WorkloadContext): Promise<void> {
 }
 
 async function client(ctx: WorkloadContext, process: number): Promise<void> {
-  const op = backingOff(ctx);
   const { client: cb, signal } = ctx;
   const consistency = ctx.control ? ('lww' as const) : ('rr' as const);
   for (let seq = 0; !signal.aborted; seq++) {
     if (ctx.rng() < 0.5) {
       const key = pick(ctx.rng, KEYS);
       const value = `p${process}-${seq}`;
-      await op(process, 'write', { key, value }, () => cb.put(key, value).then(() => true));
+      await ctx.op(process, 'write', { key, value }, () => cb.put(key, value).then(() => true));
     } else {
-      await op(process, 'read', {}, () => cb.callDag('rr.twoReads', { 'rr.first': [KEYS], 'rr.second': [KEYS] }, { consistency, timeoutMs: OP_TIMEOUT_MS }));
+      await ctx.op(process, 'read', {}, () => cb.callDag('rr.twoReads', { 'rr.first': [KEYS], 'rr.second': [KEYS] }, { consistency, timeoutMs: OP_TIMEOUT_MS }));
     }
   }
 }

@@ -10,7 +10,7 @@ import { SetLattice } from '../../lib/lattice/index.js';
 import type { Cb } from '../../lib/function_api.js';
 import { checkSets, type SetsFinal } from '../checkers/sets.js';
 import type { Workload, WorkloadContext } from '../workload.js';
-import { backingOff, OP_TIMEOUT_MS, pick, twoAttempts } from './common.js';
+import { OP_TIMEOUT_MS, pick, twoAttempts } from './common.js';
 
 const SETS = ['sets/s0', 'sets/s1', 'sets/s2'];
 const COUNTERS = ['sets/c0', 'sets/c1'];
@@ -35,7 +35,6 @@ async function setup(ctx: WorkloadContext): Promise<void> {
 }
 
 async function client(ctx: WorkloadContext, process: number): Promise<void> {
-  const op = backingOff(ctx);
   const { client: cb, signal } = ctx;
   const eo = !ctx.control;
   for (let seq = 0; !signal.aborted; seq++) {
@@ -43,22 +42,22 @@ async function client(ctx: WorkloadContext, process: number): Promise<void> {
     const roll = ctx.rng();
     if (roll < 0.35) {
       const key = pick(ctx.rng, SETS);
-      await op(process, 'add', { key, element: name }, () => cb.call('sets.add', [key, name], { timeoutMs: OP_TIMEOUT_MS }));
+      await ctx.op(process, 'add', { key, element: name }, () => cb.call('sets.add', [key, name], { timeoutMs: OP_TIMEOUT_MS }));
     } else if (roll < 0.55) {
       const key = pick(ctx.rng, SETS);
-      await op(process, 'put', { key, element: name }, () => cb.put(key, new SetLattice([name])).then(() => true));
+      await ctx.op(process, 'put', { key, element: name }, () => cb.put(key, new SetLattice([name])).then(() => true));
     } else if (roll < 0.9) {
       const key = pick(ctx.rng, COUNTERS);
       const args = { key, id: name };
       const incr = (): Promise<boolean> => cb.call('sets.incr', [key, name], { timeoutMs: OP_TIMEOUT_MS, exactlyOnce: eo, requestId: `sets-${name}` });
       let done = false;
       if (ctx.rng() < 0.3) done = (await twoAttempts(ctx, process, 'incr', args, incr, 5)).some((r) => r !== undefined);
-      for (let tries = 0; !done && tries < INCR_TRIES && !signal.aborted; tries++) done = (await op(process, 'incr', args, incr)) !== undefined;
+      for (let tries = 0; !done && tries < INCR_TRIES && !signal.aborted; tries++) done = (await ctx.op(process, 'incr', args, incr)) !== undefined;
     } else {
       const key = pick(ctx.rng, MAXES);
       // Unique per op, and rising with time for each process.
       const value = seq * 1000 + process;
-      await op(process, 'bump', { key, value }, () => cb.call('sets.bump', [key, value], { timeoutMs: OP_TIMEOUT_MS }));
+      await ctx.op(process, 'bump', { key, value }, () => cb.call('sets.bump', [key, value], { timeoutMs: OP_TIMEOUT_MS }));
     }
   }
 }
