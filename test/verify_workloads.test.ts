@@ -12,9 +12,11 @@ import { startCluster } from './fixtures/cluster.js';
 /**
  * Anomalies a correct run may show today, by workload: defect (a), a
  * function's read of a set it just merged into on a cold cache shows only the
- * delta; defect (e), atomic writers of one key at once fracture readers.
+ * delta; defect (e), two atomic commits at once (two executors, one
+ * millisecond) fracture readers and can leave one key from each in the
+ * plain keys for good.
  */
-const KNOWN: Record<string, string[]> = { register: ['delta-only-read'], 'read-atomic': ['fractured-read'] };
+const KNOWN: Record<string, string[]> = { register: ['delta-only-read'], 'read-atomic': ['fractured-read', 'fractured-final'] };
 const RUN_MS = 1_500;
 
 t.test('every workload runs and its checker finds no anomaly but known defects', async (t) => {
