@@ -119,6 +119,14 @@ t.test('register', async (t) => {
   const found = checkRegister(cold.ops, null);
   t.same(kinds(found), ['delta-only-read'], 'a read of only the delta written');
   t.same((found.anomalies['delta-only-read']!.examples[0] as { missing: string[] }).missing, ['ada', 'grace']);
+  // Two adds at once on a cold cache: each read shows both deltas and nothing stored before.
+  const both = new H()
+    .call(1, 'seed', { key: 'k3', elements: ['ada'] })
+    .invoke(1, 'add', { key: 'k3', element: 'edsger' })
+    .call(2, 'add', { key: 'k3', element: 'grace' }, 'ok', ['edsger', 'grace'])
+    .complete(1, 'add', 'ok', ['edsger', 'grace']);
+  t.same(kinds(checkRegister(both.ops, null)), ['delta-only-read'], 'reads of concurrent deltas only');
+  t.equal(checkRegister(both.ops, null).anomalies['delta-only-read']!.count, 2);
   t.same(kinds(checkRegister(valid().call(1, 'add', { key: 'k', element: 'x' }, 'ok', ['ada', 'alan', 'barbara', 'edsger', 'grace', 'john']).ops, null)), ['lost-own-write']);
   t.same(kinds(checkRegister(valid().call(1, 'add', { key: 'k', element: 'x' }, 'ok', ['ada', 'alan', 'edsger', 'grace', 'john', 'x']).ops, null)), ['stale-read'], 'an element acknowledged before the call missing');
   t.same(kinds(checkRegister(valid().call(1, 'add', { key: 'k', element: 'x' }, 'ok', ['ada', 'alan', 'barbara', 'edsger', 'grace', 'john', 'x', 'zz']).ops, null)), ['phantom-element']);

@@ -15,13 +15,13 @@
 //                       (an info write of the same process may land later
 //                       and legitimately win, so its value is accepted)
 //   lost-own-write      an add's read lacks its own element
-//   delta-only-read     an add's read is exactly its own element, though
-//                       other elements of the key were acknowledged before
-//                       the add was invoked (the merge was never done: the
-//                       read shows the delta written, not the key's value)
-//   stale-read          an add's read lacks an element acknowledged (ok seed
-//                       or add) before the add was invoked, and is not just
-//                       its delta
+//   delta-only-read     an add's read holds none of the elements
+//                       acknowledged (ok seed or add) before the add was
+//                       invoked, though there were some: the read shows the
+//                       deltas written (its own, and those of adds running at
+//                       once), never merged with the stored set
+//   stale-read          an add's read lacks some, not all, of the elements
+//                       acknowledged before the add was invoked
 //   phantom-element     an add's read holds an element no seed or add of that
 //                       key was invoked with (or only failed ones)
 // An `info` op may or may not have happened: its element may be in later
@@ -78,7 +78,9 @@ export function checkRegister(history: History, _final: unknown): CheckResult {
     const before = others.filter((c) => (c.f === 'seed' || c.f === 'add') && precedes(c, call));
     const missing = [...new Set(before.flatMap(written))].filter((e) => !read.has(e));
     if (missing.length > 0) {
-      const deltaOnly = read.size === 1 && read.has(own);
+      // None of what was stored before: the read shows deltas written (its own, concurrent ones), never merged with the stored set.
+      const acknowledged = new Set(before.flatMap(written));
+      const deltaOnly = ![...read].some((e) => acknowledged.has(e));
       anomalies.add(deltaOnly ? 'delta-only-read' : 'stale-read', { ...brief(call), missing: missing.slice(0, 10) });
     }
     const possible = new Set(others.filter((c) => (c.f === 'seed' || c.f === 'add') && c.type !== 'fail').flatMap(written));
