@@ -1,0 +1,87 @@
+// Shared by the checkers: pairs each `invoke` of a history with its
+// completion (the next op of the same process), and collects anomalies with
+// a few examples each. Pure: no I/O.
+
+import type { CheckResult, History } from '../workload.js';
+
+/** One operation, its invocation and completion together. */
+export interface Call {
+  process: number;
+  f: string;
+  /** The invoke's value (the operation's arguments). */
+  args: unknown;
+  /** `pending`: the history ends before it completed (treated like `info`). */
+  type: 'ok' | 'fail' | 'info' | 'pending';
+  /** The ok completion's value; undefined otherwise. */
+  result: unknown;
+  invokeIndex: number;
+  invokeTime: number;
+  /** Undefined while pending. */
+  completeIndex?: number;
+  completeTime?: number;
+  error?: string;
+}
+
+/**
+ * Every operation of the history, in invocation order. A completion without
+ * an invoke before it (of that process) is ignored, since no checker can
+ * tell what it was.
+ */
+export function calls(history: History): Call[] {
+  const open = new Map<number, Call>();
+  const out: Call[] = [];
+  for (const op of history) {
+    if (op.type === 'invoke') {
+      const call: Call = { process: op.process, f: op.f, args: op.value, type: 'pending', result: undefined, invokeIndex: op.index, invokeTime: op.time };
+      out.push(call);
+      open.set(op.process, call);
+      continue;
+    }
+    const call = open.get(op.process);
+    if (!call || call.f !== op.f) continue;
+    open.delete(op.process);
+    call.type = op.type;
+    call.completeIndex = op.index;
+    call.completeTime = op.time;
+    if (op.type === 'ok') call.result = op.value;
+    if (op.error !== undefined) call.error = op.error;
+  }
+  return out;
+}
+
+/** May have taken effect: ok, info or still pending (not fail). */
+export function mayHaveHappened(call: Call): boolean {
+  return call.type !== 'fail';
+}
+
+/** `a` completed ok before `b` was invoked (real-time order, on the runner's one clock). */
+export function precedes(a: Call, b: Call): boolean {
+  return a.type === 'ok' && a.completeIndex !== undefined && a.completeIndex < b.invokeIndex;
+}
+
+const EXAMPLES = 5;
+
+/** Anomalies by kind, with the first few examples of each. */
+export class Anomalies {
+  private readonly kinds: CheckResult['anomalies'] = {};
+
+  add(kind: string, example: unknown): void {
+    const entry = (this.kinds[kind] ??= { count: 0, examples: [] });
+    entry.count++;
+    if (entry.examples.length < EXAMPLES) entry.examples.push(example);
+  }
+
+  result(stats: Record<string, number>): CheckResult {
+    return { valid: Object.keys(this.kinds).length === 0, anomalies: this.kinds, stats };
+  }
+}
+
+/** A short view of a call for an anomaly's example. */
+export function brief(call: Call): Record<string, unknown> {
+  return { process: call.process, f: call.f, type: call.type, args: call.args, result: call.result, invoke: call.invokeIndex, complete: call.completeIndex };
+}
+
+/** Narrows a JSON value to a record (or an empty one). */
+export function record(value: unknown): Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}

@@ -1,0 +1,130 @@
+// Workload `bank`: transfers under `atomic` and `exactlyOnce`, audits under
+// `atomic`. Each client process owns two accounts and a ledger and moves
+// money between its two accounts, one transfer at a time (read atomicity is
+// not isolation: two transfers racing on one account could lose an update,
+// docs/consistency.md), appending the transfer's id to its ledger in the
+// same transaction (half as a single call, half as a two-function DAG);
+// a transfer that ends unknown is tried again under the
+// same request id. Audits read every ledger and account in one call.
+// Checker: verify/checkers/bank.ts.
+
+import type { Cb } from '../../lib/function_api.js';
+import { checkBank, type BankFinal } from '../checkers/bank.js';
+import type { Workload, WorkloadContext } from '../workload.js';
+import { OP_TIMEOUT_MS } from './common.js';
+
+const INITIAL = 100;
+/**
+ * Tries of one transfer (under one request id) before it is left unknown.
+ * Many: a transfer left unknown may still commit later and race the next
+ * one on the same accounts (a lost update the checker would rightly flag).
+ */
+const TRIES = 20;
+/** One in this many operations of a process is an audit. */
+const AUDIT_EVERY = 4;
+
+const accountsOf = (p: number): [string, string] => [`bank/p${p}/a`, `bank/p${p}/b`];
+const ledgerOf = (p: number): string => `bank/p${p}/ledger`;
+
+function layout(processes: number): BankFinal['pairs'] {
+  const pairs: BankFinal['pairs'] = {};
+  for (let p = 0; p < processes; p++) pairs[ledgerOf(p)] = accountsOf(p);
+  return pairs;
+}
+
+async function setup(ctx: WorkloadContext): Promise<void> {
+  const { client } = ctx;
+  await client.register('bank.open', async (cb: Cb, pairs: Record<string, string[]>, balance: number) => {
+    for (const [ledger, accounts] of Object.entries(pairs)) {
+      await cb.put(ledger, []);
+      for (const account of accounts) await cb.put(account, balance);
+    }
+    return true;
+  });
+  await client.register('bank.transfer', async (cb: Cb, id: string, from: string, to: string, amount: number, ledger: string) => {
+    const source = (await cb.get<number>(from)) ?? 0;
+    const target = (await cb.get<number>(to)) ?? 0;
+    const ids = (await cb.get<string[]>(ledger)) ?? [];
+    await cb.put(from, source - amount);
+    await cb.put(to, target + amount);
+    await cb.put(ledger, [...ids, id]);
+    return { from: source - amount, to: target + amount };
+  });
+  // The same transfer as a DAG: one transaction spans both stages, the sink commits it.
+  await client.register('bank.debit', async (cb: Cb, id: string, from: string, amount: number, ledger: string) => {
+    const source = (await cb.get<number>(from)) ?? 0;
+    const ids = (await cb.get<string[]>(ledger)) ?? [];
+    await cb.put(from, source - amount);
+    await cb.put(ledger, [...ids, id]);
+    return { amount, from: source - amount };
+  });
+  await client.register('bank.credit', async (cb: Cb, to: string, debit: { amount: number; from: number }) => {
+    const target = (await cb.get<number>(to)) ?? 0;
+    await cb.put(to, target + debit.amount);
+    return { from: debit.from, to: target + debit.amount };
+  });
+  await client.registerDag('bank.transferDag', ['bank.debit', 'bank.credit'], [['bank.debit', 'bank.credit']]);
+  // One read at a time, ledger first: an atomic read picks each version to fit those already read.
+  // A short pause between reads leaves transfers time to commit in between (the control's audits then see it).
+  await client.register('bank.audit', async (cb: Cb, pairs: Record<string, string[]>) => {
+    const balances: Record<string, number | null> = {};
+    const ledgers: Record<string, string[]> = {};
+    const pause = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 2));
+    for (const [ledger, accounts] of Object.entries(pairs)) {
+      ledgers[ledger] = (await cb.get<string[]>(ledger)) ?? [];
+      for (const account of accounts) {
+        await pause();
+        balances[account] = (await cb.get<number>(account)) ?? null;
+      }
+    }
+    return { balances, ledgers };
+  });
+  // Every key of the bank is written atomically only.
+  await client.call('bank.open', [layout(ctx.processes), INITIAL], { atomic: true, timeoutMs: OP_TIMEOUT_MS * 4 });
+}
+
+async function client(ctx: WorkloadContext, process: number): Promise<void> {
+  const { client: cb, signal } = ctx;
+  const [a, b] = accountsOf(process);
+  const pairs = layout(ctx.processes);
+  for (let seq = 0; !signal.aborted; seq++) {
+    if (seq % AUDIT_EVERY === AUDIT_EVERY - 1) {
+      // The control drops atomic from audits only.
+      await ctx.op(process, 'audit', {}, () => cb.call('bank.audit', [pairs], { atomic: !ctx.control, timeoutMs: OP_TIMEOUT_MS }));
+      continue;
+    }
+    const [from, to] = ctx.rng() < 0.5 ? [a, b] : [b, a];
+    const transfer = { id: `p${process}-${seq}`, from, to, amount: 1 + Math.floor(ctx.rng() * 10), ledger: ledgerOf(process), dag: ctx.rng() < 0.5 };
+    const opts = { atomic: true, exactlyOnce: true, requestId: `bank-${transfer.id}`, timeoutMs: OP_TIMEOUT_MS };
+    const { id, amount, ledger } = transfer;
+    const run = (): Promise<unknown> =>
+      transfer.dag
+        ? cb.callDag('bank.transferDag', { 'bank.debit': [id, from, amount, ledger], 'bank.credit': [to] }, opts)
+        : cb.call('bank.transfer', [id, from, to, amount, ledger], opts);
+    // Retried under the same request id until acknowledged: the next transfer must not race this one.
+    for (let tries = 0; tries < TRIES && (tries === 0 || !signal.aborted); tries++) if ((await ctx.op(process, 'transfer', transfer, run)) !== undefined) break;
+  }
+}
+
+async function final(ctx: WorkloadContext): Promise<BankFinal> {
+  const pairs = layout(ctx.processes);
+  const out: BankFinal = { initial: {}, pairs, balances: {}, ledgers: {} };
+  for (const [ledger, accounts] of Object.entries(pairs)) {
+    out.ledgers[ledger] = (await ctx.client.get<string[]>(ledger, { all: true })) ?? [];
+    for (const account of accounts) {
+      out.initial[account] = INITIAL;
+      out.balances[account] = (await ctx.client.get<number>(account, { all: true })) ?? null;
+    }
+  }
+  return out;
+}
+
+export const bank: Workload = {
+  name: 'bank',
+  description: 'atomic exactly-once transfers inside per-process account pairs, each appending its id to a ledger, and atomic audits; every audit sees the constant total and balances matching its ledgers, every ok transfer in the final ledger exactly once',
+  control: 'audits without atomic (they may read half a transfer)',
+  setup,
+  client,
+  final,
+  check: checkBank,
+};
