@@ -5,7 +5,7 @@
 // not depend on timing find them.
 
 import t from 'tap';
-import { runSession } from '../verify/dev_session.js';
+import { runSession } from '../verify/session.js';
 import { workloads } from '../verify/workloads/index.js';
 import { startCluster } from './fixtures/cluster.js';
 
