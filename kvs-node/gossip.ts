@@ -33,6 +33,11 @@ export class GossipQueue {
     keys.add(key);
   }
 
+  /** Drops what is queued for peers `wanted` refuses (gone from the ring): a dead peer is not retried forever. */
+  retainPeers(wanted: (peer: string) => boolean): void {
+    for (const peer of this.queued.keys()) if (!wanted(peer)) this.queued.delete(peer);
+  }
+
   start(): void {
     this.timer = setInterval(() => void this.round(), this.periodMs);
     this.timer.unref();

@@ -20,7 +20,7 @@ import { request } from '../lib/actor/rpc.js';
 import { arr, encodeMessage, num, str, type Envelope } from '../lib/codec/index.js';
 import type { KvsConfig } from '../lib/config.js';
 import { deadlineIn } from '../lib/deadline.js';
-import { PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
+import { NoCapacity, PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
 import { KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseEntries, parseOp, type Entry, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
 import { followOverrides } from '../lib/kvs/replication_overrides.js';
 import { KVS_UPDATES } from '../lib/kvs/updates.js';
@@ -48,8 +48,14 @@ export class KvsNode extends Actor {
   private readonly gossip: GossipQueue;
   private readonly hot = new HotKeys();
   private readonly watches: Watches;
-  /** Shards that pulled from us before their heartbeat said they were joining. */
-  private readonly joiners = new Map<string, ShardInfo>();
+  /**
+   * Shards that pulled from us before we heard their heartbeat, with when
+   * they last pulled. Only until their heartbeat speaks for them (membership
+   * then times them out) or for a member timeout without a pull: a joiner
+   * that died before any heartbeat reached us must not stay in the ring.
+   */
+  private readonly joiners = new Map<string, { info: ShardInfo; seenAt: number }>();
+  private sweepTimer: NodeJS.Timeout | undefined;
   /** Rings before recent changes, until their hand-offs should be done. */
   private handoffs: { before: RingView; until: number }[] = [];
   /** Key snapshots of the join pulls in progress, by joiner. */
@@ -113,6 +119,10 @@ export class KvsNode extends Actor {
     this.membership.follow(this.transport, this.subjects, onBad);
     followOverrides(this.transport, this.subjects, (o) => this.setOverrides(o), onBad);
     this.gossip.start();
+    this.sweepTimer = setInterval(() => {
+      if (this.joiners.size > 0 || this.pulls.size > 0) this.refreshRing();
+    }, Math.max(10, this.config.memberTimeoutMs / 3));
+    this.sweepTimer.unref();
     // Everyone answers the ping at once; a short window hears them all.
     await this.membership.waitFor(() => false, Math.min(this.config.heartbeatMs, 250));
     this.refreshRing();
@@ -144,6 +154,7 @@ export class KvsNode extends Actor {
 
   protected override async onStop(): Promise<void> {
     this.gossip.stop();
+    clearInterval(this.sweepTimer);
     await this.store.close();
   }
 
@@ -155,14 +166,20 @@ export class KvsNode extends Actor {
 
   private refreshRing(): void {
     const shards = new Map<string, ShardInfo>();
-    for (const j of this.joiners.values()) shards.set(j.id, j);
     for (const m of this.membership.live('kvs')) {
-      const info = shardInfo(m);
-      shards.set(m.id, info);
-      // Once its own heartbeat speaks for a joiner, it no longer needs ours.
-      if (info.state !== 'joining') this.joiners.delete(m.id);
+      shards.set(m.id, shardInfo(m));
+      // Once its own heartbeat speaks for a joiner (in whatever state), it no
+      // longer needs ours: membership drops it when its heartbeats stop.
+      this.joiners.delete(m.id);
+    }
+    const now = Date.now();
+    for (const [id, j] of this.joiners) {
+      if (now - j.seenAt > this.config.memberTimeoutMs) this.joiners.delete(id);
+      else shards.set(id, j.info);
     }
     shards.set(this.id, { id: this.id, subject: this.subject, state: this.state, replication: this.config.replication });
+    // A pull whose joiner is gone will never ask for its next page.
+    for (const id of this.pulls.keys()) if (!shards.has(id)) this.pulls.delete(id);
     const before = this.ring.clone();
     if (this.ring.update(shards.values())) this.onRingChange(before);
   }
@@ -177,6 +194,7 @@ export class KvsNode extends Actor {
     const now = Date.now();
     // Pushes go in gossip rounds; a hand-off of many entries takes several.
     this.handoffs = [...this.handoffs.filter((h) => h.until > now), { before: old, until: now + 10_000 + 50 * this.config.gossipMs }];
+    this.gossip.retainPeers((peer) => this.ring.shard(peer) !== undefined);
     for (const key of this.store.keys()) {
       const had = new Set(old.writeReplicas(key).map((s) => s.id));
       this.queueFor(
@@ -184,6 +202,16 @@ export class KvsNode extends Actor {
         this.ring.writeReplicas(key).filter((s) => !had.has(s.id)),
       );
     }
+  }
+
+  /** How many keys wait for gossip to some peer (tests, status). */
+  get gossipBacklog(): number {
+    return this.gossip.queuedKeys;
+  }
+
+  /** This shard's view of the ring's members (tests, status). */
+  ringMembers(): ShardInfo[] {
+    return this.ring.members;
   }
 
   private queueFor(key: string, replicas: ShardInfo[]): void {
@@ -202,7 +230,9 @@ export class KvsNode extends Actor {
 
   private async sendGossip(peer: string, keys: string[]): Promise<void> {
     const shard = this.ring.shard(peer);
-    if (!shard) return;
+    // Not delivered: the gossip queue drops the keys (the peer is no longer
+    // wanted) instead of taking them as acknowledged.
+    if (!shard) throw new NoCapacity(`shard ${peer} left the ring`);
     const entries: Entry[] = [];
     for (const key of keys) {
       const value = this.store.get(key);
@@ -357,14 +387,17 @@ export class KvsNode extends Actor {
   private join(msg: Envelope, _ctx: MessageContext): { entries: Entry[]; next?: number } {
     const joiner: ShardInfo = { id: str(msg, 'id'), subject: str(msg, 'subject'), state: 'joining' };
     const cursor = num(msg, 'cursor');
+    if (!this.membership.live('kvs').some((m) => m.id === joiner.id)) this.joiners.set(joiner.id, { info: joiner, seenAt: Date.now() });
     if (cursor === 0) {
       // From here on, writes of the joiner's keys are forwarded to it (the
       // ring version changes, so the batch path gossips them).
-      this.joiners.set(joiner.id, joiner);
       this.refreshRing();
       this.pulls.set(joiner.id, [...this.store.keys()].filter((k) => this.ring.targetReplicas(k).some((s) => s.id === joiner.id)));
     }
-    const keys = this.pulls.get(joiner.id) ?? [];
+    const keys = this.pulls.get(joiner.id);
+    // Its snapshot was dropped (the joiner was silent past the member
+    // timeout, e.g. paused): it must start its pull again, not end it early.
+    if (!keys) return { entries: [], next: 0 };
     const page = keys.slice(cursor, cursor + JOIN_PAGE);
     const entries: Entry[] = [];
     for (const key of page) {

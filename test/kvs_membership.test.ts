@@ -1,0 +1,120 @@
+// Shard membership and the data lifecycle around it: a joiner that dies
+// mid-join leaves every ring, deletes leave tombstones that replicas and
+// restarts respect, a leaving shard retries its hand-off, and old owners drop
+// the keys a join moved away.
+
+import t, { type Test } from 'tap';
+import { NatsTransport } from '../lib/actor/nats_transport.js';
+import { KvsClient } from '../lib/client/kvs_client.js';
+import { decodeMessage } from '../lib/codec/index.js';
+import { SetLattice } from '../lib/lattice/index.js';
+import { subjectsFor } from '../lib/subjects.js';
+import { startCluster } from './fixtures/cluster.js';
+import { CliProcess } from './fixtures/cli.js';
+import { eventually } from './fixtures/eventually.js';
+
+/** A shard as its own process (memory only unless `args` say otherwise); not waited for. */
+function shardProcess(t: Test, natsUrl: string, id: string, args: string[] = ['--durability', 'none']): CliProcess {
+  const p = new CliProcess(['kvs', '--nats', natsUrl, '--id', id, '--heartbeat-ms', '200', ...args]);
+  t.teardown(async () => {
+    if (p.child.exitCode === null && p.child.signalCode === null) {
+      p.child.kill('SIGKILL');
+      await p.exited();
+    }
+  });
+  return p;
+}
+
+/** Puts new set elements on `keys` keys until stopped; records what was acknowledged. */
+function writeLoad(client: KvsClient, keys: number) {
+  const acked = new Map<string, Set<string>>();
+  const errors: unknown[] = [];
+  let running = true;
+  let n = 0;
+  const worker = async (w: number): Promise<void> => {
+    while (running) {
+      const key = `k${n % keys}`;
+      const element = `w${w}-${n++}`;
+      try {
+        await client.put(key, new SetLattice([element]));
+      } catch (err) {
+        errors.push(err);
+        continue;
+      }
+      let set = acked.get(key);
+      if (!set) acked.set(key, (set = new Set()));
+      set.add(element);
+    }
+  };
+  const workers = [0, 1, 2, 3].map(worker);
+  return {
+    acked,
+    errors,
+    ops: () => n,
+    /** Stops without waiting (teardown of a failed test). */
+    halt: () => void (running = false),
+    stop: async () => {
+      running = false;
+      await Promise.all(workers);
+    },
+  };
+}
+
+/** Every acknowledged element of every key, read back through the ring; what is missing. */
+async function missing(client: KvsClient, acked: Map<string, Set<string>>): Promise<string[]> {
+  const out: string[] = [];
+  await Promise.all(
+    [...acked].map(async ([key, want]) => {
+      const have = ((await client.get(key, { all: true }))?.reveal() as ReadonlySet<string> | undefined) ?? new Set<string>();
+      for (const e of want) if (!have.has(e)) out.push(`${key}:${e}`);
+    }),
+  );
+  return out;
+}
+
+t.test('a shard killed (SIGKILL) while joining leaves every ring; puts and gossip stop going to it', async (t) => {
+  const { nats, shards } = await startCluster(t, { shards: 3, executors: 0, heartbeatMs: 200 });
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600, timeoutMs: 20_000 });
+  t.teardown(() => client.close());
+  const traffic = writeLoad(client, 300);
+  t.teardown(traffic.halt);
+  await eventually('some load ran', () => traffic.ops() > 600);
+
+  // Pause the joiner the moment it asks a shard for its first page: the
+  // shard registers it as joining and starts forwarding writes to it.
+  const joinerId = 'kvs-joiner';
+  let paused: () => void = () => {};
+  const pulled = new Promise<void>((resolve) => (paused = resolve));
+  const subs = shards.map((s) =>
+    transport.subscribe(s.subject, (m) => {
+      try {
+        const msg = decodeMessage(m.data);
+        if (msg.t === 'join' && msg['id'] === joinerId && msg['cursor'] === 0) {
+          joiner.child.kill('SIGSTOP');
+          paused();
+        }
+      } catch {
+        // a chunk of a large message, not a join
+      }
+    }),
+  );
+  const joiner = shardProcess(t, nats.url, joinerId);
+  await pulled;
+  for (const sub of subs) sub.unsubscribe();
+  await eventually('a shard sees the joiner as joining', () => shards.some((s) => s.ringMembers().some((m) => m.id === joinerId && m.state === 'joining')));
+  joiner.child.kill('SIGKILL');
+  await joiner.exited();
+
+  await eventually('no shard has the dead joiner in its ring', () => shards.every((s) => !s.ringMembers().some((m) => m.id === joinerId)));
+  await eventually('the client has it no more', () => !client.ringMembers().some((m) => m.id === joinerId));
+  t.pass('the dead joiner left every ring');
+  const afterKill = traffic.ops();
+  await eventually('load ran on after the kill', () => traffic.ops() > afterKill + 600);
+  await eventually('no shard keeps keys queued for the dead joiner', () => shards.every((s) => s.gossipBacklog === 0));
+  t.pass('gossip stopped retrying it');
+  await traffic.stop();
+  t.same(traffic.errors, [], 'every put was acknowledged');
+  t.same(await missing(client, traffic.acked), [], 'every acknowledged element is readable');
+});
