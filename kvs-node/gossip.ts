@@ -54,6 +54,11 @@ export class GossipQueue {
     return n;
   }
 
+  /** Nothing queued and nothing waiting for an answer. */
+  get idle(): boolean {
+    return this.queued.size === 0 && this.inFlight.size === 0;
+  }
+
   /** Sends everything queued now and waits for the answers. */
   async flush(): Promise<void> {
     await this.round();

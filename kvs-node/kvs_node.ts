@@ -18,10 +18,10 @@ import { Actor, type ActorOptions, type MessageContext } from '../lib/actor/acto
 import { actorOptions } from '../lib/actor/node_setup.js';
 import { request } from '../lib/actor/rpc.js';
 import { arr, encodeMessage, num, str, type Envelope } from '../lib/codec/index.js';
-import type { KvsConfig } from '../lib/config.js';
+import { DEFAULT_TOMBSTONE_RETENTION_MS, type KvsConfig } from '../lib/config.js';
 import { deadlineIn } from '../lib/deadline.js';
 import { NoCapacity, PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
-import { KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseEntries, parseOp, type Entry, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
+import { KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseOp, parseRecords, recordToWire, type Entry, type KeyRecord, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
 import { followOverrides } from '../lib/kvs/replication_overrides.js';
 import { KVS_UPDATES } from '../lib/kvs/updates.js';
 import { RingView, shardInfo, type ShardInfo, type ShardState } from '../lib/kvs/ring_view.js';
@@ -56,6 +56,7 @@ export class KvsNode extends Actor {
    */
   private readonly joiners = new Map<string, { info: ShardInfo; seenAt: number }>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  private tombstoneTimer: NodeJS.Timeout | undefined;
   /** Rings before recent changes, until their hand-offs should be done. */
   private handoffs: { before: RingView; until: number }[] = [];
   /** Key snapshots of the join pulls in progress, by joiner. */
@@ -86,7 +87,7 @@ export class KvsNode extends Actor {
     this.watches = new Watches((bucket, entries) => this.publishUpdates(bucket, entries));
     this.serve(this.subject, {
       [KVS_BATCH]: (msg) => this.batch(msg),
-      [KVS_GOSSIP]: (msg) => this.merge(parseEntries(msg)),
+      [KVS_GOSSIP]: (msg) => this.merge(parseRecords(msg)),
       [KVS_JOIN]: (msg, ctx) => this.join(msg, ctx),
       [KVS_PEEK]: (msg) => this.peek(msg),
     });
@@ -123,6 +124,12 @@ export class KvsNode extends Actor {
       if (this.joiners.size > 0 || this.pulls.size > 0) this.refreshRing();
     }, Math.max(10, this.config.memberTimeoutMs / 3));
     this.sweepTimer.unref();
+    // Tombstones are kept for the retention, collected within a tenth more.
+    const retention = this.config.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS;
+    this.tombstoneTimer = setInterval(() => {
+      this.store.collectTombstones(Date.now() - retention).catch((err: unknown) => this.log.warn({ err }, 'tombstones not collected'));
+    }, Math.min(60_000, Math.max(10, retention / 10)));
+    this.tombstoneTimer.unref();
     // Everyone answers the ping at once; a short window hears them all.
     await this.membership.waitFor(() => false, Math.min(this.config.heartbeatMs, 250));
     this.refreshRing();
@@ -155,6 +162,7 @@ export class KvsNode extends Actor {
   protected override async onStop(): Promise<void> {
     this.gossip.stop();
     clearInterval(this.sweepTimer);
+    clearInterval(this.tombstoneTimer);
     await this.store.close();
   }
 
@@ -195,7 +203,7 @@ export class KvsNode extends Actor {
     // Pushes go in gossip rounds; a hand-off of many entries takes several.
     this.handoffs = [...this.handoffs.filter((h) => h.until > now), { before: old, until: now + 10_000 + 50 * this.config.gossipMs }];
     this.gossip.retainPeers((peer) => this.ring.shard(peer) !== undefined);
-    for (const key of this.store.keys()) {
+    for (const key of this.store.recordKeys()) {
       const had = new Set(old.writeReplicas(key).map((s) => s.id));
       this.queueFor(
         key,
@@ -207,6 +215,11 @@ export class KvsNode extends Actor {
   /** How many keys wait for gossip to some peer (tests, status). */
   get gossipBacklog(): number {
     return this.gossip.queuedKeys;
+  }
+
+  /** No gossip queued or in flight: every push so far was acknowledged or given up (tests). */
+  get gossipIdle(): boolean {
+    return this.gossip.idle;
   }
 
   /** This shard's view of the ring's members (tests, status). */
@@ -225,7 +238,7 @@ export class KvsNode extends Actor {
   /** After a hand-off, entries this shard no longer holds are dropped. */
   private dropUnowned(keys: string[]): void {
     if (this.state === 'leaving') return;
-    for (const key of keys) if (!this.owns(key)) void this.store.delete(key);
+    for (const key of keys) if (!this.owns(key)) void this.store.forget(key);
   }
 
   private async sendGossip(peer: string, keys: string[]): Promise<void> {
@@ -233,19 +246,25 @@ export class KvsNode extends Actor {
     // Not delivered: the gossip queue drops the keys (the peer is no longer
     // wanted) instead of taking them as acknowledged.
     if (!shard) throw new NoCapacity(`shard ${peer} left the ring`);
-    const entries: Entry[] = [];
-    for (const key of keys) {
-      const value = this.store.get(key);
-      if (value) entries.push([key, value]);
-    }
-    if (entries.length > 0) await request(this.transport, shard.subject, KVS_GOSSIP, { entries }, deadlineIn(10 * this.config.gossipMs + 2000));
+    const records = this.recordsOf(keys);
+    if (records.length > 0) await request(this.transport, shard.subject, KVS_GOSSIP, { records }, deadlineIn(10 * this.config.gossipMs + 2000));
   }
 
-  private async merge(entries: Entry[]): Promise<Record<string, never>> {
-    const results = await this.store.putMany(entries.map(([key, value]) => ({ key, value })));
+  /** The wire records (values and tombstones) this shard has for `keys`. */
+  private recordsOf(keys: Iterable<unknown>): unknown[] {
+    const records: unknown[] = [];
+    for (const key of keys) {
+      const record = typeof key === 'string' ? this.store.record(key) : undefined;
+      if (record) records.push(recordToWire(key as string, record));
+    }
+    return records;
+  }
+
+  private async merge(records: { key: string; record: KeyRecord }[]): Promise<Record<string, never>> {
+    const results = await this.store.mergeRecords(records);
     results.forEach((r, i) => {
-      if ('error' in r) this.log.warn({ err: r.error }, 'gossip entry not merged');
-      else this.mergedAt(entries[i]![0], r.merged);
+      if ('error' in r) this.log.warn({ err: r.error }, 'gossip record not merged');
+      else if (r.merged && records[i]!.record.value) this.mergedAt(records[i]!.key, r.merged);
     });
     return {};
   }
@@ -295,8 +314,11 @@ export class KvsNode extends Actor {
           this.watches.watch(op.key, op.ttlMs);
           results[i] = {};
         } else {
+          // The tombstone replicates like a put (and is applied in memory
+          // at once, before the forward below reads it).
           results[i] = {};
           pending.push(this.store.delete(op.key));
+          if (!sameRing) forward.add(op.key);
         }
       } catch (err) {
         results[i] = { error: asCloudburstError(err).toWire() };
@@ -359,24 +381,19 @@ export class KvsNode extends Actor {
     const answers = await Promise.all(
       replicas.map((r) =>
         request(this.transport, r.subject, KVS_PEEK, { keys: [key] }, deadlineIn(PEEK_TIMEOUT_MS)).then(
-          (body) => parseEntries(body as Record<string, unknown>),
+          (body) => parseRecords(body as Record<string, unknown>),
           () => [],
         ),
       ),
     );
-    const entries = answers.flat();
-    if (entries.length > 0) await this.merge(entries);
+    const records = answers.flat();
+    if (records.length > 0) await this.merge(records);
     return this.store.get(key);
   }
 
-  /** The entries this shard holds for the keys asked, owned or not. */
-  private peek(msg: Envelope): { entries: Entry[] } {
-    const entries: Entry[] = [];
-    for (const key of arr(msg, 'keys')) {
-      const value = typeof key === 'string' ? this.store.get(key) : undefined;
-      if (value) entries.push([key as string, value]);
-    }
-    return { entries };
+  /** The records (values, tombstones) this shard holds for the keys asked, owned or not. */
+  private peek(msg: Envelope): { records: unknown[] } {
+    return { records: this.recordsOf(arr(msg, 'keys')) };
   }
 
   private wrongShard(key: string): WrongShard {
@@ -384,7 +401,7 @@ export class KvsNode extends Actor {
   }
 
   /** Serves one page of a joiner's pull; the first page registers the joiner. */
-  private join(msg: Envelope, _ctx: MessageContext): { entries: Entry[]; next?: number } {
+  private join(msg: Envelope, _ctx: MessageContext): { records: unknown[]; next?: number } {
     const joiner: ShardInfo = { id: str(msg, 'id'), subject: str(msg, 'subject'), state: 'joining' };
     const cursor = num(msg, 'cursor');
     if (!this.membership.live('kvs').some((m) => m.id === joiner.id)) this.joiners.set(joiner.id, { info: joiner, seenAt: Date.now() });
@@ -392,31 +409,27 @@ export class KvsNode extends Actor {
       // From here on, writes of the joiner's keys are forwarded to it (the
       // ring version changes, so the batch path gossips them).
       this.refreshRing();
-      this.pulls.set(joiner.id, [...this.store.keys()].filter((k) => this.ring.targetReplicas(k).some((s) => s.id === joiner.id)));
+      this.pulls.set(joiner.id, [...this.store.recordKeys()].filter((k) => this.ring.targetReplicas(k).some((s) => s.id === joiner.id)));
     }
     const keys = this.pulls.get(joiner.id);
     // Its snapshot was dropped (the joiner was silent past the member
     // timeout, e.g. paused): it must start its pull again, not end it early.
-    if (!keys) return { entries: [], next: 0 };
+    if (!keys) return { records: [], next: 0 };
     const page = keys.slice(cursor, cursor + JOIN_PAGE);
-    const entries: Entry[] = [];
-    for (const key of page) {
-      const value = this.store.get(key);
-      if (value) entries.push([key, value]);
-    }
+    const records = this.recordsOf(page);
     const next = cursor + page.length;
     if (next >= keys.length) {
       this.pulls.delete(joiner.id);
-      return { entries };
+      return { records };
     }
-    return { entries, next };
+    return { records, next };
   }
 
   private async pullFrom(shard: ShardInfo): Promise<void> {
     let cursor: number | undefined = 0;
     while (cursor !== undefined) {
       const body = (await request(this.transport, shard.subject, KVS_JOIN, { id: this.id, subject: this.subject, cursor }, deadlineIn(30_000))) as Record<string, unknown>;
-      await this.merge(parseEntries(body));
+      await this.merge(parseRecords(body));
       cursor = typeof body['next'] === 'number' ? body['next'] : undefined;
     }
   }

@@ -3,13 +3,19 @@
 // restarts respect, a leaving shard retries its hand-off, and old owners drop
 // the keys a join moved away.
 
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
+import type { KvsNode } from '../kvs-node/kvs_node.js';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
 import { decodeMessage } from '../lib/codec/index.js';
 import { SetLattice } from '../lib/lattice/index.js';
 import { subjectsFor } from '../lib/subjects.js';
-import { startCluster } from './fixtures/cluster.js';
+import { startCluster, startShard } from './fixtures/cluster.js';
+import { startNats } from './fixtures/nats.js';
+import { getFromShard } from './fixtures/shard_get.js';
 import { CliProcess } from './fixtures/cli.js';
 import { eventually } from './fixtures/eventually.js';
 
@@ -24,6 +30,21 @@ function shardProcess(t: Test, natsUrl: string, id: string, args: string[] = ['-
   });
   return p;
 }
+
+async function dataRoot(t: Test): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'cb-kvs-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** An in-process shard keeping its data in `dir`, stopped at teardown. */
+async function durableShard(t: Test, natsUrl: string, id: string, dir: string, extra: Record<string, unknown> = {}): Promise<KvsNode> {
+  const shard = await startShard(natsUrl, { id, dataDir: dir, durability: 'group', heartbeatMs: 200, ...extra });
+  t.teardown(() => shard.stop());
+  return shard;
+}
+
+const setOf = (shard: KvsNode, key: string) => [...((shard.localValue(key)?.reveal() as ReadonlySet<string> | undefined) ?? [])].sort();
 
 /** Puts new set elements on `keys` keys until stopped; records what was acknowledged. */
 function writeLoad(client: KvsClient, keys: number) {
@@ -117,4 +138,39 @@ t.test('a shard killed (SIGKILL) while joining leaves every ring; puts and gossi
   await traffic.stop();
   t.same(traffic.errors, [], 'every put was acknowledged');
   t.same(await missing(client, traffic.acked), [], 'every acknowledged element is readable');
+});
+
+t.test('a delete made while a replica is down stays deleted when it comes back from its data; a later put wins', async (t) => {
+  const nats = await startNats(t);
+  const root = await dataRoot(t);
+  const a = await durableShard(t, nats.url, 'kvs-a', join(root, 'kvs-a'));
+  const bProcess = shardProcess(t, nats.url, 'kvs-b', ['--data-dir', join(root, 'kvs-b')]);
+  await bProcess.waitFor(/ready on/);
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600, timeoutMs: 20_000 });
+  t.teardown(() => client.close());
+
+  // A user key, a platform key (an effect log, deleted by delayed deletes) and one put again after its delete.
+  const deleted = ['gone', '__cb/log/fn/req-1'];
+  for (const key of [...deleted, 'again', 'kept']) await client.put(key, new SetLattice(['old']));
+  const bSubject = subjectsFor().kvsShard('kvs-b');
+  const onB = async (keys: string[]) => (await getFromShard(transport, bSubject, keys, { local: true })).map((v) => v?.reveal());
+  t.same(await onB(['gone', 'again']), [new Set(['old']), new Set(['old'])], 'both replicas hold every key');
+
+  bProcess.child.kill('SIGKILL');
+  await bProcess.exited();
+  for (const key of [...deleted, 'again']) await client.delete(key);
+  await client.put('again', new SetLattice(['new']));
+  t.same(setOf(a, 'gone'), [], 'deleted on the live replica');
+
+  // Back from the same data directory, which still has the old values.
+  const b = await durableShard(t, nats.url, 'kvs-b', join(root, 'kvs-b'));
+  await eventually('every push between the replicas was acknowledged', () => a.gossipIdle && b.gossipIdle);
+  for (const key of deleted) {
+    t.same([setOf(a, key), setOf(b, key)], [[], []], `${key} stays deleted on both replicas`);
+    t.equal(await client.get(key, { all: true }), undefined, `${key} reads as absent`);
+  }
+  t.same([setOf(a, 'again'), setOf(b, 'again')], [['new'], ['new']], 'the put after the delete is there, the deleted value is not');
+  t.same(setOf(b, 'kept'), ['old'], 'an undeleted key is untouched');
 });
