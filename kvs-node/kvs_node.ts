@@ -5,7 +5,8 @@
 //     before it serves reads; each of those shards forwards later writes to
 //     it as gossip from the moment it answers the pull, so none is missed;
 //   - leaving (SIGTERM): it hands every entry to the replicas that will hold
-//     it, still taking writes meanwhile and forwarding them;
+//     it, still taking writes meanwhile and forwarding them, and retries what
+//     is not acknowledged until a deadline; short of it, stop() rejects;
 //   - a shard that dies is noticed by missed heartbeats; every survivor then
 //     pushes its entries to the replicas that newly hold them, restoring the
 //     replication factor from the copies that are left.
@@ -18,9 +19,9 @@ import { Actor, type ActorOptions, type MessageContext } from '../lib/actor/acto
 import { actorOptions } from '../lib/actor/node_setup.js';
 import { request } from '../lib/actor/rpc.js';
 import { arr, encodeMessage, num, str, type Envelope } from '../lib/codec/index.js';
-import { DEFAULT_TOMBSTONE_RETENTION_MS, type KvsConfig } from '../lib/config.js';
+import { DEFAULT_HANDOFF_TIMEOUT_MS, DEFAULT_TOMBSTONE_RETENTION_MS, type KvsConfig } from '../lib/config.js';
 import { deadlineIn } from '../lib/deadline.js';
-import { NoCapacity, PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
+import { HandoffIncomplete, NoCapacity, PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
 import { KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseOp, parseRecords, recordToWire, type Entry, type KeyRecord, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
 import { followOverrides } from '../lib/kvs/replication_overrides.js';
 import { KVS_UPDATES } from '../lib/kvs/updates.js';
@@ -36,6 +37,9 @@ import { Watches } from './watches.js';
 
 /** Entries per page of a join pull. */
 const JOIN_PAGE = 1000;
+/** First and longest pause between a leaving shard's hand-off rounds that left something unacknowledged. */
+const HANDOFF_RETRY_MS = 50;
+const HANDOFF_RETRY_MAX_MS = 1000;
 /** How long a previous replica may take to answer a read that missed during a hand-off. */
 const PEEK_TIMEOUT_MS = 500;
 
@@ -64,6 +68,12 @@ export class KvsNode extends Actor {
   /** Operations asked of this shard, for the load in heartbeats. */
   private readonly ops = new RateMeter();
   private readonly opMetrics: ReturnType<typeof kvsMetrics> | undefined;
+  /** Hand-off batches not acknowledged while leaving (tests, logs). */
+  private failedHandoffs = 0;
+  /** While leaving: every other shard seen in the ring since, in the state it was last seen in. */
+  private readonly leavePeers = new Map<string, ShardState>();
+  /** Set when the leave ran out of time with keys not handed off: stop() rejects with it. */
+  private handoffError: HandoffIncomplete | undefined;
 
   constructor(
     opts: ActorOptions,
@@ -79,6 +89,11 @@ export class KvsNode extends Actor {
         send: (peer, keys) => this.sendGossip(peer, keys),
         stillWanted: (peer, key) => this.ring.writeReplicas(key).some((r) => r.id === peer),
         delivered: (_peer, keys) => this.dropUnowned(keys),
+        failed: (peer, keys) => {
+          if (this.state !== 'leaving') return;
+          this.failedHandoffs++;
+          this.log.warn({ peer, keys: keys.length }, 'hand-off batch not acknowledged; retrying');
+        },
         roundStarted: () => this.opMetrics?.gossipRound(),
       },
       config.gossipMs,
@@ -151,12 +166,59 @@ export class KvsNode extends Actor {
     };
   }
 
+  /** Hand-off batches not acknowledged so far while leaving (each is retried). */
+  get handoffFailures(): number {
+    return this.failedHandoffs;
+  }
+
+  /** Stops; rejects with HandoffIncomplete when the leave ran out of time with keys not handed off. */
+  override async stop(): Promise<void> {
+    await super.stop();
+    if (this.handoffError) throw this.handoffError;
+  }
+
   protected override async beforeStop(): Promise<void> {
     if (this.state !== 'active') return;
     // Leaving changes the ring: every entry is queued for the replicas that
     // hold it once we are gone (onRingChange); send them all before going.
+    // A batch that fails is queued again while its peer should hold it, and
+    // a ring change (the peer declared dead, back, another taking over)
+    // queues the keys for whoever holds them now; so we are done once
+    // nothing is queued or in flight and someone is left to hold our keys.
     this.setState('leaving');
-    await this.gossip.flush();
+    const deadline = Date.now() + (this.config.handoffTimeoutMs ?? DEFAULT_HANDOFF_TIMEOUT_MS);
+    let pause = HANDOFF_RETRY_MS;
+    for (;;) {
+      await this.gossip.flush();
+      if (this.handedOff()) return;
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const version = this.ring.version;
+      await this.membership.waitFor(() => this.ring.version !== version, Math.min(pause, left));
+      pause = Math.min(2 * pause, HANDOFF_RETRY_MAX_MS);
+    }
+    const keys = this.ring.targetReplicas('').length === 0 ? this.store.size + this.store.tombstones : this.gossip.queuedKeys;
+    this.handoffError = new HandoffIncomplete(`shard ${this.id} stopped with ${keys} keys not acknowledged by a shard that keeps them`, {
+      data: { keys, failedBatches: this.failedHandoffs },
+    });
+    this.log.error({ err: this.handoffError }, 'hand-off incomplete');
+  }
+
+  /**
+   * Nothing left to send, and some shard other than this one holds what it
+   * had; or no shard is left to, and every shard seen since the leave began
+   * was leaving too (the whole cluster is stopping): what this shard holds
+   * stays in its data directory, or is dropped if it keeps none. A shard
+   * that vanished while active (dead, paused) may come back: wait for it.
+   */
+  private handedOff(): boolean {
+    if (!this.gossip.idle) return false;
+    const held = this.store.size + this.store.tombstones;
+    if (held === 0 || this.ring.targetReplicas('').length > 0) return true;
+    if (![...this.leavePeers.values()].every((s) => s === 'leaving')) return false;
+    if (this.config.durability === 'none') this.log.warn({ keys: held }, 'no shard left to hand keys to (the cluster is stopping): dropped, memory only');
+    else this.log.info({ keys: held, dataDir: this.config.dataDir }, 'no shard left to hand keys to (the cluster is stopping): they stay on disk');
+    return true;
   }
 
   protected override async onStop(): Promise<void> {
@@ -190,6 +252,7 @@ export class KvsNode extends Actor {
     for (const id of this.pulls.keys()) if (!shards.has(id)) this.pulls.delete(id);
     const before = this.ring.clone();
     if (this.ring.update(shards.values())) this.onRingChange(before);
+    if (this.state === 'leaving') for (const s of this.ring.members) if (s.id !== this.id) this.leavePeers.set(s.id, s.state);
   }
 
   private setOverrides(overrides: [string, number][]): void {

@@ -174,3 +174,75 @@ t.test('a delete made while a replica is down stays deleted when it comes back f
   t.same([setOf(a, 'again'), setOf(b, 'again')], [['new'], ['new']], 'the put after the delete is there, the deleted value is not');
   t.same(setOf(b, 'kept'), ['old'], 'an undeleted key is untouched');
 });
+
+t.test('with one replica, a leaving shard whose hand-off target is down for a moment retries until it is back: nothing is stranded', async (t) => {
+  const nats = await startNats(t);
+  const root = await dataRoot(t);
+  const leaving = await startShard(nats.url, { id: 'kvs-a', replication: 1, heartbeatMs: 200 });
+  t.teardown(() => leaving.stop().catch(() => {}));
+  const targetArgs = ['--data-dir', join(root, 'kvs-b'), '--replication', '1'];
+  const target = shardProcess(t, nats.url, 'kvs-b', targetArgs);
+  await target.waitFor(/ready on/);
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600, timeoutMs: 20_000 });
+  t.teardown(() => client.close());
+  const keys = Array.from({ length: 200 }, (_, i) => `solo${i}`);
+  await eventually('the client routes to both shards', () => client.ringMembers().length === 2);
+  for (const key of keys) await client.put(key, new SetLattice([key]));
+  const own = keys.filter((k) => leaving.holds(k) && leaving.localValue(k) !== undefined);
+  t.ok(own.length > 0, `the leaving shard is the only copy of ${own.length} keys`);
+
+  // The only shard that can take the keys is down (it restarts from its
+  // data, as a supervisor would restart it) while they are handed off.
+  target.child.kill('SIGKILL');
+  await target.exited();
+  t.ok(leaving.ringMembers().some((m) => m.id === 'kvs-b'), 'the target is in the ring as the leave starts');
+  let settled = false;
+  const stopping = leaving.stop().finally(() => (settled = true));
+  stopping.catch(() => {}); // asserted below
+  await eventually('a hand-off batch failed (or the shard stopped regardless)', () => settled || leaving.handoffFailures > 0, 20_000);
+  const restarted = shardProcess(t, nats.url, 'kvs-b', targetArgs);
+  await restarted.waitFor(/ready on/);
+  await t.resolves(stopping, 'the leave completes once the target is back');
+  const lost: string[] = [];
+  for (const key of keys) {
+    const got = (await client.get(key))?.reveal() as ReadonlySet<string> | undefined;
+    if (!got?.has(key)) lost.push(key);
+  }
+  t.same(lost, [], 'every acknowledged key is readable after the leave');
+});
+
+t.test('a leaving shard whose only peer died stops with HandoffIncomplete after its deadline, not as if it had handed off', async (t) => {
+  const nats = await startNats(t);
+  const leaving = await startShard(nats.url, { id: 'kvs-a', replication: 1, heartbeatMs: 200, handoffTimeoutMs: 1500 });
+  const peer = shardProcess(t, nats.url, 'kvs-b', ['--durability', 'none', '--replication', '1']);
+  await peer.waitFor(/ready on/);
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600 });
+  t.teardown(() => client.close());
+  await eventually('the client routes to both shards', () => client.ringMembers().length === 2);
+  const keys = Array.from({ length: 50 }, (_, i) => `solo${i}`);
+  for (const key of keys) await client.put(key, new SetLattice([key]));
+  const own = keys.filter((k) => leaving.holds(k)).length;
+
+  peer.child.kill('SIGSTOP');
+  t.ok(leaving.ringMembers().some((m) => m.id === 'kvs-b'), 'the peer is in the ring as the leave starts');
+  const stopping = leaving.stop();
+  await t.rejects(stopping, { code: 'HANDOFF_INCOMPLETE', data: { keys: own } }, 'the stop says the keys were not handed off');
+  peer.child.kill('SIGKILL');
+});
+
+t.test('the last shard of a cluster that is stopping leaves at once, its data kept on disk', async (t) => {
+  const nats = await startNats(t);
+  const root = await dataRoot(t);
+  const [a, b] = [await durableShard(t, nats.url, 'kvs-a', join(root, 'a'), { replication: 1 }), await durableShard(t, nats.url, 'kvs-b', join(root, 'b'), { replication: 1 })];
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600 });
+  t.teardown(() => client.close());
+  for (let i = 0; i < 20; i++) await client.put(`k${i}`, new SetLattice(['v']));
+  await Promise.all([a.stop(), b.stop()]);
+  t.pass('both stopped without waiting for a hand-off deadline');
+});
