@@ -9,7 +9,9 @@
 //     is not acknowledged until a deadline; short of it, stop() rejects;
 //   - a shard that dies is noticed by missed heartbeats; every survivor then
 //     pushes its entries to the replicas that newly hold them, restoring the
-//     replication factor from the copies that are left.
+//     replication factor from the copies that are left;
+//   - keys it no longer replicates after a change are dropped once their
+//     replicas confirm them and the ring has been still a while (UnownedSweep).
 // A request for a key it does not hold is answered WrongShard with its view
 // of the ring, never a silent miss. A key it came to hold by a ring change
 // reaches it by hand-off a moment later; until then (a window after the
@@ -32,9 +34,12 @@ import { kvsMetrics } from '../lib/node_metrics.js';
 import { RateMeter } from '../lib/rate_meter.js';
 import { GossipQueue } from './gossip.js';
 import { HotKeys } from './hot_keys.js';
+import { UnownedSweep } from './unowned_sweep.js';
 import { ShardStore } from './storage/index.js';
 import { Watches } from './watches.js';
 
+/** Keys per message when confirming keys with their replicas before dropping them. */
+const CONFIRM_BATCH = 512;
 /** Entries per page of a join pull. */
 const JOIN_PAGE = 1000;
 /** First and longest pause between a leaving shard's hand-off rounds that left something unacknowledged. */
@@ -51,6 +56,7 @@ export class KvsNode extends Actor {
   private readonly ring: RingView;
   private readonly gossip: GossipQueue;
   private readonly hot = new HotKeys();
+  private readonly sweep: UnownedSweep;
   private readonly watches: Watches;
   /**
    * Shards that pulled from us before we heard their heartbeat, with when
@@ -88,7 +94,7 @@ export class KvsNode extends Actor {
       {
         send: (peer, keys) => this.sendGossip(peer, keys),
         stillWanted: (peer, key) => this.ring.writeReplicas(key).some((r) => r.id === peer),
-        delivered: (_peer, keys) => this.dropUnowned(keys),
+        delivered: () => {},
         failed: (peer, keys) => {
           if (this.state !== 'leaving') return;
           this.failedHandoffs++;
@@ -99,6 +105,17 @@ export class KvsNode extends Actor {
       config.gossipMs,
     );
     this.opMetrics = this.metrics && kvsMetrics(this.metrics, { keys: () => this.store.size, gossipQueued: () => this.gossip.queuedKeys });
+    this.sweep = new UnownedSweep(
+      {
+        ringVersion: () => this.ring.version,
+        settled: () => this.state === 'active',
+        unowned: () => [...this.store.recordKeys()].filter((key) => !this.owns(key)),
+        confirm: (keys) => this.confirmReplicas(keys),
+        drop: (keys) => this.dropUnowned(keys),
+        onError: (err) => this.log.warn({ err }, 'keys no longer owned not dropped'),
+      },
+      Math.max(1000, 2 * config.memberTimeoutMs),
+    );
     this.watches = new Watches((bucket, entries) => this.publishUpdates(bucket, entries));
     this.serve(this.subject, {
       [KVS_BATCH]: (msg) => this.batch(msg),
@@ -117,6 +134,11 @@ export class KvsNode extends Actor {
   /** What this shard itself holds under `key` (status views and tests). */
   localValue(key: string): Lattice | undefined {
     return this.store.get(key);
+  }
+
+  /** How many keys hold a value in this shard's memory (tests, status). */
+  get localKeys(): number {
+    return this.store.size;
   }
 
   /** Whether this shard is a replica of `key` in its own view of the ring. */
@@ -223,6 +245,7 @@ export class KvsNode extends Actor {
 
   protected override async onStop(): Promise<void> {
     this.gossip.stop();
+    this.sweep.stop();
     clearInterval(this.sweepTimer);
     clearInterval(this.tombstoneTimer);
     await this.store.close();
@@ -266,6 +289,7 @@ export class KvsNode extends Actor {
     // Pushes go in gossip rounds; a hand-off of many entries takes several.
     this.handoffs = [...this.handoffs.filter((h) => h.until > now), { before: old, until: now + 10_000 + 50 * this.config.gossipMs }];
     this.gossip.retainPeers((peer) => this.ring.shard(peer) !== undefined);
+    this.sweep.ringChanged();
     for (const key of this.store.recordKeys()) {
       const had = new Set(old.writeReplicas(key).map((s) => s.id));
       this.queueFor(
@@ -298,10 +322,34 @@ export class KvsNode extends Actor {
     return this.ring.writeReplicas(key).some((s) => s.id === this.id);
   }
 
-  /** After a hand-off, entries this shard no longer holds are dropped. */
-  private dropUnowned(keys: string[]): void {
-    if (this.state === 'leaving') return;
-    for (const key of keys) if (!this.owns(key)) void this.store.forget(key);
+  /** Sends each key's record to every shard that replicates it now; resolves with the keys all of them acknowledged. */
+  private async confirmReplicas(keys: string[]): Promise<string[]> {
+    const byPeer = new Map<string, string[]>();
+    for (const key of keys) {
+      for (const r of this.ring.writeReplicas(key)) {
+        let list = byPeer.get(r.id);
+        if (!list) byPeer.set(r.id, (list = []));
+        list.push(key);
+      }
+    }
+    const failed = new Set<string>();
+    await Promise.all(
+      [...byPeer].map(async ([peer, list]) => {
+        for (let i = 0; i < list.length; i += CONFIRM_BATCH) {
+          const batch = list.slice(i, i + CONFIRM_BATCH);
+          await this.sendGossip(peer, batch).catch(() => batch.forEach((k) => failed.add(k)));
+        }
+      }),
+    );
+    // A key no shard replicates (no other shard in the ring) is never confirmed.
+    return keys.filter((key) => !failed.has(key) && this.ring.writeReplicas(key).length > 0);
+  }
+
+  /** Drops keys this shard still does not replicate (memory and disk); no tombstone, the replicas keep the key. */
+  private async dropUnowned(keys: string[]): Promise<void> {
+    const dropping = keys.filter((key) => !this.owns(key));
+    await Promise.all(dropping.map((key) => this.store.forget(key)));
+    if (dropping.length > 0) this.log.info({ keys: dropping.length }, 'dropped keys no longer replicated here');
   }
 
   private async sendGossip(peer: string, keys: string[]): Promise<void> {

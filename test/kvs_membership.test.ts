@@ -246,3 +246,34 @@ t.test('the last shard of a cluster that is stopping leaves at once, its data ke
   await Promise.all([a.stop(), b.stop()]);
   t.pass('both stopped without waiting for a hand-off deadline');
 });
+
+t.test('after a join settles, every key is held by exactly its replicas; a lowered replication factor drops the extra copies', async (t) => {
+  const { nats, shards, client: cb } = await startCluster(t, { shards: 3, executors: 0, heartbeatMs: 200 });
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600, timeoutMs: 20_000 });
+  t.teardown(() => client.close());
+  const keys = Array.from({ length: 300 }, (_, i) => `j${i}`);
+  await Promise.all(keys.map((key) => client.put(key, new SetLattice([key]))));
+  await client.delete('j0'); // a tombstone moves and is dropped like a value
+
+  const joiner = await startShard(nats.url, { heartbeatMs: 200 });
+  t.teardown(() => joiner.stop());
+  const all = [...shards, joiner];
+  const misplaced = () =>
+    keys.filter((key) => {
+      const replicas = all.filter((s) => s.holds(key));
+      const holding = all.filter((s) => s.localValue(key) !== undefined);
+      return key !== 'j0' && (replicas.length !== 2 || holding.length !== 2 || holding.some((s) => !replicas.includes(s)));
+    });
+  await eventually('every key is held by exactly its two replicas', () => misplaced().length === 0, 20_000);
+  t.same(misplaced(), [], 'no old owner keeps a key it no longer replicates');
+  t.ok(all.filter((s) => s.holds('j1')).includes(joiner) || keys.some((k) => joiner.holds(k)), 'the joiner took its share');
+  t.equal(all.reduce((n, s) => n + s.localKeys, 0), 2 * (keys.length - 1), 'as many values in memory as replicas');
+  t.same(await missing(client, new Map(keys.slice(1).map((k) => [k, new Set([k])]))), [], 'every key is readable');
+  t.equal(await client.get('j0'), undefined, 'the deleted key stays deleted');
+
+  await cb.setReplication('j1', 1);
+  await eventually('one replica of j1 left, holding it', () => all.filter((s) => s.localValue('j1') !== undefined).length === 1 && all.filter((s) => s.holds('j1')).length === 1, 20_000);
+  t.same([...(((await client.get('j1'))?.reveal() as Set<string>) ?? [])], ['j1'], 'the pinned key is readable from its one replica');
+});

@@ -154,11 +154,15 @@ for (const durability of ['none', 'group'] as const) {
       t.equal(again.tombstones, 3, 'so do the tombstones');
       await again.mergeRecords([{ key: 'gone', record: { value: new SetLattice(['x']), at: 1, deletedAt: 0 } }]);
       t.equal(again.get('gone'), undefined, 'an old value stays deleted after a reopen');
+      await again.put('moved', new SetLattice(['m']));
+      await again.forget('moved');
+      t.equal(again.record('moved'), undefined, 'a key no longer replicated is forgotten, without a tombstone');
       t.equal(await again.collectTombstones(Date.now() + 1), 3, 'tombstones are collected after their retention');
       await again.close();
       const third = await ShardStore.open({ durability, dataDir });
       t.teardown(() => third.close());
       t.equal(third.tombstones, 0, 'collected on disk too');
+      t.notOk(third.has('moved'), 'forgotten on disk too');
       t.same([...third.recordKeys()].sort(), ['k', 'other'], 'values stay');
     } else {
       t.teardown(() => store.close());
