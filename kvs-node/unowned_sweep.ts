@@ -62,8 +62,9 @@ export class UnownedSweep {
     try {
       const confirmed = await this.host.confirm(candidates);
       // Decided on a ring that is still the one we confirmed against.
-      if (version === this.host.ringVersion() && this.host.settled() && !this.stopped) await this.host.drop(confirmed);
-      if (confirmed.length < candidates.length) this.schedule();
+      const still = version === this.host.ringVersion() && this.host.settled() && !this.stopped;
+      if (still) await this.host.drop(confirmed);
+      if (!still || confirmed.length < candidates.length) this.schedule();
     } catch (err) {
       this.host.onError(err);
       this.schedule();
