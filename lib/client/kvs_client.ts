@@ -147,6 +147,11 @@ export class KvsClient {
     };
   }
 
+  /** The shards this client routes to, as it sees them now (status, tests). */
+  ringMembers(): ShardInfo[] {
+    return this.ring.members;
+  }
+
   /** Stops following the cluster (the transport is the owner's to close). */
   close(): void {
     this.following.unsubscribe();

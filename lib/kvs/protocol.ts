@@ -1,11 +1,13 @@
 // The KVS wire shapes, shared by shards and the client.
 //   batch  (client → shard): many operations, one result each, so one bad
 //          operation fails alone; `ring` is the client's ring version.
-//   gossip (shard → shard):  entries a replica may lack; merged on arrival.
-//   join   (joining shard → active shard): a page of the entries the joiner
+//   gossip (shard → shard):  records a replica may lack; merged on arrival.
+//   join   (joining shard → active shard): a page of the records the joiner
 //          will hold; the active shard forwards later writes to it as gossip.
-//   peek   (shard → shard): the entries a shard holds for some keys, whether
+//   peek   (shard → shard): the records a shard holds for some keys, whether
 //          or not it still owns them (a new owner reading before hand-off).
+// Between shards a key travels as a record, its value with when it was
+// written and its tombstone if deleted, so a delete replicates like a put.
 //   updates (primary replica → caches, on a bucket subject): merged entries
 //          of watched keys.
 
@@ -33,6 +35,28 @@ export interface KvsResult {
 }
 
 export type Entry = [key: string, value: Lattice];
+
+/** A key as replicas exchange it: its value and when it was written (ms), and when it was last deleted (0: not, or collected). */
+export interface KeyRecord {
+  value?: Lattice;
+  at: number;
+  deletedAt: number;
+}
+
+/** On the wire: [key, value | null, writtenAt, deletedAt]. */
+export function recordToWire(key: string, r: KeyRecord): [string, Lattice | null, number, number] {
+  return [key, r.value ?? null, r.at, r.deletedAt];
+}
+
+export function parseRecords(msg: Record<string, unknown>): { key: string; record: KeyRecord }[] {
+  return arr(msg, 'records').map((raw) => {
+    if (!Array.isArray(raw) || raw.length !== 4) throw new MalformedMessage('a record must be [key, lattice | null, writtenAt, deletedAt]');
+    const o = { key: raw[0] as unknown, value: raw[1] as unknown, at: raw[2] as unknown, deletedAt: raw[3] as unknown };
+    const record: KeyRecord = { at: num(o, 'at'), deletedAt: num(o, 'deletedAt') };
+    if (o.value !== null) record.value = lattice(o, 'value');
+    return { key: str(o, 'key'), record };
+  });
+}
 
 export function parseOp(raw: unknown): KvsOp {
   const o = obj(raw, 'kvs operation');
