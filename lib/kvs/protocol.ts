@@ -8,6 +8,9 @@
 //          or not it still owns them (a new owner reading before hand-off).
 //   updates (primary replica → caches, on a bucket subject): merged entries
 //          of watched keys.
+//   accept (primary → other replicas): a decided field of a key (see the
+//          `decide` op); merged on arrival, answered with what the replica
+//          then holds for that field.
 
 import { arr, num, obj, str, lattice } from '../codec/index.js';
 import { MalformedMessage, type WireError } from '../errors.js';
@@ -17,6 +20,7 @@ export const KVS_BATCH = 'batch';
 export const KVS_GOSSIP = 'gossip';
 export const KVS_JOIN = 'join';
 export const KVS_PEEK = 'peek';
+export const KVS_ACCEPT = 'accept';
 
 export type KvsOp =
   /** `local`: only what this shard holds, not asking previous replicas during a hand-off (inspection). */
@@ -24,7 +28,14 @@ export type KvsOp =
   | { op: 'put'; key: string; value: Lattice }
   | { op: 'del'; key: string }
   /** Publish merges of `key` on its update subject for `ttlMs` (see updates.ts). */
-  | { op: 'watch'; key: string; ttlMs: number };
+  | { op: 'watch'; key: string; ttlMs: number }
+  /**
+   * First writer wins on field `field` of the map lattice at `key`, decided
+   * by the key's primary replica alone: it keeps `value` only if the field
+   * has none, puts what it keeps on every replica, then answers it (the
+   * winner's value, to every caller and every retry).
+   */
+  | { op: 'decide'; key: string; field: string; value: Lattice };
 
 /** `value` for a get (absent: no such key), `error` when the op failed. */
 export interface KvsResult {
@@ -46,6 +57,8 @@ export function parseOp(raw: unknown): KvsOp {
       return { op: 'del', key };
     case 'watch':
       return { op: 'watch', key, ttlMs: num(o, 'ttlMs') };
+    case 'decide':
+      return { op: 'decide', key, field: str(o, 'field'), value: lattice(o, 'value') };
     default:
       throw new MalformedMessage(`unknown kvs operation ${String(o['op'])}`);
   }
