@@ -10,7 +10,7 @@
 //     pushes its entries to the replicas that newly hold them, restoring the
 //     replication factor from the copies that are left.
 // It is also the one decider of its primary keys' `decide` operations
-// (first writer wins on a field, see decide()).
+// (first writer wins on a field, see decider.ts).
 // A request for a key it does not hold is answered WrongShard with its view
 // of the ring, never a silent miss. A key it came to hold by a ring change
 // reaches it by hand-off a moment later; until then (a window after the
@@ -22,15 +22,16 @@ import { request } from '../lib/actor/rpc.js';
 import { arr, encodeMessage, lattice, num, str, type Envelope } from '../lib/codec/index.js';
 import type { KvsConfig } from '../lib/config.js';
 import { deadlineIn } from '../lib/deadline.js';
-import { CloudburstError, NoCapacity, PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
+import { PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
 import { KVS_ACCEPT, KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseEntries, parseOp, type Entry, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
 import { followOverrides } from '../lib/kvs/replication_overrides.js';
 import { KVS_UPDATES } from '../lib/kvs/updates.js';
 import { RingView, shardInfo, type ShardInfo, type ShardState } from '../lib/kvs/ring_view.js';
-import { MapLattice, mergeLattices, type Lattice } from '../lib/lattice/index.js';
+import type { Lattice } from '../lib/lattice/index.js';
 import { Membership } from '../lib/membership.js';
 import { kvsMetrics } from '../lib/node_metrics.js';
 import { RateMeter } from '../lib/rate_meter.js';
+import { Decider } from './decider.js';
 import { GossipQueue } from './gossip.js';
 import { HotKeys } from './hot_keys.js';
 import { ShardStore } from './storage/index.js';
@@ -40,19 +41,8 @@ import { Watches } from './watches.js';
 const JOIN_PAGE = 1000;
 /** How long a previous replica may take to answer a read that missed during a hand-off. */
 const PEEK_TIMEOUT_MS = 500;
-/** How long a replica may take to take a decided value (under the client's 2 s attempt, so a failure is answered). */
+/** How long a replica may take to accept a decided value (under the client's 2 s attempt, so a failure is answered). */
 const ACCEPT_TIMEOUT_MS = 1500;
-/**
- * Rounds of a decide's replication: a second is needed only when a replica
- * held another candidate (two shards acted as primary during a ring change),
- * and the merge picks one of the candidates, so the third round agrees.
- */
-const DECIDE_ROUNDS = 3;
-
-/** Field `field` of the map lattice `value`, if it is one. */
-function fieldOf(value: Lattice | undefined, field: string): Lattice | undefined {
-  return value instanceof MapLattice ? (value as MapLattice<Lattice>).get(field) : undefined;
-}
 
 export class KvsNode extends Actor {
   readonly kind = 'kvs' as const;
@@ -72,6 +62,7 @@ export class KvsNode extends Actor {
   /** Operations asked of this shard, for the load in heartbeats. */
   private readonly ops = new RateMeter();
   private readonly opMetrics: ReturnType<typeof kvsMetrics> | undefined;
+  private readonly decider: Decider;
 
   constructor(
     opts: ActorOptions,
@@ -98,9 +89,19 @@ export class KvsNode extends Actor {
       [KVS_GOSSIP]: (msg) => this.merge(parseEntries(msg)),
       [KVS_JOIN]: (msg, ctx) => this.join(msg, ctx),
       [KVS_PEEK]: (msg) => this.peek(msg),
-      [KVS_ACCEPT]: (msg) => this.accept(msg),
+      [KVS_ACCEPT]: async (msg) => ({ value: await this.decider.accept(str(msg, 'from'), str(msg, 'key'), str(msg, 'field'), lattice(msg, 'value')) }),
     });
     this.membership.onChange(() => this.refreshRing());
+    this.decider = new Decider({
+      id: this.id,
+      store: this.store,
+      primary: (key) => this.ring.readReplicas(key)[0],
+      otherReplicas: (key) => this.ring.writeReplicas(key).filter((r) => r.id !== this.id),
+      merged: (key, value) => this.mergedAt(key, value),
+      accept: async (r, key, field, value) =>
+        lattice((await request(this.transport, r.subject, KVS_ACCEPT, { from: this.id, key, field, value }, deadlineIn(ACCEPT_TIMEOUT_MS))) as Envelope, 'value'),
+      wrongShard: (key, what) => this.wrongShard(key, what),
+    });
   }
 
   static async create(config: KvsConfig): Promise<KvsNode> {
@@ -281,9 +282,8 @@ export class KvsNode extends Actor {
           this.watches.watch(op.key, op.ttlMs);
           results[i] = {};
         } else if (op.op === 'decide') {
-          if (this.ring.readReplicas(op.key)[0]?.id !== this.id) throw this.wrongShard(op.key, 'is not the primary replica of');
           pending.push(
-            this.decide(op).then(
+            this.decider.decide(op.key, op.field, op.value).then(
               (value) => (results[i] = { value }),
               (err: unknown) => (results[i] = { error: asCloudburstError(err).toWire() }),
             ),
@@ -311,52 +311,6 @@ export class KvsNode extends Actor {
     }
     await Promise.all([...pending, this.forward([...forward])]);
     return { results };
-  }
-
-  /**
-   * First writer wins on `field` of `key`, this shard being the key's primary
-   * replica: the field's value here, if it has one, else `value`, stored
-   * durably, then put on every other replica (`accept`) before it is
-   * answered, so a primary that takes over after this one fails already
-   * holds it. A retry, or a loser, gets the same answer and the same
-   * replication (so nobody is answered a value before every replica has it).
-   * A replica that held another candidate (only when two shards acted as
-   * primary at once during a ring change, neither yet answered) answers it;
-   * the candidates are merged (a deterministic pick for priority lattices)
-   * and replicated again until every replica holds the same value.
-   */
-  private async decide({ key, field, value }: Extract<KvsOp, { op: 'decide' }>): Promise<Lattice> {
-    const store = async (candidate: Lattice): Promise<Lattice> => {
-      const merged = await this.store.put(key, new MapLattice([[field, candidate]]));
-      this.mergedAt(key, merged);
-      return fieldOf(merged, field)!;
-    };
-    let decided = await store(fieldOf(this.store.get(key), field) ?? value);
-    for (let round = 0; round < DECIDE_ROUNDS; round++) {
-      const replicas = this.ring.writeReplicas(key).filter((r) => r.id !== this.id);
-      const held = await Promise.all(
-        replicas.map(async (r) => {
-          try {
-            return lattice((await request(this.transport, r.subject, KVS_ACCEPT, { key, field, value: decided }, deadlineIn(ACCEPT_TIMEOUT_MS))) as Envelope, 'value');
-          } catch (err) {
-            // Retryable for the client: it goes again once the ring has dropped a dead replica.
-            throw err instanceof CloudburstError && err.code === 'DEADLINE_EXCEEDED' ? err : new NoCapacity(`replica ${r.id} did not take the decision on "${key}"`, { cause: err });
-          }
-        }),
-      );
-      if (held.every((h) => h.kind === decided.kind && h.equals(decided))) return decided;
-      decided = await store(held.reduce((a, b) => mergeLattices(a, b), decided));
-    }
-    throw new NoCapacity(`the replicas of "${key}" did not agree on "${field}" in ${DECIDE_ROUNDS} rounds`);
-  }
-
-  /** A decided field from the key's primary: merged here, answered with what this replica holds for it. */
-  private async accept(msg: Envelope): Promise<{ value: Lattice }> {
-    const key = str(msg, 'key');
-    const field = str(msg, 'field');
-    const merged = await this.store.put(key, new MapLattice([[field, lattice(msg, 'value')]]));
-    this.mergedAt(key, merged);
-    return { value: fieldOf(merged, field)! };
   }
 
   /** Sends `keys` to their other replicas now; what fails is left to gossip rounds. */

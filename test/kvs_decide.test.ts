@@ -12,7 +12,8 @@ import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { request } from '../lib/actor/rpc.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
 import { deadlineIn } from '../lib/deadline.js';
-import { KVS_BATCH, type KvsResult } from '../lib/kvs/protocol.js';
+import { KVS_ACCEPT, KVS_BATCH, type KvsResult } from '../lib/kvs/protocol.js';
+import type { CloudburstError } from '../lib/errors.js';
 import { MapLattice, PriorityLattice, type Lattice } from '../lib/lattice/index.js';
 import { subjectsFor } from '../lib/subjects.js';
 import type { KvsNode } from '../kvs-node/kvs_node.js';
@@ -60,6 +61,13 @@ t.test('the first value wins, on every replica before anybody hears it; only the
   t.equal(valueOf(await kvs.decide('dk', 'f', proposal('first'))), 'first', 'a retry gets it again');
   const answers = await decideAt(transport, shards.map((s) => s.id), 'dk', 'f', 'third');
   t.same(answers.sort(), ['error WRONG_SHARD', 'error WRONG_SHARD', 'value first'], 'the primary answers; the others send the caller to it');
+
+  const fromElsewhere = await request(transport, subjectsFor().kvsShard(replicas[0]!.id), KVS_ACCEPT, { from: 'kvs-elsewhere', key: 'dk', field: 'h', value: proposal('x') }, deadlineIn(5_000)).then(
+    () => 'taken',
+    (err: CloudburstError) => err.code,
+  );
+  t.equal(fromElsewhere, 'WRONG_SHARD', 'a replica takes a decided value only from the shard it sees as the primary');
+  t.equal(fieldHeld(replicas[0]!, 'dk', 'h'), undefined);
 
   const racing = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? kvs : other.kvs).decide('dk', 'g', proposal(`p${i}`))));
   t.equal(new Set(racing.map(valueOf)).size, 1, 'proposals racing on one field all get one value');

@@ -8,9 +8,10 @@
 //          or not it still owns them (a new owner reading before hand-off).
 //   updates (primary replica → caches, on a bucket subject): merged entries
 //          of watched keys.
-//   accept (primary → other replicas): a decided field of a key (see the
-//          `decide` op); merged on arrival, answered with what the replica
-//          then holds for that field.
+//   accept (primary → other replicas): a decided field of a key (the
+//          `decide` op), from the shard named `from`; taken only if the
+//          replica too sees that shard as the key's primary, merged, and
+//          answered with what the replica then holds for the field.
 
 import { arr, num, obj, str, lattice } from '../codec/index.js';
 import { MalformedMessage, type WireError } from '../errors.js';
@@ -31,9 +32,9 @@ export type KvsOp =
   | { op: 'watch'; key: string; ttlMs: number }
   /**
    * First writer wins on field `field` of the map lattice at `key`, decided
-   * by the key's primary replica alone: it keeps `value` only if the field
-   * has none, puts what it keeps on every replica, then answers it (the
-   * winner's value, to every caller and every retry).
+   * by the key's primary replica alone (kvs-node/decider.ts): it keeps
+   * `value` only if the field has none, puts what it keeps on every replica,
+   * then answers it (the winner's value, to every caller and every retry).
    */
   | { op: 'decide'; key: string; field: string; value: Lattice };
 
