@@ -4,11 +4,12 @@
 //     waits for the first, then finds its value.
 //   - The value it keeps (the field's, if it has one, else the proposal) goes
 //     to every other replica first (`accept`, stored durably there), and is
-//     stored here only once every replica has it; only then is it answered.
-//     So the shard that becomes primary after this one fails (the next in
-//     ring order, a replica) holds every decision this one answered, and a
-//     primary that crashed mid-decide and restarts holds a value of its own
-//     only if every replica already did.
+//     stored here only once every replica has it; then it is answered (not
+//     waiting for this shard's own disk write, unless it is the only
+//     replica). So the shard that becomes primary after this one fails (the
+//     next in ring order, a replica) holds every decision this one answered,
+//     and a primary that crashed mid-decide and restarts holds a value of
+//     its own only if every replica already did.
 //   - A replica accepts only from the shard it takes as the key's primary
 //     (WrongShard otherwise): two shards that each take themselves as primary
 //     during a ring change cannot both collect every replica, so neither
@@ -46,6 +47,8 @@ export interface DeciderHost {
   otherReplicas(key: string): ShardInfo[];
   /** Told of every merge into `key` (watches). */
   merged(key: string, value: Lattice): void;
+  /** Told of a disk write of `key` that failed after the decide was answered. */
+  failed(err: unknown, key: string): void;
   /** Sends an `accept` to a replica; resolves with what it then holds for the field. */
   accept(replica: ShardInfo, key: string, field: string, value: Lattice): Promise<Lattice>;
   wrongShard(key: string, what: string): WrongShard;
@@ -85,8 +88,17 @@ export class Decider {
   private async decideNow(key: string, field: string, value: Lattice): Promise<Lattice> {
     let decided = fieldOf(this.host.store.get(key), field) ?? value;
     for (let round = 0; round < DECIDE_ROUNDS; round++) {
-      const held = await Promise.all(this.host.otherReplicas(key).map((r) => this.acceptAt(r, key, field, decided)));
-      const here = await this.store(key, field, held.reduce((a, b) => mergeLattices(a, b), decided));
+      const others = this.host.otherReplicas(key);
+      const held = await Promise.all(others.map((r) => this.acceptAt(r, key, field, decided)));
+      // Every other replica holds it durably: the answer need not wait for
+      // this shard's own disk write (it pulls the value back from them if it
+      // restarts without it), unless there is no other replica.
+      const written = this.host.store.put(key, new MapLattice([[field, held.reduce((a, b) => mergeLattices(a, b), decided)]]));
+      // Memory changes before the write (or the merge failed: the write says why).
+      let here = fieldOf(this.host.store.get(key), field);
+      if (others.length === 0 || here === undefined) here = fieldOf(await written, field)!;
+      else written.catch((err: unknown) => this.host.failed(err, key));
+      this.host.merged(key, this.host.store.get(key)!);
       if (same(here, decided) && held.every((h) => same(h, decided))) return decided;
       decided = here;
     }

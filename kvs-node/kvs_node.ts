@@ -98,6 +98,7 @@ export class KvsNode extends Actor {
       primary: (key) => this.ring.readReplicas(key)[0],
       otherReplicas: (key) => this.ring.writeReplicas(key).filter((r) => r.id !== this.id),
       merged: (key, value) => this.mergedAt(key, value),
+      failed: (err, key) => this.log.warn({ err, key }, 'decided value not written to disk'),
       accept: async (r, key, field, value) =>
         lattice((await request(this.transport, r.subject, KVS_ACCEPT, { from: this.id, key, field, value }, deadlineIn(ACCEPT_TIMEOUT_MS))) as Envelope, 'value'),
       wrongShard: (key, what) => this.wrongShard(key, what),
