@@ -4,7 +4,9 @@
 // of every step. When the log settled a step by the earliest wall clock, an
 // attempt whose own entry was the only one when it read back acted on it,
 // and an attempt with a slower clock then won the step for everybody else:
-// here the later attempt's executor runs 30 s (one test: 1 s) behind.
+// here the later attempt's executor runs 30 s (one test: 1 s) behind. Under
+// `atomic`, each attempt also committed at its own clock's time: two index
+// epochs for one transaction.
 
 import t, { type Test } from 'tap';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -12,10 +14,13 @@ import { EffectLog } from '../actors/executor/effect_log.js';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { request } from '../lib/actor/rpc.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
+import { TX_TIMING } from '../actors/executor/transaction.js';
 import { decode, encode } from '../lib/codec/index.js';
 import { deadlineIn } from '../lib/deadline.js';
 import type { Cb } from '../lib/function_api.js';
 import { FN_MESSAGE } from '../lib/function_record.js';
+import type { Lattice, MapLattice } from '../lib/lattice/index.js';
+import { RESERVED_PREFIX } from '../lib/reserved_keys.js';
 import { subjectsFor } from '../lib/subjects.js';
 import { CliProcess } from './fixtures/cli.js';
 import { startCluster, startShard } from './fixtures/cluster.js';
@@ -108,10 +113,14 @@ const readPlusOne = async (cb: Cb, coord: string): Promise<number> => {
   return next;
 };
 
-t.test('end to end: two attempts in the function at once, the later on an executor with a slow clock, return one result', async (t) => {
+/**
+ * Runs two attempts of `readPlusOne` (one exactly-once call `id`) at once:
+ * the early one on an in-process executor, the later one on an executor
+ * process whose clock is 30 s behind. Resolves with both results.
+ */
+async function raceOnExecutors(t: Test, id: string, atomic: boolean): Promise<{ a: unknown; b: unknown; kvs: KvsClient; dst: unknown[] }> {
   const { nats, client, executors } = await startCluster(t, { threads: 2 });
   const early = executors[0]!;
-  // The later attempt runs on an executor process whose clock is 30 s behind.
   const env = { ...process.env, CB_TEST_CLOCK_OFFSET_MS: '-30000', NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --import=${pathToFileURL(CLOCK_OFFSET).href}` };
   const behind = new CliProcess(['executor', '--nats', nats.url, '--id', 'exec-behind', '--heartbeat-ms', '1000'], env);
   t.teardown(() => void behind.child.kill('SIGKILL'));
@@ -120,11 +129,15 @@ t.test('end to end: two attempts in the function at once, the later on an execut
   await client.register('readPlusOne', readPlusOne);
 
   const transport = await NatsTransport.connect({ servers: nats.url });
-  t.teardown(() => transport.close());
+  const kvs = new KvsClient(transport, subjectsFor());
+  t.teardown(async () => {
+    kvs.close();
+    await transport.close();
+  });
   const subjects = subjectsFor();
   // Each attempt is sent to its executor as a router sends a call (and a retry, to where it chooses).
   const callOn = async (executor: string, fn: string, args: unknown[], once: boolean): Promise<unknown> => {
-    const fields = { fn, args, consistency: 'lww', once, atomic: false, id: once ? 'race-e2e' : `c-${fn}` };
+    const fields = { fn, args, consistency: 'lww', once, atomic: once && atomic, id: once ? id : `c-${fn}` };
     return decode(((await request(transport, subjects.exec(executor), 'call', fields, deadlineIn(20_000))) as { result: Uint8Array }).result);
   };
   const released = callOn(early.id, 'coordinate', ['coord-slot', early.id], false);
@@ -135,7 +148,26 @@ t.test('end to end: two attempts in the function at once, the later on an execut
   await request(transport, subjects.instance(coord!), FN_MESSAGE, { from: 'test', data: new Uint8Array([3]) }, deadlineIn(5_000));
   const b = await second;
   t.equal(await released, 'released both');
+  return { a, b, kvs, dst: [...((await client.get<ReadonlySet<number>>('dst')) ?? [])] };
+}
+
+t.test('end to end: two attempts in the function at once, the later on an executor with a slow clock, return one result', async (t) => {
+  const { a, b, dst } = await raceOnExecutors(t, 'race-e2e', false);
   t.equal(b, a, 'both attempts returned the same result');
-  t.same([...((await client.get<ReadonlySet<number>>('dst')) ?? [])], [a], 'and the stored value is that result, written once');
+  t.same(dst, [a], 'and the stored value is that result, written once');
   t.equal(a, 1, 'the result of the read the first attempt made, before src changed');
+});
+
+t.test('end to end, atomic: both attempts commit one write set at one commit time, whatever their clocks', async (t) => {
+  const { a, b, kvs, dst } = await raceOnExecutors(t, 'race-atomic', true);
+  t.equal(b, a, 'both attempts returned the same result');
+  t.same(dst, [a], 'and the stored value is that result, written once');
+  const deadline = deadlineIn(10_000);
+  const { ts } = (await kvs.get(`${RESERVED_PREFIX}tx/race-atomic`, { deadline }))!.reveal() as { ts: number };
+  // Index entries of the transaction in the epochs a minute either side of its commit record's time.
+  const epoch = Math.floor(ts / (TX_TIMING.epochMs * 1000));
+  const epochs = Array.from({ length: 241 }, (_, i) => epoch - 120 + i);
+  const indexes = await Promise.all(epochs.map((e) => kvs.get(`${RESERVED_PREFIX}idx/dst/${e}`, { deadline })));
+  const indexed = indexes.flatMap((index, i) => ((index as MapLattice<Lattice> | undefined)?.get('race-atomic') ? [epochs[i]!] : []));
+  t.same(indexed, [epoch], 'one index epoch: the commit record\'s');
 });
