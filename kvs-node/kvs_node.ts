@@ -12,6 +12,10 @@
 //     replication factor from the copies that are left;
 //   - keys it no longer replicates after a change are dropped once their
 //     replicas confirm them and the ring has been still a while (UnownedSweep).
+// It is also the one decider of its primary keys' `decide` operations
+// (first writer wins on a field, see decider.ts); a decided value is stored
+// like a put (stamped, so only a later delete removes it) and travels in
+// gossip, hand-off and join records like any value.
 // A request for a key it does not hold is answered WrongShard with its view
 // of the ring, never a silent miss. A key it came to hold by a ring change
 // reaches it by hand-off a moment later; until then (a window after the
@@ -20,11 +24,11 @@
 import { Actor, type ActorOptions, type MessageContext } from '../lib/actor/actor.js';
 import { actorOptions } from '../lib/actor/node_setup.js';
 import { request } from '../lib/actor/rpc.js';
-import { arr, encodeMessage, num, str, type Envelope } from '../lib/codec/index.js';
+import { arr, encodeMessage, lattice, num, str, type Envelope } from '../lib/codec/index.js';
 import { DEFAULT_HANDOFF_TIMEOUT_MS, DEFAULT_TOMBSTONE_RETENTION_MS, type KvsConfig } from '../lib/config.js';
 import { deadlineIn } from '../lib/deadline.js';
 import { HandoffIncomplete, NoCapacity, PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
-import { KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseOp, parseRecords, recordToWire, type Entry, type KeyRecord, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
+import { KVS_ACCEPT, KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseOp, parseRecords, recordToWire, type Entry, type KeyRecord, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
 import { followOverrides } from '../lib/kvs/replication_overrides.js';
 import { KVS_UPDATES } from '../lib/kvs/updates.js';
 import { RingView, shardInfo, type ShardInfo, type ShardState } from '../lib/kvs/ring_view.js';
@@ -32,6 +36,7 @@ import type { Lattice } from '../lib/lattice/index.js';
 import { Membership } from '../lib/membership.js';
 import { kvsMetrics } from '../lib/node_metrics.js';
 import { RateMeter } from '../lib/rate_meter.js';
+import { Decider } from './decider.js';
 import { GossipQueue } from './gossip.js';
 import { HotKeys } from './hot_keys.js';
 import { UnownedSweep } from './unowned_sweep.js';
@@ -47,6 +52,8 @@ const HANDOFF_RETRY_MS = 50;
 const HANDOFF_RETRY_MAX_MS = 1000;
 /** How long a previous replica may take to answer a read that missed during a hand-off. */
 const PEEK_TIMEOUT_MS = 500;
+/** How long a replica may take to accept a decided value (under the client's 2 s attempt, so a failure is answered). */
+const ACCEPT_TIMEOUT_MS = 1500;
 
 export class KvsNode extends Actor {
   readonly kind = 'kvs' as const;
@@ -80,6 +87,7 @@ export class KvsNode extends Actor {
   private readonly leavePeers = new Map<string, ShardState>();
   /** Set when the leave ran out of time with keys not handed off: stop() rejects with it. */
   private handoffError: HandoffIncomplete | undefined;
+  private readonly decider: Decider;
 
   constructor(
     opts: ActorOptions,
@@ -122,8 +130,20 @@ export class KvsNode extends Actor {
       [KVS_GOSSIP]: (msg) => this.merge(parseRecords(msg)),
       [KVS_JOIN]: (msg, ctx) => this.join(msg, ctx),
       [KVS_PEEK]: (msg) => this.peek(msg),
+      [KVS_ACCEPT]: async (msg) => ({ value: await this.decider.accept(str(msg, 'from'), str(msg, 'key'), str(msg, 'field'), lattice(msg, 'value')) }),
     });
     this.membership.onChange(() => this.refreshRing());
+    this.decider = new Decider({
+      id: this.id,
+      store: this.store,
+      primary: (key) => this.ring.readReplicas(key)[0],
+      otherReplicas: (key) => this.ring.writeReplicas(key).filter((r) => r.id !== this.id),
+      merged: (key, value) => this.mergedAt(key, value),
+      failed: (err, key) => this.log.warn({ err, key }, 'decided value not written to disk'),
+      accept: async (r, key, field, value) =>
+        lattice((await request(this.transport, r.subject, KVS_ACCEPT, { from: this.id, key, field, value }, deadlineIn(ACCEPT_TIMEOUT_MS))) as Envelope, 'value'),
+      wrongShard: (key, what) => this.wrongShard(key, what),
+    });
   }
 
   static async create(config: KvsConfig): Promise<KvsNode> {
@@ -424,6 +444,13 @@ export class KvsNode extends Actor {
         } else if (op.op === 'watch') {
           this.watches.watch(op.key, op.ttlMs);
           results[i] = {};
+        } else if (op.op === 'decide') {
+          pending.push(
+            this.decider.decide(op.key, op.field, op.value).then(
+              (value) => (results[i] = { value }),
+              (err: unknown) => (results[i] = { error: asCloudburstError(err).toWire() }),
+            ),
+          );
         } else {
           // The tombstone replicates like a put (and is applied in memory
           // at once, before the forward below reads it).
@@ -507,8 +534,8 @@ export class KvsNode extends Actor {
     return { records: this.recordsOf(arr(msg, 'keys')) };
   }
 
-  private wrongShard(key: string): WrongShard {
-    return new WrongShard(`shard ${this.id} does not hold key "${key}"`, { data: { members: this.ring.members } });
+  private wrongShard(key: string, what = 'does not hold'): WrongShard {
+    return new WrongShard(`shard ${this.id} ${what} key "${key}"`, { data: { members: this.ring.members } });
   }
 
   /** Serves one page of a joiner's pull; the first page registers the joiner. */

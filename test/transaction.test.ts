@@ -63,26 +63,24 @@ t.test('a version read from bounds later reads from below without hiding newer o
   t.equal(await read(begin('later'), 'b'), 3, 'a new reader sees t2');
 });
 
-t.test('a re-run of a transaction commits at the time of the attempt before it', async (t) => {
+t.test('a re-run of a transaction commits at the time it is given (an exactly-once call logs it), not at its own', async (t) => {
   const { kvs, begin, commit, read, deadline } = await setUp(t);
   const commitTs = async (id: string) => ((await kvs.get(`${RESERVED_PREFIX}tx/${id}`, { deadline: deadline() }))?.reveal() as { ts: number }).ts;
   await commit('once', { x: 1, y: 1 });
   const first = await commitTs('once');
   await epochsPass(3);
   const rerun = begin('once');
-  await rerun.resume(deadline());
   rerun.write('x', LWWPair.now(1, 'once'));
   rerun.write('y', LWWPair.now(1, 'once'));
-  await rerun.commit(deadline());
+  await rerun.commit(deadline(), first);
   t.equal(await commitTs('once'), first, 'one commit time, so one index epoch, for every attempt');
   const reader = begin('reader');
   t.same([await read(reader, 'x'), await read(reader, 'y')], [1, 1]);
 
   const fresh = begin('fresh');
-  await fresh.resume(deadline());
   fresh.write('x', LWWPair.now(2, 'fresh'));
   await fresh.commit(deadline());
-  t.ok((await commitTs('fresh')) > first, 'a transaction no attempt committed before gets a time of its own');
+  t.ok((await commitTs('fresh')) > first, 'a transaction given no time commits at its own');
 });
 
 t.test('a key no transaction wrote is read from its plain value; once one has, never again', async (t) => {

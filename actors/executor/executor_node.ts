@@ -285,6 +285,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
    * logged (an atomic call commits before that, so a re-run finds it done).
    * A transaction is committed unless `passedOn` (a DAG stage before the
    * sink), whose transaction is logged instead, for a re-run to pass on.
+   * Under the log, attempts running at once agree on everything they act
+   * on: the result, the commit time, and what a stage passes on are decided
+   * steps like the reads and writes.
    */
   private async runOnce(
     name: string,
@@ -295,17 +298,19 @@ export class ExecutorNode extends Actor implements InvocationHost {
     ctx: Omit<Invocation, 'deadline' | 'log'>,
     passedOn = false,
   ): Promise<Uint8Array> {
-    // A transaction this attempt commits may have been committed in part by an earlier one: looked up beside the log.
-    const [log] = once ? await Promise.all([EffectLog.open(this.kvs, requestId, deadline), !passedOn && ctx.tx?.resume(deadline)]) : [];
-    if (log?.result) {
-      const carried = log.step('tx');
+    const log = once ? await EffectLog.open(this.kvs, requestId, deadline) : undefined;
+    const logged = await log?.logged('result', deadline);
+    if (log && logged) {
+      const carried = await log.logged('tx', deadline);
       if (ctx.tx && carried) ctx.tx.absorb(decode(carried) as CarriedTransaction);
-      return log.result;
+      return logged;
     }
     const result = await this.invoke(name, args, deadline, requestId, log ? { ...ctx, log } : ctx);
     // All or nothing: a call that threw never gets here, and its writes are dropped.
-    if (!passedOn) await ctx.tx?.commit(deadline);
-    else if (ctx.tx && log) await log.once('tx', deadline, () => Promise.resolve(encode(ctx.tx!.carried())));
+    const { tx } = ctx;
+    const decided = async (step: string, mine: () => unknown): Promise<unknown> => decode((await log!.once(step, deadline, () => Promise.resolve(encode(mine()))))!);
+    if (tx && !passedOn) await tx.commit(deadline, log && tx.writing ? ((await decided('commit', () => tx.now())) as number) : undefined);
+    else if (tx && log) tx.adopt((await decided('tx', () => tx.carried())) as CarriedTransaction);
     if (!log) return result;
     this.deletes.at(logKey(requestId), Date.now() + LOG_RETENTION_MS);
     return (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;

@@ -24,9 +24,9 @@
 // for newer versions that fit. A key's plain value is read only when no
 // commit has reached it, checked again after the read.
 // Versions, commit records and index epochs are deleted three minutes after
-// their commit by the executor that committed them. A re-run of an
-// exactly-once call (the same transaction) commits at the time an earlier
-// attempt did, if that one got as far as its commit record.
+// their commit by the executor that committed them. Every attempt of an
+// exactly-once call (the same transaction) commits at the one time its
+// effect log decided.
 // The reader sees its own writes. Mixing atomic and plain writes on a key is
 // not supported: atomic readers see only committed transactions' writes.
 // In an atomic DAG call the transaction travels: each stage hands its reads
@@ -185,9 +185,6 @@ export class Transaction {
   private readonly writes = new Map<string, Lattice>();
   /** What reads in this transaction returned, here or upstream, per key. */
   private readonly values = new Map<string, Lattice | undefined>();
-  /** The commit time an earlier attempt of this transaction wrote (`resume`). */
-  private earlierTs: number | undefined;
-
   private readonly epochs: Epochs;
 
   constructor(
@@ -231,20 +228,33 @@ export class Transaction {
     for (const [key, value] of upstream.writes) this.write(key, value);
   }
 
-  /**
-   * Before a re-run of an exactly-once call commits: an earlier attempt that
-   * died while committing may have indexed some keys already, so this one
-   * commits at that attempt's time (same index epoch, same entries), or
-   * readers would see two commit times of one transaction, one per key.
-   */
-  async resume(deadline: number): Promise<void> {
-    this.earlierTs = ((await this.kvs.get(commitKey(this.id), { deadline }))?.reveal() as Commit | undefined)?.ts;
+  /** Becomes exactly what `decided` carries (what every attempt of an exactly-once stage passes on). */
+  adopt(decided: CarriedTransaction): void {
+    this.reads.clear();
+    this.writes.clear();
+    this.values.clear();
+    this.absorb(decided);
   }
 
-  async commit(deadline: number): Promise<void> {
+  /** Whether there are writes to commit. */
+  get writing(): boolean {
+    return this.writes.size > 0;
+  }
+
+  /** A commit time (µs) from this machine's clock. */
+  now(): number {
+    return LWWPair.now(null, this.id).timestamp;
+  }
+
+  /**
+   * Commits at `ts`. Every attempt of an exactly-once call commits at the
+   * one time the effect log decided, or an attempt that died committing and
+   * a re-run (or two attempts at once) would leave readers two commit times
+   * of one transaction, one per key.
+   */
+  async commit(deadline: number, ts = this.now()): Promise<void> {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
-    const ts = this.earlierTs ?? LWWPair.now(null, this.id).timestamp;
     const epoch = this.epochs.of(ts);
     // Everything an index entry points a reader to is in before the entry: a
     // version copy, which a reader fetches as a floor when it read another

@@ -6,10 +6,15 @@
 //          will hold; the active shard forwards later writes to it as gossip.
 //   peek   (shard → shard): the records a shard holds for some keys, whether
 //          or not it still owns them (a new owner reading before hand-off).
-// Between shards a key travels as a record, its value with when it was
-// written and its tombstone if deleted, so a delete replicates like a put.
 //   updates (primary replica → caches, on a bucket subject): merged entries
 //          of watched keys.
+//   accept (primary → other replicas): a decided field of a key (the
+//          `decide` op), from the shard named `from`; taken only if the
+//          replica too sees that shard as the key's primary, merged, and
+//          answered with what the replica then holds for the field.
+// Between shards a key travels as a record, its value with when it was
+// written and its tombstone if deleted, so a delete replicates like a put
+// (a decided field is part of the value, carried like any other).
 
 import { arr, num, obj, str, lattice } from '../codec/index.js';
 import { MalformedMessage, type WireError } from '../errors.js';
@@ -19,6 +24,7 @@ export const KVS_BATCH = 'batch';
 export const KVS_GOSSIP = 'gossip';
 export const KVS_JOIN = 'join';
 export const KVS_PEEK = 'peek';
+export const KVS_ACCEPT = 'accept';
 
 export type KvsOp =
   /** `local`: only what this shard holds, not asking previous replicas during a hand-off (inspection). */
@@ -26,7 +32,14 @@ export type KvsOp =
   | { op: 'put'; key: string; value: Lattice }
   | { op: 'del'; key: string }
   /** Publish merges of `key` on its update subject for `ttlMs` (see updates.ts). */
-  | { op: 'watch'; key: string; ttlMs: number };
+  | { op: 'watch'; key: string; ttlMs: number }
+  /**
+   * First writer wins on field `field` of the map lattice at `key`, decided
+   * by the key's primary replica alone (kvs-node/decider.ts): it keeps
+   * `value` only if the field has none, puts what it keeps on every replica,
+   * then answers it (the winner's value, to every caller and every retry).
+   */
+  | { op: 'decide'; key: string; field: string; value: Lattice };
 
 /** `value` for a get (absent: no such key), `error` when the op failed. */
 export interface KvsResult {
@@ -70,6 +83,8 @@ export function parseOp(raw: unknown): KvsOp {
       return { op: 'del', key };
     case 'watch':
       return { op: 'watch', key, ttlMs: num(o, 'ttlMs') };
+    case 'decide':
+      return { op: 'decide', key, field: str(o, 'field'), value: lattice(o, 'value') };
     default:
       throw new MalformedMessage(`unknown kvs operation ${String(o['op'])}`);
   }
