@@ -4,7 +4,7 @@
 // read are older than its window, and what a re-run of a transaction commits.
 
 import t, { type Test } from 'tap';
-import { MarkedKeys, Transaction, type TxTiming } from '../actors/executor/transaction.js';
+import { MarkedKeys, Transaction, TxClock, type TxTiming } from '../actors/executor/transaction.js';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
 import { deadlineIn } from '../lib/deadline.js';
@@ -17,7 +17,7 @@ import { startShard } from './fixtures/cluster.js';
 
 const TIMING: TxTiming = { epochMs: 100, retentionMs: 5_000 };
 
-async function setUp(t: Test) {
+async function setUp(t: Test, timing = TIMING) {
   const nats = await startNats(t);
   const shard = await startShard(nats.url);
   const transport = await NatsTransport.connect({ servers: nats.url });
@@ -31,10 +31,10 @@ async function setUp(t: Test) {
     await shard.stop();
   });
   const deadline = () => deadlineIn(5_000);
-  const begin = (id: string) => new Transaction(id, kvs, deletes, marked, TIMING);
-  const commit = async (id: string, writes: Record<string, number>) => {
-    const tx = begin(id);
-    for (const [key, value] of Object.entries(writes)) tx.write(key, LWWPair.now(value, id));
+  const begin = (id: string, clock?: TxClock) => new Transaction(id, kvs, deletes, marked, timing, clock);
+  const commit = async (id: string, writes: Record<string, number | Lattice>, clock?: TxClock) => {
+    const tx = begin(id, clock);
+    for (const [key, value] of Object.entries(writes)) tx.write(key, typeof value === 'number' ? LWWPair.now(value, id) : value);
     await tx.commit(deadline());
   };
   const read = async (tx: Transaction, key: string) => (await tx.read(key, deadline()))?.reveal() as number | undefined;
@@ -42,10 +42,10 @@ async function setUp(t: Test) {
 }
 
 /** Waits out `epochs` whole index epochs: versions committed before are then older than any reader's window. */
-async function epochsPass(epochs: number): Promise<void> {
-  const start = Math.floor(Date.now() / TIMING.epochMs);
-  while (Math.floor(Date.now() / TIMING.epochMs) < start + epochs) {
-    await new Promise((resolve) => setTimeout(resolve, (start + epochs) * TIMING.epochMs - Date.now() + 1));
+async function epochsPass(epochs: number, epochMs = TIMING.epochMs): Promise<void> {
+  const start = Math.floor(Date.now() / epochMs);
+  while (Math.floor(Date.now() / epochMs) < start + epochs) {
+    await new Promise((resolve) => setTimeout(resolve, (start + epochs) * epochMs - Date.now() + 1));
   }
 }
 
@@ -95,4 +95,36 @@ t.test('a key no transaction wrote is read from its plain value; once one has, n
   t.equal(await read(begin('r2'), 'p'), 8, 'after a transaction wrote it, atomic readers see committed versions only');
   await epochsPass(3);
   t.equal(await read(begin('r3'), 'p'), 8, 'also once that version is older than the window');
+});
+
+t.test('the plain keys end as the last commit wrote them, whenever its writes were stamped', async (t) => {
+  // Kept for 500 ms, so a reader soon answers from the plain keys.
+  const timing: TxTiming = { epochMs: 100, retentionMs: 500 };
+  const { kvs, begin, commit, read, deadline } = await setUp(t, timing);
+  // Writes are stamped when the function makes them (worker threads, other
+  // machines), not when its transaction commits: the first commit's write
+  // of y carries a later stamp than the second commit's.
+  await commit('first', { x: new LWWPair(10, 'w', 1), y: new LWWPair(30, 'w', 1) });
+  await commit('second', { x: new LWWPair(20, 'w', 2), y: new LWWPair(20, 'w', 2) });
+  const plain = async (key: string) => (await kvs.get(key, { deadline: deadline() }))?.reveal();
+  t.same([await plain('x'), await plain('y')], [2, 2], 'the plain keys hold the second commit');
+  const now = begin('now');
+  t.same([await read(now, 'x'), await read(now, 'y')], [2, 2], 'a reader within retention reads the second commit');
+  await epochsPass(timing.retentionMs / timing.epochMs + 1, timing.epochMs);
+  const later = begin('later');
+  t.same([await read(later, 'x'), await read(later, 'y')], [2, 2], 'so does one past retention, from the plain keys');
+});
+
+t.test("a committer whose clock is ahead of the reader's does not fracture its reads", async (t) => {
+  const { begin, commit, read } = await setUp(t);
+  const ahead = new TxClock(() => Date.now() + 3_000);
+  // The first commit of c1 and c2, indexed in an epoch 3 s ahead of the reader's.
+  await commit('ahead', { c1: 1, c2: 1 }, ahead);
+  const reader = begin('reader');
+  const c1 = await read(reader, 'c1');
+  // A later commit on the reader's clock, which orders before the one ahead.
+  await commit('behind', { c1: 2, c2: 2 });
+  t.same([c1, await read(reader, 'c2')], [1, 1], "both keys as the ahead committer's transaction left them");
+  const next = begin('next');
+  t.same([await read(next, 'c1'), await read(next, 'c2')], [1, 1], 'a new reader sees the newest commit by commit time');
 });

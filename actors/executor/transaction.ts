@@ -8,21 +8,25 @@
 //      transaction of one key needs no version copy (no reader can have
 //      read another key from it), so its step 1 goes with step 2;
 //   3. the value merged into the key itself, for readers that did not ask
-//      for atomicity.
+//      for atomicity (a plain value stamped with the commit's time and id,
+//      so the plain keys end as the newest commit left them).
 // Each version holds the key's whole state at its commit (a plain value as
 // written; another lattice merged with the installed value), and the index
 // carries it, so a read is usually one round trip. For lattices that merge,
 // the installed value can miss a transaction committing at the same time, so
 // a reader can see that transaction's merge into one key and not into
 // another: read atomicity is exact for plain (last-writer-wins) values.
-// A reader keeps the versions it has read. For a key it picks the newest
-// indexed version that does not fracture what it read before: no version of
-// a transaction that also wrote a key it already read in an older version,
-// and nothing older than a version written by a transaction it already read
-// from (its floor, read from step 1's copy when the index does not show it
+// Transactions are ordered by commit time, then id (two committers' clocks
+// can give one time). A reader keeps the versions it has read. For a key it
+// picks the newest indexed version that does not fracture what it read
+// before: no version of a transaction that also wrote a key it already read
+// in an older version, and nothing older than a version written by a
+// transaction it already read from (its floor, read from step 1's copy when the index does not show it
 // yet); a floor bounds the choice from below, it does not end the search
 // for newer versions that fit. A key's plain value is read only when no
-// commit has reached it, checked again after the read.
+// commit has reached it, checked again after the read. The index epochs a
+// reader looks at are on its own clock, plus those up to the key's mark
+// when a committer's clock is ahead.
 // Versions, commit records and index epochs are deleted three minutes after
 // their commit by the executor that committed them. A re-run of an
 // exactly-once call (the same transaction) commits at the time an earlier
@@ -61,12 +65,37 @@ export interface TxTiming {
 
 export const TX_TIMING: TxTiming = { epochMs: 500, retentionMs: 180_000 };
 
+/**
+ * The clock transactions commit by, on one executor: commit times in µs,
+ * each later than the last this clock gave. Injectable so that tests can
+ * run committers whose clocks disagree, as separate machines' do.
+ */
+export class TxClock {
+  private lastUs = 0;
+
+  constructor(private readonly nowMs: () => number = Date.now) {}
+
+  now(): number {
+    return this.nowMs();
+  }
+
+  stamp(): number {
+    this.lastUs = Math.max(this.nowMs() * 1000, this.lastUs + 1);
+    return this.lastUs;
+  }
+}
+
+const SYSTEM_CLOCK = new TxClock();
+
 /** Index epochs on `timing`'s clock: which one a commit time (µs) falls in, and which are kept. */
 class Epochs {
   private readonly epochUs: number;
   private readonly kept: number;
 
-  constructor(timing: TxTiming) {
+  constructor(
+    timing: TxTiming,
+    private readonly clock: TxClock,
+  ) {
     this.epochUs = timing.epochMs * 1000;
     this.kept = Math.ceil(timing.retentionMs / timing.epochMs);
   }
@@ -76,12 +105,21 @@ class Epochs {
   }
 
   now(): number {
-    return this.of(Date.now() * 1000);
+    return this.of(this.clock.now() * 1000);
   }
 
   /** The epochs whose indexes are kept at epoch `now`, newest first (the first two are a reader's window). */
   keptAt(now: number): number[] {
     return Array.from({ length: this.kept }, (_, i) => now - i);
+  }
+
+  /**
+   * The epochs after `now` up to `latest` (a key's mark), newest first: a
+   * committer whose clock is ahead indexes there. At most as many as are
+   * kept, so a clock ahead by more than the retention is not followed.
+   */
+  ahead(now: number, latest: number): number[] {
+    return Array.from({ length: Math.max(0, Math.min(latest - now, this.kept)) }, (_, i) => Math.min(latest, now + this.kept) - i);
   }
 }
 
@@ -147,6 +185,18 @@ interface ReadVersion {
   keys: string[];
 }
 
+/**
+ * The order of transactions: by commit time, then (two committers' clocks
+ * can give one time) by id. Every choice a reader makes compares in this
+ * one total order; with commit times alone, two transactions of one time
+ * were each "not newer" than the other, so a reader could take one's k1 and
+ * the other's k2. A plain value (no transaction) is older than all.
+ */
+function older(a: { tx: string | undefined; ts: number }, b: { tx: string | undefined; ts: number }): boolean {
+  if (a.ts !== b.ts) return a.ts < b.ts;
+  return (a.tx ?? '') < (b.tx ?? '');
+}
+
 const PLAIN_READ: ReadVersion = { tx: undefined, ts: 0, keys: [] };
 
 /**
@@ -196,8 +246,9 @@ export class Transaction {
     private readonly deletes: DelayedDeletes,
     private readonly marked: MarkedKeys,
     private readonly timing = TX_TIMING,
+    private readonly clock = SYSTEM_CLOCK,
   ) {
-    this.epochs = new Epochs(timing);
+    this.epochs = new Epochs(timing, clock);
   }
 
   async read(key: string, deadline: number): Promise<Lattice | undefined> {
@@ -224,7 +275,8 @@ export class Transaction {
   absorb(upstream: CarriedTransaction): void {
     for (const [key, tx, ts, keys, value] of upstream.reads) {
       // Of two branches' reads of one key the newer stays: it bounds later reads from below.
-      if ((this.reads.get(key)?.ts ?? -1) >= ts) continue;
+      const have = this.reads.get(key);
+      if (have && !older(have, { tx: tx ?? undefined, ts })) continue;
       this.reads.set(key, { tx: tx ?? undefined, ts, keys });
       this.values.set(key, value ?? undefined);
     }
@@ -244,8 +296,15 @@ export class Transaction {
   async commit(deadline: number): Promise<void> {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
-    const ts = this.earlierTs ?? LWWPair.now(null, this.id).timestamp;
+    const ts = this.earlierTs ?? this.clock.stamp();
     const epoch = this.epochs.of(ts);
+    // A plain value is stamped again with the commit's place in the order
+    // of transactions (its time, then its id, as LWW ties go to the higher
+    // writer). Stamped when the function wrote it instead, the plain keys
+    // of two commits at once could each keep another one's write, and
+    // readers of the plain keys (past retention, or not atomic) would see
+    // that mix for good.
+    const writes = new Map([...this.writes].map(([k, w]) => [k, w instanceof LWWPair ? new LWWPair(ts, this.id, w.value) : w]));
     // Everything an index entry points a reader to is in before the entry: a
     // version copy, which a reader fetches as a floor when it read another
     // key of this transaction (so only when there is another key), and the
@@ -254,7 +313,7 @@ export class Transaction {
     // last) without looking at the index first.
     const versions = new Map<string, Lattice>();
     const version = async (k: string): Promise<Lattice> => {
-      const write = this.writes.get(k)!;
+      const write = writes.get(k)!;
       const installed = write instanceof LWWPair ? undefined : await this.kvs.get(k, { deadline });
       versions.set(k, installed ? mergeLattices(installed, write) : write);
       return versions.get(k)!;
@@ -270,7 +329,7 @@ export class Transaction {
       ...keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), deadline)),
       ...(copies ? [] : marksAndRecord()),
     ]);
-    await Promise.all(keys.map((k) => this.kvs.put(k, this.writes.get(k)!, deadline)));
+    await Promise.all(keys.map((k) => this.kvs.put(k, writes.get(k)!, deadline)));
     const expiry = Date.now() + this.timing.retentionMs;
     for (const k of keys) {
       if (copies) this.deletes.at(versionKey(this.id, k), expiry);
@@ -305,8 +364,12 @@ export class Transaction {
     this.marked.add(key);
     // No commit indexed the key in an epoch after the one its mark names.
     const latest = mark instanceof MaxIntLattice ? mark.value : now;
+    // A committer's clock ahead of ours indexed the key past our window: those epochs are read too (one more round trip, only then).
+    const ahead = this.epochs.ahead(now, latest);
+    if (ahead.length > 0) for (const [tx, v] of await this.indexed(key, ahead, deadline)) recent.set(tx, v);
     const floor = this.floor(key);
-    const fromFloor = (found: Map<string, Indexed>) => [...found].filter(([, v]) => v.ts >= floor.ts).sort((a, b) => b[1].ts - a[1].ts);
+    const fromFloor = (found: Map<string, Indexed>) =>
+      [...found].filter(([tx, v]) => !older({ tx, ts: v.ts }, floor)).sort(([atx, a], [btx, b]) => (older({ tx: atx, ts: a.ts }, { tx: btx, ts: b.ts }) ? 1 : -1));
     let chosen = this.firstWhole(fromFloor(recent));
     let olderSeen = false;
     if (!chosen) {
@@ -339,7 +402,7 @@ export class Transaction {
       // since would have moved the mark on; one that had marked it and not
       // yet indexed it (it indexes in the mark's epoch or before) would show
       // in a kept index by now.
-      const kept = this.epochs.keptAt(now).filter((e) => e <= latest);
+      const kept = [...ahead, ...this.epochs.keptAt(now).filter((e) => e <= latest)];
       return this.plain(key, deadline, async () => {
         const [markNow, indexedNow] = await Promise.all([this.kvs.get(markKey(key), { deadline }), this.indexed(key, kept, deadline)]);
         return markNow instanceof MaxIntLattice && markNow.value === latest && indexedNow.size === 0;
@@ -371,13 +434,13 @@ export class Transaction {
   /** The lower bound of a read of `key`: the newest transaction read from that also wrote it. */
   private floor(key: string): ReadVersion {
     let floor = PLAIN_READ;
-    for (const seen of this.reads.values()) if (seen.tx && seen.ts > floor.ts && seen.keys.includes(key)) floor = seen;
+    for (const seen of this.reads.values()) if (seen.tx && older(floor, seen) && seen.keys.includes(key)) floor = seen;
     return floor;
   }
 
   /** The first (newest) of `ordered` that does not fracture the reads so far. */
   private firstWhole(ordered: [string, Indexed][]): [string, Indexed] | undefined {
-    return ordered.find(([, { ts, keys }]) => !this.fractures(keys, ts));
+    return ordered.find(([tx, { ts, keys }]) => !this.fractures(tx, ts, keys));
   }
 
   /** The transactions the index of `key` lists in `epochs`. */
@@ -393,11 +456,11 @@ export class Transaction {
     return found;
   }
 
-  /** Would reading a transaction that wrote `keys` at `ts` show part of it beside an older read of another of its keys? */
-  private fractures(keys: string[], ts: number): boolean {
+  /** Would reading transaction `tx`, which wrote `keys` at `ts`, show part of it beside an older read of another of its keys? */
+  private fractures(tx: string, ts: number, keys: string[]): boolean {
     return keys.some((k) => {
       const seen = this.reads.get(k);
-      return seen !== undefined && seen.ts < ts;
+      return seen !== undefined && older(seen, { tx, ts });
     });
   }
 }
