@@ -14,6 +14,9 @@ import { RESERVED_PREFIX } from '../lib/reserved_keys.js';
 import { subjectsFor } from '../lib/subjects.js';
 import { startNats } from './fixtures/nats.js';
 import { startShard } from './fixtures/cluster.js';
+import { DyingTransport } from './fixtures/dying_transport.js';
+import { eventually } from './fixtures/eventually.js';
+import { KVS_BATCH } from '../lib/kvs/protocol.js';
 
 const TIMING: TxTiming = { epochMs: 100, retentionMs: 5_000 };
 
@@ -38,7 +41,7 @@ async function setUp(t: Test, timing = TIMING) {
     await tx.commit(deadline());
   };
   const read = async (tx: Transaction, key: string) => (await tx.read(key, deadline()))?.reveal() as number | undefined;
-  return { kvs, begin, commit, read, deadline };
+  return { nats, kvs, deletes, begin, commit, read, deadline };
 }
 
 /** Waits out `epochs` whole index epochs: versions committed before are then older than any reader's window. */
@@ -127,4 +130,35 @@ t.test("a committer whose clock is ahead of the reader's does not fracture its r
   t.same([c1, await read(reader, 'c2')], [1, 1], "both keys as the ahead committer's transaction left them");
   const next = begin('next');
   t.same([await read(next, 'c1'), await read(next, 'c2')], [1, 1], 'a new reader sees the newest commit by commit time');
+});
+
+t.test('a transaction whose committer died after indexing it and before its plain writes is finished by a reader', async (t) => {
+  const timing: TxTiming = { epochMs: 100, retentionMs: 2_000, finishAfterMs: 0 };
+  const { nats, kvs, begin, read, deadline } = await setUp(t, timing);
+  // The committer's connection dies as it sends the first write of a plain (not reserved) key.
+  const plainWrite = (msg: Record<string, unknown>) =>
+    msg['t'] === KVS_BATCH && (msg['ops'] as { op: string; key: string }[]).some((op) => op.op === 'put' && !op.key.startsWith(RESERVED_PREFIX));
+  const connection = new DyingTransport(await NatsTransport.connect({ servers: nats.url }), plainWrite);
+  const committerKvs = new KvsClient(connection, subjectsFor());
+  const committerDeletes = new DelayedDeletes(committerKvs, 60_000);
+  t.teardown(async () => {
+    committerDeletes.close();
+    committerKvs.close();
+    await connection.close().catch(() => undefined);
+  });
+  const dying = new Transaction('dying', committerKvs, committerDeletes, new MarkedKeys(), timing);
+  dying.write('x', LWWPair.now(1, 'dying'));
+  dying.write('y', LWWPair.now(1, 'dying'));
+  // A short deadline: the client retries a request that fails until then, and the version must stay kept meanwhile.
+  await t.rejects(dying.commit(deadlineIn(300)), 'the committer dies while committing');
+  t.ok(connection.hasDied, 'at its plain writes');
+  const plain = async (key: string) => (await kvs.get(key, { deadline: deadline() }))?.reveal();
+  t.same([await plain('x'), await plain('y')], [undefined, undefined], 'no plain key written');
+
+  const reader = begin('reader');
+  t.same([await read(reader, 'x'), await read(reader, 'y')], [1, 1], 'atomic readers see it: it is indexed');
+  await eventually('the reader wrote the plain keys', async () => (await plain('x')) === 1 && (await plain('y')) === 1, 5_000);
+  await epochsPass(timing.retentionMs / timing.epochMs + 1, timing.epochMs);
+  const later = begin('later');
+  t.same([await read(later, 'x'), await read(later, 'y')], [1, 1], 'past retention its writes are still there, in the plain keys');
 });

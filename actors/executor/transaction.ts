@@ -61,9 +61,18 @@ export interface TxTiming {
   epochMs: number;
   /** Versions, commit records and index epochs are deleted this long after their commit. */
   retentionMs: number;
+  /**
+   * A reader that reads a version this much older than its clock, of a
+   * transaction not yet known to be done here, makes sure its plain writes
+   * were made (`finish`). Default 2 s: a live committer is done by then.
+   */
+  finishAfterMs?: number;
 }
 
 export const TX_TIMING: TxTiming = { epochMs: 500, retentionMs: 180_000 };
+const FINISH_AFTER_MS = 2_000;
+/** How long a reader's background finishing of a transaction may take. */
+const FINISH_TIMEOUT_MS = 10_000;
 
 /**
  * The clock transactions commit by, on one executor: commit times in µs,
@@ -132,6 +141,15 @@ const indexKey = (key: string, epoch: number): string => `${RESERVED_PREFIX}idx/
  * epoch a commit indexed the key in.
  */
 const markKey = (key: string): string => `${RESERVED_PREFIX}idx/${key}/latest`;
+/**
+ * Set once a transaction's plain keys are all written (after them, by its
+ * committer or by a reader that finished it). Without it, a reader that
+ * reads an old version of the transaction writes its plain keys again: the
+ * committer may have died after indexing it, and once its index epoch ages
+ * out of readers' reach, the plain keys are all that is left of it.
+ */
+const doneKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}/done`;
+const DONE = new MaxIntLattice(1);
 
 interface Commit {
   ts: number;
@@ -157,26 +175,40 @@ function parseIndexEntry(entry: Lattice): Indexed | undefined {
   return { ts: ts.value, keys: [...(keys.reveal() as ReadonlySet<string>)], version };
 }
 
-/**
- * Keys an executor has seen marked. A mark is never removed, so a read of
- * such a key need not fetch the plain value in case it has none. Bounded:
- * the oldest are forgotten (which only costs that fetch again).
- */
-export class MarkedKeys {
-  private readonly keys = new Set<string>();
+/** Names an executor remembers, the oldest forgotten past `max`. */
+class BoundedNames {
+  private readonly names = new Set<string>();
 
   constructor(private readonly max = 100_000) {}
 
-  has(key: string): boolean {
-    return this.keys.has(key);
+  has(name: string): boolean {
+    return this.names.has(name);
   }
 
-  add(key: string): void {
-    if (this.keys.has(key)) return;
-    if (this.keys.size >= this.max) this.keys.delete(this.keys.values().next().value!);
-    this.keys.add(key);
+  add(name: string): void {
+    if (this.names.has(name)) return;
+    if (this.names.size >= this.max) this.names.delete(this.names.values().next().value!);
+    this.names.add(name);
+  }
+
+  delete(name: string): void {
+    this.names.delete(name);
   }
 }
+
+/**
+ * Keys an executor has seen marked. A mark is never removed, so a read of
+ * such a key need not fetch the plain value in case it has none. Bounded:
+ * forgetting one only costs that fetch again.
+ */
+export class MarkedKeys extends BoundedNames {}
+
+/**
+ * Transactions an executor has seen done (or is finishing), so that a
+ * reader checks an old version's transaction once here. Bounded:
+ * forgetting one only costs that check again.
+ */
+export class FinishedTransactions extends BoundedNames {}
 
 /** A version a transaction has read: which transaction wrote it (none: a plain value), when, and what else it wrote. */
 interface ReadVersion {
@@ -247,6 +279,7 @@ export class Transaction {
     private readonly marked: MarkedKeys,
     private readonly timing = TX_TIMING,
     private readonly clock = SYSTEM_CLOCK,
+    private readonly finished = new FinishedTransactions(),
   ) {
     this.epochs = new Epochs(timing, clock);
   }
@@ -330,12 +363,56 @@ export class Transaction {
       ...(copies ? [] : marksAndRecord()),
     ]);
     await Promise.all(keys.map((k) => this.kvs.put(k, writes.get(k)!, deadline)));
+    // Not awaited: if it is lost, a reader writes the plain keys again (the same stamps: no change).
+    this.kvs.put(doneKey(this.id), DONE, deadline).catch(() => undefined);
     const expiry = Date.now() + this.timing.retentionMs;
     for (const k of keys) {
       if (copies) this.deletes.at(versionKey(this.id, k), expiry);
       this.deletes.at(indexKey(k, epoch), expiry);
     }
     this.deletes.at(commitKey(this.id), expiry);
+    this.deletes.at(doneKey(this.id), expiry);
+  }
+
+  /**
+   * Roll-forward of a transaction read from whose committer may have died
+   * after indexing it and before writing its plain keys: unless it is
+   * marked done, its version of each key it wrote (the index entry's for
+   * `key`, the copies for the others) is merged into the plain key. Each
+   * version is the key's state at the commit, stamped with the commit's
+   * place in the order of transactions, so merging it again changes
+   * nothing a later commit wrote. The finisher also takes over deleting
+   * what the committer would have deleted.
+   */
+  private async finish(tx: string, key: string, { ts, keys, version }: Indexed): Promise<void> {
+    const deadline = Date.now() + FINISH_TIMEOUT_MS;
+    if ((await this.kvs.get(doneKey(tx), { deadline })) !== undefined) return;
+    const copies = keys.length > 1;
+    await Promise.all(
+      keys.map(async (k) => {
+        // A copy already deleted was deleted by a committer that lived past its plain writes.
+        const v = k === key ? version : await this.kvs.get(versionKey(tx, k), { deadline });
+        if (v) await this.kvs.put(k, v, deadline);
+      }),
+    );
+    await this.kvs.put(doneKey(tx), DONE, deadline);
+    const expiry = Date.now() + this.timing.retentionMs;
+    const epoch = this.epochs.of(ts);
+    for (const k of keys) {
+      if (copies) this.deletes.at(versionKey(tx, k), expiry);
+      this.deletes.at(indexKey(k, epoch), expiry);
+    }
+    this.deletes.at(commitKey(tx), expiry);
+    this.deletes.at(doneKey(tx), expiry);
+  }
+
+  /** Starts `finish` in the background (the read does not wait) for an old version of a transaction not seen done here. */
+  private finishIfOld(tx: string, key: string, entry: Indexed): void {
+    const ageUs = this.clock.now() * 1000 - entry.ts;
+    if (this.finished.has(tx) || ageUs < (this.timing.finishAfterMs ?? FINISH_AFTER_MS) * 1000) return;
+    this.finished.add(tx);
+    // On failure, a later read tries again.
+    this.finish(tx, key, entry).catch(() => this.finished.delete(tx));
   }
 
   /**
@@ -387,9 +464,10 @@ export class Transaction {
       for (let i = 0, n = OLDER_EPOCHS_FIRST; !chosen && i < older.length; i += n, n *= 2) chosen = await fit(older.slice(i, i + n));
     }
     if (chosen) {
-      const [tx, { ts, keys, version }] = chosen;
-      this.reads.set(key, { tx, ts, keys });
-      return version;
+      const [tx, entry] = chosen;
+      this.reads.set(key, { tx, ts: entry.ts, keys: entry.keys });
+      this.finishIfOld(tx, key, entry);
+      return entry.version;
     }
     if (floor.tx) {
       // The floor's transaction has not indexed this key yet; its version is there before its commit record.
