@@ -27,8 +27,11 @@
 // commit has reached it, checked again after the read. The index epochs a
 // reader looks at are on its own clock, plus those up to the key's mark
 // when a committer's clock is ahead.
+// A committer marks its transaction done after the plain writes; a reader
+// that reads an old version of a transaction not marked done redoes its
+// commit from step 2 (`finish`), in case the committer died before.
 // Versions, commit records and index epochs are deleted three minutes after
-// their commit by the executor that committed them. A re-run of an
+// their commit by the executor that committed (or finished) them. A re-run of an
 // exactly-once call (the same transaction) commits at the time an earlier
 // attempt did, if that one got as far as its commit record.
 // The reader sees its own writes. Mixing atomic and plain writes on a key is
@@ -377,27 +380,27 @@ export class Transaction {
   /**
    * Roll-forward of a transaction read from whose committer may have died
    * after indexing it and before writing its plain keys: unless it is
-   * marked done, its version of each key it wrote (the index entry's for
-   * `key`, the copies for the others) is merged into the plain key. Each
-   * version is the key's state at the commit, stamped with the commit's
-   * place in the order of transactions, so merging it again changes
-   * nothing a later commit wrote. The finisher also takes over deleting
-   * what the committer would have deleted.
+   * marked done, its commit is redone from step 2 with its versions (the
+   * index entry's for `key`, the copies for the others, all written before
+   * any index entry): every key's index entry (the committer may have died
+   * between two; a plain key must never hold a write its index lacks), then
+   * each version merged into the plain key. A version is the key's state at
+   * the commit, stamped with the commit's place in the order of
+   * transactions, so writing it again changes nothing a later commit wrote.
+   * The finisher also takes over deleting what the committer would have.
    */
   private async finish(tx: string, key: string, { ts, keys, version }: Indexed): Promise<void> {
     const deadline = Date.now() + FINISH_TIMEOUT_MS;
     if ((await this.kvs.get(doneKey(tx), { deadline })) !== undefined) return;
     const copies = keys.length > 1;
-    await Promise.all(
-      keys.map(async (k) => {
-        // A copy already deleted was deleted by a committer that lived past its plain writes.
-        const v = k === key ? version : await this.kvs.get(versionKey(tx, k), { deadline });
-        if (v) await this.kvs.put(k, v, deadline);
-      }),
-    );
+    const epoch = this.epochs.of(ts);
+    const versions = await Promise.all(keys.map((k) => (k === key ? Promise.resolve(version) : this.kvs.get(versionKey(tx, k), { deadline }))));
+    // A copy already deleted was deleted by a committer that lived past its plain writes: nothing is left to do.
+    if (versions.some((v) => v === undefined)) return;
+    await Promise.all(keys.map((k, i) => this.kvs.put(indexKey(k, epoch), new MapLattice([[tx, indexEntry(ts, keys, versions[i]!)]]), deadline)));
+    await Promise.all(keys.map((k, i) => this.kvs.put(k, versions[i]!, deadline)));
     await this.kvs.put(doneKey(tx), DONE, deadline);
     const expiry = Date.now() + this.timing.retentionMs;
-    const epoch = this.epochs.of(ts);
     for (const k of keys) {
       if (copies) this.deletes.at(versionKey(tx, k), expiry);
       this.deletes.at(indexKey(k, epoch), expiry);
