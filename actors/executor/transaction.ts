@@ -21,19 +21,20 @@
 // picks the newest indexed version that does not fracture what it read
 // before: no version of a transaction that also wrote a key it already read
 // in an older version, and nothing older than a version written by a
-// transaction it already read from (its floor, read from step 1's copy when the index does not show it
-// yet); a floor bounds the choice from below, it does not end the search
-// for newer versions that fit. A key's plain value is read only when no
-// commit has reached it, checked again after the read. The index epochs a
+// transaction it already read from (its floor, read from step 1's copy
+// when the index does not show it yet); a floor bounds the choice from
+// below, it does not end the search for newer versions that fit. A key's
+// plain value is read only when no commit has reached it, checked again
+// after the read. The index epochs a
 // reader looks at are on its own clock, plus those up to the key's mark
 // when a committer's clock is ahead.
 // A committer marks its transaction done after the plain writes; a reader
 // that reads an old version of a transaction not marked done redoes its
 // commit from step 2 (`finish`), in case the committer died before.
 // Versions, commit records and index epochs are deleted three minutes after
-// their commit by the executor that committed (or finished) them. A re-run of an
-// exactly-once call (the same transaction) commits at the time an earlier
-// attempt did, if that one got as far as its commit record.
+// their commit by the executor that committed (or finished) them. A re-run
+// of an exactly-once call (the same transaction) commits at the time an
+// earlier attempt did, if that one got as far as its commit record.
 // The reader sees its own writes. Mixing atomic and plain writes on a key is
 // not supported: atomic readers see only committed transactions' writes.
 // In an atomic DAG call the transaction travels: each stage hands its reads
