@@ -24,7 +24,7 @@ import { answerState, type Invocation, type InvocationHost } from './state_bridg
 import { PinnedVersions, addDependency, type Session } from './sessions.js';
 import { EffectLog, LOG_RETENTION_MS, logKey } from './effect_log.js';
 import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
-import { MarkedKeys, Transaction, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
+import { FinishedTransactions, MarkedKeys, TX_TIMING, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
@@ -89,6 +89,10 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private readonly deletes: DelayedDeletes;
   /** Keys seen marked by a transaction, shared by every transaction here. */
   private readonly marked = new MarkedKeys();
+  /** Transactions seen done, shared likewise (a reader finishes an old one it reads, once per executor). */
+  private readonly finished = new FinishedTransactions();
+  /** The clock this executor's transactions commit by (a test may give executors clocks that disagree). */
+  txClock = new TxClock();
   private readonly line: MainStateLine;
   private readonly done: DoneNotices;
   private instances = 0;
@@ -276,7 +280,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
    * writes and so must be a transaction of its own.
    */
   private transaction(id: string, once: boolean): Transaction {
-    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.deletes, this.marked);
+    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.deletes, this.marked, TX_TIMING, this.txClock, this.finished);
   }
 
   /**
