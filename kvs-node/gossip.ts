@@ -1,7 +1,9 @@
 // Outbound replication of a shard: keys whose merged value another replica
 // may lack are queued per peer and sent in batched rounds (Anna's gossip).
 // A round that fails (peer slow, restarting) is queued again as long as the
-// peer still should hold the key, so replicas converge after missed rounds.
+// peer still should hold the key, so replicas converge after missed rounds;
+// a peer that keeps failing is tried at growing intervals (up to a second),
+// not every round.
 
 export interface GossipSender {
   /** Sends the current values of `keys` to `peer`; rejects when not acknowledged. */
@@ -10,17 +12,23 @@ export interface GossipSender {
   stillWanted(peer: string, key: string): boolean;
   /** Told of keys `peer` acknowledged. */
   delivered(peer: string, keys: string[]): void;
+  /** Told of keys `peer` did not acknowledge (queued again if still wanted). */
+  failed?(peer: string, keys: string[]): void;
   /** Told of each round that has something to send (metrics). */
   roundStarted?(): void;
 }
 
 /** Entries per gossip message; values are chunked by the transport if large. */
 const BATCH = 512;
+/** Longest pause before a failing peer is tried again. */
+const MAX_BACKOFF_MS = 1000;
 
 export class GossipQueue {
   private queued = new Map<string, Set<string>>();
   private timer: NodeJS.Timeout | undefined;
   private inFlight = new Set<Promise<void>>();
+  /** Peers whose last send failed: failures in a row and when to try next. */
+  private readonly backoff = new Map<string, { failures: number; until: number }>();
 
   constructor(
     private readonly sender: GossipSender,
@@ -31,6 +39,12 @@ export class GossipQueue {
     let keys = this.queued.get(peer);
     if (!keys) this.queued.set(peer, (keys = new Set()));
     keys.add(key);
+  }
+
+  /** Drops what is queued for peers `wanted` refuses (gone from the ring): a dead peer is not retried forever. */
+  retainPeers(wanted: (peer: string) => boolean): void {
+    for (const peer of this.queued.keys()) if (!wanted(peer)) this.queued.delete(peer);
+    for (const peer of this.backoff.keys()) if (!wanted(peer)) this.backoff.delete(peer);
   }
 
   start(): void {
@@ -49,15 +63,25 @@ export class GossipQueue {
     return n;
   }
 
-  /** Sends everything queued now and waits for the answers. */
+  /** Nothing queued and nothing waiting for an answer. */
+  get idle(): boolean {
+    return this.queued.size === 0 && this.inFlight.size === 0;
+  }
+
+  /** Sends everything queued now (peers backing off included) and waits for the answers. */
   async flush(): Promise<void> {
-    await this.round();
+    await this.round(true);
     await Promise.allSettled([...this.inFlight]);
   }
 
-  private round(): Promise<unknown> {
-    const queued = this.queued;
-    this.queued = new Map();
+  private round(force = false): Promise<unknown> {
+    const now = Date.now();
+    const queued = new Map<string, Set<string>>();
+    for (const [peer, keys] of this.queued) {
+      if (!force && (this.backoff.get(peer)?.until ?? 0) > now) continue;
+      queued.set(peer, keys);
+      this.queued.delete(peer);
+    }
     if (queued.size > 0) this.sender.roundStarted?.();
     const sends: Promise<void>[] = [];
     for (const [peer, keys] of queued) {
@@ -69,8 +93,14 @@ export class GossipQueue {
 
   private sendBatch(peer: string, keys: string[]): Promise<void> {
     const sending = this.sender.send(peer, keys).then(
-      () => this.sender.delivered(peer, keys),
       () => {
+        this.backoff.delete(peer);
+        this.sender.delivered(peer, keys);
+      },
+      () => {
+        const failures = (this.backoff.get(peer)?.failures ?? 0) + 1;
+        this.backoff.set(peer, { failures, until: Date.now() + Math.min(MAX_BACKOFF_MS, this.periodMs * 2 ** failures) });
+        this.sender.failed?.(peer, keys);
         for (const key of keys) if (this.sender.stillWanted(peer, key)) this.add(peer, key);
       },
     );

@@ -5,10 +5,17 @@
 //     before it serves reads; each of those shards forwards later writes to
 //     it as gossip from the moment it answers the pull, so none is missed;
 //   - leaving (SIGTERM): it hands every entry to the replicas that will hold
-//     it, still taking writes meanwhile and forwarding them;
+//     it, still taking writes meanwhile and forwarding them, and retries what
+//     is not acknowledged until a deadline; short of it, stop() rejects;
 //   - a shard that dies is noticed by missed heartbeats; every survivor then
 //     pushes its entries to the replicas that newly hold them, restoring the
-//     replication factor from the copies that are left.
+//     replication factor from the copies that are left;
+//   - keys it no longer replicates after a change are dropped once their
+//     replicas confirm them and the ring has been still a while (UnownedSweep).
+// It is also the one decider of its primary keys' `decide` operations
+// (first writer wins on a field, see decider.ts); a decided value is stored
+// like a put (stamped, so only a later delete removes it) and travels in
+// gossip, hand-off and join records like any value.
 // A request for a key it does not hold is answered WrongShard with its view
 // of the ring, never a silent miss. A key it came to hold by a ring change
 // reaches it by hand-off a moment later; until then (a window after the
@@ -17,11 +24,11 @@
 import { Actor, type ActorOptions, type MessageContext } from '../lib/actor/actor.js';
 import { actorOptions } from '../lib/actor/node_setup.js';
 import { request } from '../lib/actor/rpc.js';
-import { arr, encodeMessage, num, str, type Envelope } from '../lib/codec/index.js';
-import type { KvsConfig } from '../lib/config.js';
+import { arr, encodeMessage, lattice, num, str, type Envelope } from '../lib/codec/index.js';
+import { DEFAULT_HANDOFF_TIMEOUT_MS, DEFAULT_TOMBSTONE_RETENTION_MS, type KvsConfig } from '../lib/config.js';
 import { deadlineIn } from '../lib/deadline.js';
-import { PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
-import { KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseEntries, parseOp, type Entry, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
+import { HandoffIncomplete, NoCapacity, PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
+import { KVS_ACCEPT, KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseOp, parseRecords, recordToWire, type Entry, type KeyRecord, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
 import { followOverrides } from '../lib/kvs/replication_overrides.js';
 import { KVS_UPDATES } from '../lib/kvs/updates.js';
 import { RingView, shardInfo, type ShardInfo, type ShardState } from '../lib/kvs/ring_view.js';
@@ -29,15 +36,24 @@ import type { Lattice } from '../lib/lattice/index.js';
 import { Membership } from '../lib/membership.js';
 import { kvsMetrics } from '../lib/node_metrics.js';
 import { RateMeter } from '../lib/rate_meter.js';
+import { Decider } from './decider.js';
 import { GossipQueue } from './gossip.js';
 import { HotKeys } from './hot_keys.js';
+import { UnownedSweep } from './unowned_sweep.js';
 import { ShardStore } from './storage/index.js';
 import { Watches } from './watches.js';
 
+/** Keys per message when confirming keys with their replicas before dropping them. */
+const CONFIRM_BATCH = 512;
 /** Entries per page of a join pull. */
 const JOIN_PAGE = 1000;
+/** First and longest pause between a leaving shard's hand-off rounds that left something unacknowledged. */
+const HANDOFF_RETRY_MS = 50;
+const HANDOFF_RETRY_MAX_MS = 1000;
 /** How long a previous replica may take to answer a read that missed during a hand-off. */
 const PEEK_TIMEOUT_MS = 500;
+/** How long a replica may take to accept a decided value (under the client's 2 s attempt, so a failure is answered). */
+const ACCEPT_TIMEOUT_MS = 1500;
 
 export class KvsNode extends Actor {
   readonly kind = 'kvs' as const;
@@ -47,9 +63,17 @@ export class KvsNode extends Actor {
   private readonly ring: RingView;
   private readonly gossip: GossipQueue;
   private readonly hot = new HotKeys();
+  private readonly sweep: UnownedSweep;
   private readonly watches: Watches;
-  /** Shards that pulled from us before their heartbeat said they were joining. */
-  private readonly joiners = new Map<string, ShardInfo>();
+  /**
+   * Shards that pulled from us before we heard their heartbeat, with when
+   * they last pulled. Only until their heartbeat speaks for them (membership
+   * then times them out) or for a member timeout without a pull: a joiner
+   * that died before any heartbeat reached us must not stay in the ring.
+   */
+  private readonly joiners = new Map<string, { info: ShardInfo; seenAt: number }>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private tombstoneTimer: NodeJS.Timeout | undefined;
   /** Rings before recent changes, until their hand-offs should be done. */
   private handoffs: { before: RingView; until: number }[] = [];
   /** Key snapshots of the join pulls in progress, by joiner. */
@@ -57,6 +81,13 @@ export class KvsNode extends Actor {
   /** Operations asked of this shard, for the load in heartbeats. */
   private readonly ops = new RateMeter();
   private readonly opMetrics: ReturnType<typeof kvsMetrics> | undefined;
+  /** Hand-off batches not acknowledged while leaving (tests, logs). */
+  private failedHandoffs = 0;
+  /** While leaving: every other shard seen in the ring since, in the state it was last seen in. */
+  private readonly leavePeers = new Map<string, ShardState>();
+  /** Set when the leave ran out of time with keys not handed off: stop() rejects with it. */
+  private handoffError: HandoffIncomplete | undefined;
+  private readonly decider: Decider;
 
   constructor(
     opts: ActorOptions,
@@ -71,20 +102,48 @@ export class KvsNode extends Actor {
       {
         send: (peer, keys) => this.sendGossip(peer, keys),
         stillWanted: (peer, key) => this.ring.writeReplicas(key).some((r) => r.id === peer),
-        delivered: (_peer, keys) => this.dropUnowned(keys),
+        delivered: () => {},
+        failed: (peer, keys) => {
+          if (this.state !== 'leaving') return;
+          this.failedHandoffs++;
+          this.log.warn({ peer, keys: keys.length }, 'hand-off batch not acknowledged; retrying');
+        },
         roundStarted: () => this.opMetrics?.gossipRound(),
       },
       config.gossipMs,
     );
     this.opMetrics = this.metrics && kvsMetrics(this.metrics, { keys: () => this.store.size, gossipQueued: () => this.gossip.queuedKeys });
+    this.sweep = new UnownedSweep(
+      {
+        ringVersion: () => this.ring.version,
+        settled: () => this.state === 'active',
+        unowned: () => [...this.store.recordKeys()].filter((key) => !this.owns(key)),
+        confirm: (keys) => this.confirmReplicas(keys),
+        drop: (keys) => this.dropUnowned(keys),
+        onError: (err) => this.log.warn({ err }, 'keys no longer owned not dropped'),
+      },
+      Math.max(1000, 2 * config.memberTimeoutMs),
+    );
     this.watches = new Watches((bucket, entries) => this.publishUpdates(bucket, entries));
     this.serve(this.subject, {
       [KVS_BATCH]: (msg) => this.batch(msg),
-      [KVS_GOSSIP]: (msg) => this.merge(parseEntries(msg)),
+      [KVS_GOSSIP]: (msg) => this.merge(parseRecords(msg)),
       [KVS_JOIN]: (msg, ctx) => this.join(msg, ctx),
       [KVS_PEEK]: (msg) => this.peek(msg),
+      [KVS_ACCEPT]: async (msg) => ({ value: await this.decider.accept(str(msg, 'from'), str(msg, 'key'), str(msg, 'field'), lattice(msg, 'value')) }),
     });
     this.membership.onChange(() => this.refreshRing());
+    this.decider = new Decider({
+      id: this.id,
+      store: this.store,
+      primary: (key) => this.ring.readReplicas(key)[0],
+      otherReplicas: (key) => this.ring.writeReplicas(key).filter((r) => r.id !== this.id),
+      merged: (key, value) => this.mergedAt(key, value),
+      failed: (err, key) => this.log.warn({ err, key }, 'decided value not written to disk'),
+      accept: async (r, key, field, value) =>
+        lattice((await request(this.transport, r.subject, KVS_ACCEPT, { from: this.id, key, field, value }, deadlineIn(ACCEPT_TIMEOUT_MS))) as Envelope, 'value'),
+      wrongShard: (key, what) => this.wrongShard(key, what),
+    });
   }
 
   static async create(config: KvsConfig): Promise<KvsNode> {
@@ -95,6 +154,11 @@ export class KvsNode extends Actor {
   /** What this shard itself holds under `key` (status views and tests). */
   localValue(key: string): Lattice | undefined {
     return this.store.get(key);
+  }
+
+  /** How many keys hold a value in this shard's memory (tests, status). */
+  get localKeys(): number {
+    return this.store.size;
   }
 
   /** Whether this shard is a replica of `key` in its own view of the ring. */
@@ -113,6 +177,16 @@ export class KvsNode extends Actor {
     this.membership.follow(this.transport, this.subjects, onBad);
     followOverrides(this.transport, this.subjects, (o) => this.setOverrides(o), onBad);
     this.gossip.start();
+    this.sweepTimer = setInterval(() => {
+      if (this.joiners.size > 0 || this.pulls.size > 0) this.refreshRing();
+    }, Math.max(10, this.config.memberTimeoutMs / 3));
+    this.sweepTimer.unref();
+    // Tombstones are kept for the retention, collected within a tenth more.
+    const retention = this.config.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS;
+    this.tombstoneTimer = setInterval(() => {
+      this.store.collectTombstones(Date.now() - retention).catch((err: unknown) => this.log.warn({ err }, 'tombstones not collected'));
+    }, Math.min(60_000, Math.max(10, retention / 10)));
+    this.tombstoneTimer.unref();
     // Everyone answers the ping at once; a short window hears them all.
     await this.membership.waitFor(() => false, Math.min(this.config.heartbeatMs, 250));
     this.refreshRing();
@@ -134,16 +208,66 @@ export class KvsNode extends Actor {
     };
   }
 
+  /** Hand-off batches not acknowledged so far while leaving (each is retried). */
+  get handoffFailures(): number {
+    return this.failedHandoffs;
+  }
+
+  /** Stops; rejects with HandoffIncomplete when the leave ran out of time with keys not handed off. */
+  override async stop(): Promise<void> {
+    await super.stop();
+    if (this.handoffError) throw this.handoffError;
+  }
+
   protected override async beforeStop(): Promise<void> {
     if (this.state !== 'active') return;
     // Leaving changes the ring: every entry is queued for the replicas that
     // hold it once we are gone (onRingChange); send them all before going.
+    // A batch that fails is queued again while its peer should hold it, and
+    // a ring change (the peer declared dead, back, another taking over)
+    // queues the keys for whoever holds them now; so we are done once
+    // nothing is queued or in flight and someone is left to hold our keys.
     this.setState('leaving');
-    await this.gossip.flush();
+    const deadline = Date.now() + (this.config.handoffTimeoutMs ?? DEFAULT_HANDOFF_TIMEOUT_MS);
+    let pause = HANDOFF_RETRY_MS;
+    for (;;) {
+      await this.gossip.flush();
+      if (this.handedOff()) return;
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const version = this.ring.version;
+      await this.membership.waitFor(() => this.ring.version !== version, Math.min(pause, left));
+      pause = Math.min(2 * pause, HANDOFF_RETRY_MAX_MS);
+    }
+    const keys = this.ring.targetReplicas('').length === 0 ? this.store.size + this.store.tombstones : this.gossip.queuedKeys;
+    this.handoffError = new HandoffIncomplete(`shard ${this.id} stopped with ${keys} keys not acknowledged by a shard that keeps them`, {
+      data: { keys, failedBatches: this.failedHandoffs },
+    });
+    this.log.error({ err: this.handoffError }, 'hand-off incomplete');
+  }
+
+  /**
+   * Nothing left to send, and some shard other than this one holds what it
+   * had; or no shard is left to, and every shard seen since the leave began
+   * was leaving too (the whole cluster is stopping): what this shard holds
+   * stays in its data directory, or is dropped if it keeps none. A shard
+   * that vanished while active (dead, paused) may come back: wait for it.
+   */
+  private handedOff(): boolean {
+    if (!this.gossip.idle) return false;
+    const held = this.store.size + this.store.tombstones;
+    if (held === 0 || this.ring.targetReplicas('').length > 0) return true;
+    if (![...this.leavePeers.values()].every((s) => s === 'leaving')) return false;
+    if (this.config.durability === 'none') this.log.warn({ keys: held }, 'no shard left to hand keys to (the cluster is stopping): dropped, memory only');
+    else this.log.info({ keys: held, dataDir: this.config.dataDir }, 'no shard left to hand keys to (the cluster is stopping): they stay on disk');
+    return true;
   }
 
   protected override async onStop(): Promise<void> {
     this.gossip.stop();
+    this.sweep.stop();
+    clearInterval(this.sweepTimer);
+    clearInterval(this.tombstoneTimer);
     await this.store.close();
   }
 
@@ -155,16 +279,23 @@ export class KvsNode extends Actor {
 
   private refreshRing(): void {
     const shards = new Map<string, ShardInfo>();
-    for (const j of this.joiners.values()) shards.set(j.id, j);
     for (const m of this.membership.live('kvs')) {
-      const info = shardInfo(m);
-      shards.set(m.id, info);
-      // Once its own heartbeat speaks for a joiner, it no longer needs ours.
-      if (info.state !== 'joining') this.joiners.delete(m.id);
+      shards.set(m.id, shardInfo(m));
+      // Once its own heartbeat speaks for a joiner (in whatever state), it no
+      // longer needs ours: membership drops it when its heartbeats stop.
+      this.joiners.delete(m.id);
+    }
+    const now = Date.now();
+    for (const [id, j] of this.joiners) {
+      if (now - j.seenAt > this.config.memberTimeoutMs) this.joiners.delete(id);
+      else shards.set(id, j.info);
     }
     shards.set(this.id, { id: this.id, subject: this.subject, state: this.state, replication: this.config.replication });
+    // A pull whose joiner is gone will never ask for its next page.
+    for (const id of this.pulls.keys()) if (!shards.has(id)) this.pulls.delete(id);
     const before = this.ring.clone();
     if (this.ring.update(shards.values())) this.onRingChange(before);
+    if (this.state === 'leaving') for (const s of this.ring.members) if (s.id !== this.id) this.leavePeers.set(s.id, s.state);
   }
 
   private setOverrides(overrides: [string, number][]): void {
@@ -177,13 +308,30 @@ export class KvsNode extends Actor {
     const now = Date.now();
     // Pushes go in gossip rounds; a hand-off of many entries takes several.
     this.handoffs = [...this.handoffs.filter((h) => h.until > now), { before: old, until: now + 10_000 + 50 * this.config.gossipMs }];
-    for (const key of this.store.keys()) {
+    this.gossip.retainPeers((peer) => this.ring.shard(peer) !== undefined);
+    this.sweep.ringChanged();
+    for (const key of this.store.recordKeys()) {
       const had = new Set(old.writeReplicas(key).map((s) => s.id));
       this.queueFor(
         key,
         this.ring.writeReplicas(key).filter((s) => !had.has(s.id)),
       );
     }
+  }
+
+  /** How many keys wait for gossip to some peer (tests, status). */
+  get gossipBacklog(): number {
+    return this.gossip.queuedKeys;
+  }
+
+  /** No gossip queued or in flight: every push so far was acknowledged or given up (tests). */
+  get gossipIdle(): boolean {
+    return this.gossip.idle;
+  }
+
+  /** This shard's view of the ring's members (tests, status). */
+  ringMembers(): ShardInfo[] {
+    return this.ring.members;
   }
 
   private queueFor(key: string, replicas: ShardInfo[]): void {
@@ -194,28 +342,60 @@ export class KvsNode extends Actor {
     return this.ring.writeReplicas(key).some((s) => s.id === this.id);
   }
 
-  /** After a hand-off, entries this shard no longer holds are dropped. */
-  private dropUnowned(keys: string[]): void {
-    if (this.state === 'leaving') return;
-    for (const key of keys) if (!this.owns(key)) void this.store.delete(key);
+  /** Sends each key's record to every shard that replicates it now; resolves with the keys all of them acknowledged. */
+  private async confirmReplicas(keys: string[]): Promise<string[]> {
+    const byPeer = new Map<string, string[]>();
+    for (const key of keys) {
+      for (const r of this.ring.writeReplicas(key)) {
+        let list = byPeer.get(r.id);
+        if (!list) byPeer.set(r.id, (list = []));
+        list.push(key);
+      }
+    }
+    const failed = new Set<string>();
+    await Promise.all(
+      [...byPeer].map(async ([peer, list]) => {
+        for (let i = 0; i < list.length; i += CONFIRM_BATCH) {
+          const batch = list.slice(i, i + CONFIRM_BATCH);
+          await this.sendGossip(peer, batch).catch(() => batch.forEach((k) => failed.add(k)));
+        }
+      }),
+    );
+    // A key no shard replicates (no other shard in the ring) is never confirmed.
+    return keys.filter((key) => !failed.has(key) && this.ring.writeReplicas(key).length > 0);
+  }
+
+  /** Drops keys this shard still does not replicate (memory and disk); no tombstone, the replicas keep the key. */
+  private async dropUnowned(keys: string[]): Promise<void> {
+    const dropping = keys.filter((key) => !this.owns(key));
+    await Promise.all(dropping.map((key) => this.store.forget(key)));
+    if (dropping.length > 0) this.log.info({ keys: dropping.length }, 'dropped keys no longer replicated here');
   }
 
   private async sendGossip(peer: string, keys: string[]): Promise<void> {
     const shard = this.ring.shard(peer);
-    if (!shard) return;
-    const entries: Entry[] = [];
-    for (const key of keys) {
-      const value = this.store.get(key);
-      if (value) entries.push([key, value]);
-    }
-    if (entries.length > 0) await request(this.transport, shard.subject, KVS_GOSSIP, { entries }, deadlineIn(10 * this.config.gossipMs + 2000));
+    // Not delivered: the gossip queue drops the keys (the peer is no longer
+    // wanted) instead of taking them as acknowledged.
+    if (!shard) throw new NoCapacity(`shard ${peer} left the ring`);
+    const records = this.recordsOf(keys);
+    if (records.length > 0) await request(this.transport, shard.subject, KVS_GOSSIP, { records }, deadlineIn(10 * this.config.gossipMs + 2000));
   }
 
-  private async merge(entries: Entry[]): Promise<Record<string, never>> {
-    const results = await this.store.putMany(entries.map(([key, value]) => ({ key, value })));
+  /** The wire records (values and tombstones) this shard has for `keys`. */
+  private recordsOf(keys: Iterable<unknown>): unknown[] {
+    const records: unknown[] = [];
+    for (const key of keys) {
+      const record = typeof key === 'string' ? this.store.record(key) : undefined;
+      if (record) records.push(recordToWire(key as string, record));
+    }
+    return records;
+  }
+
+  private async merge(records: { key: string; record: KeyRecord }[]): Promise<Record<string, never>> {
+    const results = await this.store.mergeRecords(records);
     results.forEach((r, i) => {
-      if ('error' in r) this.log.warn({ err: r.error }, 'gossip entry not merged');
-      else this.mergedAt(entries[i]![0], r.merged);
+      if ('error' in r) this.log.warn({ err: r.error }, 'gossip record not merged');
+      else if (r.merged && records[i]!.record.value) this.mergedAt(records[i]!.key, r.merged);
     });
     return {};
   }
@@ -264,9 +444,19 @@ export class KvsNode extends Actor {
         } else if (op.op === 'watch') {
           this.watches.watch(op.key, op.ttlMs);
           results[i] = {};
+        } else if (op.op === 'decide') {
+          pending.push(
+            this.decider.decide(op.key, op.field, op.value).then(
+              (value) => (results[i] = { value }),
+              (err: unknown) => (results[i] = { error: asCloudburstError(err).toWire() }),
+            ),
+          );
         } else {
+          // The tombstone replicates like a put (and is applied in memory
+          // at once, before the forward below reads it).
           results[i] = {};
           pending.push(this.store.delete(op.key));
+          if (!sameRing) forward.add(op.key);
         }
       } catch (err) {
         results[i] = { error: asCloudburstError(err).toWire() };
@@ -329,61 +519,55 @@ export class KvsNode extends Actor {
     const answers = await Promise.all(
       replicas.map((r) =>
         request(this.transport, r.subject, KVS_PEEK, { keys: [key] }, deadlineIn(PEEK_TIMEOUT_MS)).then(
-          (body) => parseEntries(body as Record<string, unknown>),
+          (body) => parseRecords(body as Record<string, unknown>),
           () => [],
         ),
       ),
     );
-    const entries = answers.flat();
-    if (entries.length > 0) await this.merge(entries);
+    const records = answers.flat();
+    if (records.length > 0) await this.merge(records);
     return this.store.get(key);
   }
 
-  /** The entries this shard holds for the keys asked, owned or not. */
-  private peek(msg: Envelope): { entries: Entry[] } {
-    const entries: Entry[] = [];
-    for (const key of arr(msg, 'keys')) {
-      const value = typeof key === 'string' ? this.store.get(key) : undefined;
-      if (value) entries.push([key as string, value]);
-    }
-    return { entries };
+  /** The records (values, tombstones) this shard holds for the keys asked, owned or not. */
+  private peek(msg: Envelope): { records: unknown[] } {
+    return { records: this.recordsOf(arr(msg, 'keys')) };
   }
 
-  private wrongShard(key: string): WrongShard {
-    return new WrongShard(`shard ${this.id} does not hold key "${key}"`, { data: { members: this.ring.members } });
+  private wrongShard(key: string, what = 'does not hold'): WrongShard {
+    return new WrongShard(`shard ${this.id} ${what} key "${key}"`, { data: { members: this.ring.members } });
   }
 
   /** Serves one page of a joiner's pull; the first page registers the joiner. */
-  private join(msg: Envelope, _ctx: MessageContext): { entries: Entry[]; next?: number } {
+  private join(msg: Envelope, _ctx: MessageContext): { records: unknown[]; next?: number } {
     const joiner: ShardInfo = { id: str(msg, 'id'), subject: str(msg, 'subject'), state: 'joining' };
     const cursor = num(msg, 'cursor');
+    if (!this.membership.live('kvs').some((m) => m.id === joiner.id)) this.joiners.set(joiner.id, { info: joiner, seenAt: Date.now() });
     if (cursor === 0) {
       // From here on, writes of the joiner's keys are forwarded to it (the
       // ring version changes, so the batch path gossips them).
-      this.joiners.set(joiner.id, joiner);
       this.refreshRing();
-      this.pulls.set(joiner.id, [...this.store.keys()].filter((k) => this.ring.targetReplicas(k).some((s) => s.id === joiner.id)));
+      this.pulls.set(joiner.id, [...this.store.recordKeys()].filter((k) => this.ring.targetReplicas(k).some((s) => s.id === joiner.id)));
     }
-    const keys = this.pulls.get(joiner.id) ?? [];
+    const keys = this.pulls.get(joiner.id);
+    // Its snapshot was dropped (the joiner was silent past the member
+    // timeout, e.g. paused): it must start its pull again, not end it early.
+    if (!keys) return { records: [], next: 0 };
     const page = keys.slice(cursor, cursor + JOIN_PAGE);
-    const entries: Entry[] = [];
-    for (const key of page) {
-      const value = this.store.get(key);
-      if (value) entries.push([key, value]);
-    }
+    const records = this.recordsOf(page);
     const next = cursor + page.length;
     if (next >= keys.length) {
       this.pulls.delete(joiner.id);
-      return { entries };
+      return { records };
     }
-    return { entries, next };
+    return { records, next };
   }
 
   private async pullFrom(shard: ShardInfo): Promise<void> {
     let cursor: number | undefined = 0;
     while (cursor !== undefined) {
       const body = (await request(this.transport, shard.subject, KVS_JOIN, { id: this.id, subject: this.subject, cursor }, deadlineIn(30_000))) as Record<string, unknown>;
-      await this.merge(parseEntries(body));
+      await this.merge(parseRecords(body));
       cursor = typeof body['next'] === 'number' ? body['next'] : undefined;
     }
   }

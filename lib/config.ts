@@ -47,6 +47,10 @@ export interface KvsConfig extends CommonConfig {
   gossipMs: number;
   /** A shard silent for this long is taken as dead. Default 3 heartbeats. */
   memberTimeoutMs: number;
+  /** How long a leaving shard keeps retrying its hand-off before it stops with an error. Default 30 s. */
+  handoffTimeoutMs?: number;
+  /** How long a delete's tombstone is kept (a replica away longer can bring the value back). Default 1 hour. */
+  tombstoneRetentionMs?: number;
 }
 
 export interface ExecutorConfig extends CommonConfig {
@@ -80,6 +84,9 @@ export const COMMON_DEFAULTS: Omit<CommonConfig, 'nats'> = {
   logLevel: defaultLogLevel(),
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
 };
+
+export const DEFAULT_TOMBSTONE_RETENTION_MS = 60 * 60 * 1000;
+export const DEFAULT_HANDOFF_TIMEOUT_MS = 30_000;
 
 export const KVS_DEFAULTS = { durability: 'group' as Durability, replication: 2, gossipMs: 20 };
 

@@ -98,6 +98,11 @@ export class Unavailable extends CloudburstError {
   override readonly code = 'UNAVAILABLE';
 }
 
+/** A leaving KVS shard stopped before every key it held was acknowledged by a replica that keeps it. */
+export class HandoffIncomplete extends CloudburstError {
+  override readonly code = 'HANDOFF_INCOMPLETE';
+}
+
 /** A failure inside a node that is not the caller's fault. */
 export class InternalError extends CloudburstError {
   override readonly code = 'INTERNAL_ERROR';
@@ -122,6 +127,7 @@ export const errors = {
   Closed,
   Unauthorized,
   Unavailable,
+  HandoffIncomplete,
   InternalError,
 } as const;
 

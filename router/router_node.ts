@@ -201,9 +201,16 @@ export class RouterNode extends Actor {
       if (run.retried || executors.length === 0 || run.deadline <= Date.now()) continue;
       this.log.info({ id: run.id, dag: run.dag.name }, 'executor gone: running its DAG call again');
       this.retries?.retried('dag');
-      this.startDagRun({ ...run, retried: true }, { pick: (keys) => this.policy.pick(executors, keys)! }).catch((err: unknown) =>
-        this.transport.publish(run.reply, encodeError(asCloudburstError(err))),
-      );
+      this.startDagRun({ ...run, retried: true }, { pick: (keys) => this.policy.pick(executors, keys)! }).catch((err: unknown) => {
+        // The run may fail because the router is stopping: its connection is
+        // then closed and publish throws Closed, which must not escape as an
+        // unhandled rejection (the caller's own deadline answers it).
+        try {
+          this.transport.publish(run.reply, encodeError(asCloudburstError(err)));
+        } catch (closed) {
+          this.log.debug({ err: closed, id: run.id }, 'DAG call failure not answered: connection closed');
+        }
+      });
     }
   }
 

@@ -123,6 +123,55 @@ for (const durability of ['group', 'sync'] as const) {
   });
 }
 
+for (const durability of ['none', 'group'] as const) {
+  t.test(`${durability}: a delete leaves a tombstone that older records cannot undo, a later put wins, and it is collected`, async (t) => {
+    const dataDir = durability === 'none' ? undefined : freshDir();
+    const store = await ShardStore.open({ durability, dataDir });
+    await store.put('k', new SetLattice(['old']));
+    const before = store.record('k')!;
+    await store.delete('k');
+    t.equal(store.get('k'), undefined, 'deleted');
+    t.equal(store.size, 0, 'a tombstone is not a value');
+    t.equal(store.tombstones, 1);
+    t.same([...store.recordKeys()], ['k'], 'but it is handed off like one');
+    const tomb = store.record('k')!;
+    t.ok(tomb.deletedAt >= before.at && tomb.value === undefined, 'the tombstone is not older than the value it deletes');
+    // A replica that missed the delete sends the value back.
+    t.same(await store.mergeRecords([{ key: 'k', record: before }]), [{ merged: undefined }]);
+    t.equal(store.get('k'), undefined, 'the old value stays deleted');
+    // A value written after the delete, from another replica, is kept.
+    await store.mergeRecords([{ key: 'other', record: { at: 0, deletedAt: 5_000 } }, { key: 'other', record: { value: new SetLattice(['later']), at: 6_000, deletedAt: 0 } }]);
+    t.same([...(store.get('other')!.reveal() as Set<string>)], ['later']);
+    // A put here after the delete wins, even in the same millisecond.
+    await store.put('k', new SetLattice(['new']));
+    t.same([...(store.get('k')!.reveal() as Set<string>)], ['new']);
+    t.ok(store.record('k')!.at > tomb.deletedAt);
+    await store.delete('gone');
+    if (dataDir) {
+      await store.close();
+      const again = await ShardStore.open({ durability, dataDir });
+      t.same([...(again.get('k')!.reveal() as Set<string>)], ['new'], 'the value after the delete survives a reopen');
+      t.equal(again.tombstones, 3, 'so do the tombstones');
+      await again.mergeRecords([{ key: 'gone', record: { value: new SetLattice(['x']), at: 1, deletedAt: 0 } }]);
+      t.equal(again.get('gone'), undefined, 'an old value stays deleted after a reopen');
+      await again.put('moved', new SetLattice(['m']));
+      await again.forget('moved');
+      t.equal(again.record('moved'), undefined, 'a key no longer replicated is forgotten, without a tombstone');
+      t.equal(await again.collectTombstones(Date.now() + 1), 3, 'tombstones are collected after their retention');
+      await again.close();
+      const third = await ShardStore.open({ durability, dataDir });
+      t.teardown(() => third.close());
+      t.equal(third.tombstones, 0, 'collected on disk too');
+      t.notOk(third.has('moved'), 'forgotten on disk too');
+      t.same([...third.recordKeys()].sort(), ['k', 'other'], 'values stay');
+    } else {
+      t.teardown(() => store.close());
+      t.equal(await store.collectTombstones(Date.now() + 1), 3);
+      t.equal(store.tombstones, 0);
+    }
+  });
+}
+
 t.test('an undecodable value is skipped at open, not fatal', async (t) => {
   const dataDir = freshDir();
   const store = await ShardStore.open({ durability: 'group', dataDir });

@@ -4,7 +4,7 @@
 // read are older than its window, and what a re-run of a transaction commits.
 
 import t, { type Test } from 'tap';
-import { MarkedKeys, Transaction, type TxTiming } from '../actors/executor/transaction.js';
+import { MarkedKeys, Transaction, TxClock, type TxTiming } from '../actors/executor/transaction.js';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
 import { deadlineIn } from '../lib/deadline.js';
@@ -14,10 +14,13 @@ import { RESERVED_PREFIX } from '../lib/reserved_keys.js';
 import { subjectsFor } from '../lib/subjects.js';
 import { startNats } from './fixtures/nats.js';
 import { startShard } from './fixtures/cluster.js';
+import { DyingTransport } from './fixtures/dying_transport.js';
+import { eventually } from './fixtures/eventually.js';
+import { KVS_BATCH } from '../lib/kvs/protocol.js';
 
 const TIMING: TxTiming = { epochMs: 100, retentionMs: 5_000 };
 
-async function setUp(t: Test) {
+async function setUp(t: Test, timing = TIMING) {
   const nats = await startNats(t);
   const shard = await startShard(nats.url);
   const transport = await NatsTransport.connect({ servers: nats.url });
@@ -31,21 +34,21 @@ async function setUp(t: Test) {
     await shard.stop();
   });
   const deadline = () => deadlineIn(5_000);
-  const begin = (id: string) => new Transaction(id, kvs, deletes, marked, TIMING);
-  const commit = async (id: string, writes: Record<string, number>) => {
-    const tx = begin(id);
-    for (const [key, value] of Object.entries(writes)) tx.write(key, LWWPair.now(value, id));
+  const begin = (id: string, clock?: TxClock) => new Transaction(id, kvs, deletes, marked, timing, clock);
+  const commit = async (id: string, writes: Record<string, number | Lattice>, clock?: TxClock) => {
+    const tx = begin(id, clock);
+    for (const [key, value] of Object.entries(writes)) tx.write(key, typeof value === 'number' ? LWWPair.now(value, id) : value);
     await tx.commit(deadline());
   };
   const read = async (tx: Transaction, key: string) => (await tx.read(key, deadline()))?.reveal() as number | undefined;
-  return { kvs, begin, commit, read, deadline };
+  return { nats, kvs, deletes, begin, commit, read, deadline };
 }
 
 /** Waits out `epochs` whole index epochs: versions committed before are then older than any reader's window. */
-async function epochsPass(epochs: number): Promise<void> {
-  const start = Math.floor(Date.now() / TIMING.epochMs);
-  while (Math.floor(Date.now() / TIMING.epochMs) < start + epochs) {
-    await new Promise((resolve) => setTimeout(resolve, (start + epochs) * TIMING.epochMs - Date.now() + 1));
+async function epochsPass(epochs: number, epochMs = TIMING.epochMs): Promise<void> {
+  const start = Math.floor(Date.now() / epochMs);
+  while (Math.floor(Date.now() / epochMs) < start + epochs) {
+    await new Promise((resolve) => setTimeout(resolve, (start + epochs) * epochMs - Date.now() + 1));
   }
 }
 
@@ -63,26 +66,43 @@ t.test('a version read from bounds later reads from below without hiding newer o
   t.equal(await read(begin('later'), 'b'), 3, 'a new reader sees t2');
 });
 
-t.test('a re-run of a transaction commits at the time of the attempt before it', async (t) => {
+t.test('a re-run of a transaction commits at the time it is given (an exactly-once call logs it), not at its own', async (t) => {
   const { kvs, begin, commit, read, deadline } = await setUp(t);
   const commitTs = async (id: string) => ((await kvs.get(`${RESERVED_PREFIX}tx/${id}`, { deadline: deadline() }))?.reveal() as { ts: number }).ts;
   await commit('once', { x: 1, y: 1 });
   const first = await commitTs('once');
   await epochsPass(3);
   const rerun = begin('once');
-  await rerun.resume(deadline());
   rerun.write('x', LWWPair.now(1, 'once'));
   rerun.write('y', LWWPair.now(1, 'once'));
-  await rerun.commit(deadline());
+  await rerun.commit(deadline(), first);
   t.equal(await commitTs('once'), first, 'one commit time, so one index epoch, for every attempt');
   const reader = begin('reader');
   t.same([await read(reader, 'x'), await read(reader, 'y')], [1, 1]);
 
   const fresh = begin('fresh');
-  await fresh.resume(deadline());
   fresh.write('x', LWWPair.now(2, 'fresh'));
   await fresh.commit(deadline());
-  t.ok((await commitTs('fresh')) > first, 'a transaction no attempt committed before gets a time of its own');
+  t.ok((await commitTs('fresh')) > first, 'a transaction given no time commits at its own');
+});
+
+t.test("an exactly-once attempt proposes a commit time from its executor's TxClock; every attempt commits and stamps at the decided one", async (t) => {
+  const { kvs, begin, read, deadline } = await setUp(t);
+  const ahead = new TxClock(() => Date.now() + 3_000);
+  const proposer = begin('eo', ahead);
+  const proposed = proposer.now();
+  t.ok(proposed >= (Date.now() + 2_000) * 1000, "the proposal is on the proposer's clock (3 s ahead), not the machine's");
+  t.ok(proposer.now() > proposed, 'and each time that clock gives is later than the last');
+  // Another attempt, on an executor whose clock is not ahead, commits at the decided time.
+  const other = begin('eo');
+  other.write('e1', LWWPair.now(1, 'eo'));
+  other.write('e2', LWWPair.now(1, 'eo'));
+  await other.commit(deadline(), proposed);
+  const commit = (await kvs.get(`${RESERVED_PREFIX}tx/eo`, { deadline: deadline() }))?.reveal() as { ts: number };
+  t.equal(commit.ts, proposed, 'committed at the decided time');
+  t.equal(((await kvs.get('e1', { deadline: deadline() })) as LWWPair<number>).timestamp, proposed, 'its plain write is stamped with it');
+  const reader = begin('reader');
+  t.same([await read(reader, 'e1'), await read(reader, 'e2')], [1, 1], 'a reader on its own clock follows the commit ahead');
 });
 
 t.test('a key no transaction wrote is read from its plain value; once one has, never again', async (t) => {
@@ -95,4 +115,67 @@ t.test('a key no transaction wrote is read from its plain value; once one has, n
   t.equal(await read(begin('r2'), 'p'), 8, 'after a transaction wrote it, atomic readers see committed versions only');
   await epochsPass(3);
   t.equal(await read(begin('r3'), 'p'), 8, 'also once that version is older than the window');
+});
+
+t.test('the plain keys end as the last commit wrote them, whenever its writes were stamped', async (t) => {
+  // Kept for 500 ms, so a reader soon answers from the plain keys.
+  const timing: TxTiming = { epochMs: 100, retentionMs: 500 };
+  const { kvs, begin, commit, read, deadline } = await setUp(t, timing);
+  // Writes are stamped when the function makes them (worker threads, other
+  // machines), not when its transaction commits: the first commit's write
+  // of y carries a later stamp than the second commit's.
+  await commit('first', { x: new LWWPair(10, 'w', 1), y: new LWWPair(30, 'w', 1) });
+  await commit('second', { x: new LWWPair(20, 'w', 2), y: new LWWPair(20, 'w', 2) });
+  const plain = async (key: string) => (await kvs.get(key, { deadline: deadline() }))?.reveal();
+  t.same([await plain('x'), await plain('y')], [2, 2], 'the plain keys hold the second commit');
+  const now = begin('now');
+  t.same([await read(now, 'x'), await read(now, 'y')], [2, 2], 'a reader within retention reads the second commit');
+  await epochsPass(timing.retentionMs / timing.epochMs + 1, timing.epochMs);
+  const later = begin('later');
+  t.same([await read(later, 'x'), await read(later, 'y')], [2, 2], 'so does one past retention, from the plain keys');
+});
+
+t.test("a committer whose clock is ahead of the reader's does not fracture its reads", async (t) => {
+  const { begin, commit, read } = await setUp(t);
+  const ahead = new TxClock(() => Date.now() + 3_000);
+  // The first commit of c1 and c2, indexed in an epoch 3 s ahead of the reader's.
+  await commit('ahead', { c1: 1, c2: 1 }, ahead);
+  const reader = begin('reader');
+  const c1 = await read(reader, 'c1');
+  // A later commit on the reader's clock, which orders before the one ahead.
+  await commit('behind', { c1: 2, c2: 2 });
+  t.same([c1, await read(reader, 'c2')], [1, 1], "both keys as the ahead committer's transaction left them");
+  const next = begin('next');
+  t.same([await read(next, 'c1'), await read(next, 'c2')], [1, 1], 'a new reader sees the newest commit by commit time');
+});
+
+t.test('a transaction whose committer died after indexing it and before its plain writes is finished by a reader', async (t) => {
+  const timing: TxTiming = { epochMs: 100, retentionMs: 2_000, finishAfterMs: 0 };
+  const { nats, kvs, begin, read, deadline } = await setUp(t, timing);
+  // The committer's connection dies as it sends the first write of a plain (not reserved) key.
+  const plainWrite = (msg: Record<string, unknown>) =>
+    msg['t'] === KVS_BATCH && (msg['ops'] as { op: string; key: string }[]).some((op) => op.op === 'put' && !op.key.startsWith(RESERVED_PREFIX));
+  const connection = new DyingTransport(await NatsTransport.connect({ servers: nats.url }), plainWrite);
+  const committerKvs = new KvsClient(connection, subjectsFor());
+  const committerDeletes = new DelayedDeletes(committerKvs, 60_000);
+  t.teardown(async () => {
+    committerDeletes.close();
+    committerKvs.close();
+    await connection.close().catch(() => undefined);
+  });
+  const dying = new Transaction('dying', committerKvs, committerDeletes, new MarkedKeys(), timing);
+  dying.write('x', LWWPair.now(1, 'dying'));
+  dying.write('y', LWWPair.now(1, 'dying'));
+  // A short deadline: the client retries a request that fails until then, and the version must stay kept meanwhile.
+  await t.rejects(dying.commit(deadlineIn(300)), 'the committer dies while committing');
+  t.ok(connection.hasDied, 'at its plain writes');
+  const plain = async (key: string) => (await kvs.get(key, { deadline: deadline() }))?.reveal();
+  t.same([await plain('x'), await plain('y')], [undefined, undefined], 'no plain key written');
+
+  const reader = begin('reader');
+  t.same([await read(reader, 'x'), await read(reader, 'y')], [1, 1], 'atomic readers see it: it is indexed');
+  await eventually('the reader wrote the plain keys', async () => (await plain('x')) === 1 && (await plain('y')) === 1, 5_000);
+  await epochsPass(timing.retentionMs / timing.epochMs + 1, timing.epochMs);
+  const later = begin('later');
+  t.same([await read(later, 'x'), await read(later, 'y')], [1, 1], 'past retention its writes are still there, in the plain keys');
 });

@@ -24,7 +24,7 @@ import { answerState, type Invocation, type InvocationHost } from './state_bridg
 import { PinnedVersions, addDependency, type Session } from './sessions.js';
 import { EffectLog, LOG_RETENTION_MS, logKey } from './effect_log.js';
 import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
-import { MarkedKeys, Transaction, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
+import { FinishedTransactions, MarkedKeys, TX_TIMING, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
@@ -89,6 +89,10 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private readonly deletes: DelayedDeletes;
   /** Keys seen marked by a transaction, shared by every transaction here. */
   private readonly marked = new MarkedKeys();
+  /** Transactions seen done, shared likewise (a reader finishes an old one it reads, once per executor). */
+  private readonly finished = new FinishedTransactions();
+  /** The clock this executor's transactions commit by (a test may give executors clocks that disagree). */
+  txClock = new TxClock();
   private readonly line: MainStateLine;
   private readonly done: DoneNotices;
   private instances = 0;
@@ -276,7 +280,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
    * writes and so must be a transaction of its own.
    */
   private transaction(id: string, once: boolean): Transaction {
-    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.deletes, this.marked);
+    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.deletes, this.marked, TX_TIMING, this.txClock, this.finished);
   }
 
   /**
@@ -285,6 +289,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
    * logged (an atomic call commits before that, so a re-run finds it done).
    * A transaction is committed unless `passedOn` (a DAG stage before the
    * sink), whose transaction is logged instead, for a re-run to pass on.
+   * Under the log, attempts running at once agree on everything they act
+   * on: the result, the commit time, and what a stage passes on are decided
+   * steps like the reads and writes.
    */
   private async runOnce(
     name: string,
@@ -295,17 +302,19 @@ export class ExecutorNode extends Actor implements InvocationHost {
     ctx: Omit<Invocation, 'deadline' | 'log'>,
     passedOn = false,
   ): Promise<Uint8Array> {
-    // A transaction this attempt commits may have been committed in part by an earlier one: looked up beside the log.
-    const [log] = once ? await Promise.all([EffectLog.open(this.kvs, requestId, deadline), !passedOn && ctx.tx?.resume(deadline)]) : [];
-    if (log?.result) {
-      const carried = log.step('tx');
+    const log = once ? await EffectLog.open(this.kvs, requestId, deadline) : undefined;
+    const logged = await log?.logged('result', deadline);
+    if (log && logged) {
+      const carried = await log.logged('tx', deadline);
       if (ctx.tx && carried) ctx.tx.absorb(decode(carried) as CarriedTransaction);
-      return log.result;
+      return logged;
     }
     const result = await this.invoke(name, args, deadline, requestId, log ? { ...ctx, log } : ctx);
     // All or nothing: a call that threw never gets here, and its writes are dropped.
-    if (!passedOn) await ctx.tx?.commit(deadline);
-    else if (ctx.tx && log) await log.once('tx', deadline, () => Promise.resolve(encode(ctx.tx!.carried())));
+    const { tx } = ctx;
+    const decided = async (step: string, mine: () => unknown): Promise<unknown> => decode((await log!.once(step, deadline, () => Promise.resolve(encode(mine()))))!);
+    if (tx && !passedOn) await tx.commit(deadline, log && tx.writing ? ((await decided('commit', () => tx.now())) as number) : undefined);
+    else if (tx && log) tx.adopt((await decided('tx', () => tx.carried())) as CarriedTransaction);
     if (!log) return result;
     this.deletes.at(logKey(requestId), Date.now() + LOG_RETENTION_MS);
     return (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;

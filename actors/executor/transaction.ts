@@ -8,25 +8,34 @@
 //      transaction of one key needs no version copy (no reader can have
 //      read another key from it), so its step 1 goes with step 2;
 //   3. the value merged into the key itself, for readers that did not ask
-//      for atomicity.
+//      for atomicity (a plain value stamped with the commit's time and id,
+//      so the plain keys end as the newest commit left them).
 // Each version holds the key's whole state at its commit (a plain value as
 // written; another lattice merged with the installed value), and the index
 // carries it, so a read is usually one round trip. For lattices that merge,
 // the installed value can miss a transaction committing at the same time, so
 // a reader can see that transaction's merge into one key and not into
 // another: read atomicity is exact for plain (last-writer-wins) values.
-// A reader keeps the versions it has read. For a key it picks the newest
-// indexed version that does not fracture what it read before: no version of
-// a transaction that also wrote a key it already read in an older version,
-// and nothing older than a version written by a transaction it already read
-// from (its floor, read from step 1's copy when the index does not show it
-// yet); a floor bounds the choice from below, it does not end the search
-// for newer versions that fit. A key's plain value is read only when no
-// commit has reached it, checked again after the read.
+// Transactions are ordered by commit time, then id (two committers' clocks
+// can give one time). A reader keeps the versions it has read. For a key it
+// picks the newest indexed version that does not fracture what it read
+// before: no version of a transaction that also wrote a key it already read
+// in an older version, and nothing older than a version written by a
+// transaction it already read from (its floor, read from step 1's copy
+// when the index does not show it yet); a floor bounds the choice from
+// below, it does not end the search for newer versions that fit. A key's
+// plain value is read only when no commit has reached it, checked again
+// after the read. The index epochs a
+// reader looks at are on its own clock, plus those up to the key's mark
+// when a committer's clock is ahead.
+// A committer marks its transaction done after the plain writes; a reader
+// that reads an old version of a transaction not marked done redoes its
+// commit from step 2 (`finish`), in case the committer died before.
 // Versions, commit records and index epochs are deleted three minutes after
-// their commit by the executor that committed them. A re-run of an
-// exactly-once call (the same transaction) commits at the time an earlier
-// attempt did, if that one got as far as its commit record.
+// their commit by the executor that committed (or finished) them. Every
+// attempt of an exactly-once call (the same transaction) commits at the one
+// time its effect log decided: the time (on its executor's TxClock) of the
+// attempt whose proposal the decider took.
 // The reader sees its own writes. Mixing atomic and plain writes on a key is
 // not supported: atomic readers see only committed transactions' writes.
 // In an atomic DAG call the transaction travels: each stage hands its reads
@@ -57,16 +66,50 @@ export interface TxTiming {
   epochMs: number;
   /** Versions, commit records and index epochs are deleted this long after their commit. */
   retentionMs: number;
+  /**
+   * A reader that reads a version this much older than its clock, of a
+   * transaction not yet known to be done here, makes sure its plain writes
+   * were made (`finish`). Default 2 s: a live committer is done by then.
+   */
+  finishAfterMs?: number;
 }
 
 export const TX_TIMING: TxTiming = { epochMs: 500, retentionMs: 180_000 };
+const FINISH_AFTER_MS = 2_000;
+/** How long a reader's background finishing of a transaction may take. */
+const FINISH_TIMEOUT_MS = 10_000;
+
+/**
+ * The clock transactions commit by, on one executor: commit times in µs,
+ * each later than the last this clock gave. Injectable so that tests can
+ * run committers whose clocks disagree, as separate machines' do.
+ */
+export class TxClock {
+  private lastUs = 0;
+
+  constructor(private readonly nowMs: () => number = Date.now) {}
+
+  now(): number {
+    return this.nowMs();
+  }
+
+  stamp(): number {
+    this.lastUs = Math.max(this.nowMs() * 1000, this.lastUs + 1);
+    return this.lastUs;
+  }
+}
+
+const SYSTEM_CLOCK = new TxClock();
 
 /** Index epochs on `timing`'s clock: which one a commit time (µs) falls in, and which are kept. */
 class Epochs {
   private readonly epochUs: number;
   private readonly kept: number;
 
-  constructor(timing: TxTiming) {
+  constructor(
+    timing: TxTiming,
+    private readonly clock: TxClock,
+  ) {
     this.epochUs = timing.epochMs * 1000;
     this.kept = Math.ceil(timing.retentionMs / timing.epochMs);
   }
@@ -76,12 +119,21 @@ class Epochs {
   }
 
   now(): number {
-    return this.of(Date.now() * 1000);
+    return this.of(this.clock.now() * 1000);
   }
 
   /** The epochs whose indexes are kept at epoch `now`, newest first (the first two are a reader's window). */
   keptAt(now: number): number[] {
     return Array.from({ length: this.kept }, (_, i) => now - i);
+  }
+
+  /**
+   * The epochs after `now` up to `latest` (a key's mark), newest first: a
+   * committer whose clock is ahead indexes there. At most as many as are
+   * kept, so a clock ahead by more than the retention is not followed.
+   */
+  ahead(now: number, latest: number): number[] {
+    return Array.from({ length: Math.max(0, Math.min(latest - now, this.kept)) }, (_, i) => Math.min(latest, now + this.kept) - i);
   }
 }
 
@@ -94,6 +146,15 @@ const indexKey = (key: string, epoch: number): string => `${RESERVED_PREFIX}idx/
  * epoch a commit indexed the key in.
  */
 const markKey = (key: string): string => `${RESERVED_PREFIX}idx/${key}/latest`;
+/**
+ * Set once a transaction's plain keys are all written (after them, by its
+ * committer or by a reader that finished it). Without it, a reader that
+ * reads an old version of the transaction writes its plain keys again: the
+ * committer may have died after indexing it, and once its index epoch ages
+ * out of readers' reach, the plain keys are all that is left of it.
+ */
+const doneKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}/done`;
+const DONE = new MaxIntLattice(1);
 
 interface Commit {
   ts: number;
@@ -119,32 +180,58 @@ function parseIndexEntry(entry: Lattice): Indexed | undefined {
   return { ts: ts.value, keys: [...(keys.reveal() as ReadonlySet<string>)], version };
 }
 
-/**
- * Keys an executor has seen marked. A mark is never removed, so a read of
- * such a key need not fetch the plain value in case it has none. Bounded:
- * the oldest are forgotten (which only costs that fetch again).
- */
-export class MarkedKeys {
-  private readonly keys = new Set<string>();
+/** Names an executor remembers, the oldest forgotten past `max`. */
+class BoundedNames {
+  private readonly names = new Set<string>();
 
   constructor(private readonly max = 100_000) {}
 
-  has(key: string): boolean {
-    return this.keys.has(key);
+  has(name: string): boolean {
+    return this.names.has(name);
   }
 
-  add(key: string): void {
-    if (this.keys.has(key)) return;
-    if (this.keys.size >= this.max) this.keys.delete(this.keys.values().next().value!);
-    this.keys.add(key);
+  add(name: string): void {
+    if (this.names.has(name)) return;
+    if (this.names.size >= this.max) this.names.delete(this.names.values().next().value!);
+    this.names.add(name);
+  }
+
+  delete(name: string): void {
+    this.names.delete(name);
   }
 }
+
+/**
+ * Keys an executor has seen marked. A mark is never removed, so a read of
+ * such a key need not fetch the plain value in case it has none. Bounded:
+ * forgetting one only costs that fetch again.
+ */
+export class MarkedKeys extends BoundedNames {}
+
+/**
+ * Transactions an executor has seen done (or is finishing), so that a
+ * reader checks an old version's transaction once here. Bounded:
+ * forgetting one only costs that check again.
+ */
+export class FinishedTransactions extends BoundedNames {}
 
 /** A version a transaction has read: which transaction wrote it (none: a plain value), when, and what else it wrote. */
 interface ReadVersion {
   tx: string | undefined;
   ts: number;
   keys: string[];
+}
+
+/**
+ * The order of transactions: by commit time, then (two committers' clocks
+ * can give one time) by id. Every choice a reader makes compares in this
+ * one total order; with commit times alone, two transactions of one time
+ * were each "not newer" than the other, so a reader could take one's k1 and
+ * the other's k2. A plain value (no transaction) is older than all.
+ */
+function older(a: { tx: string | undefined; ts: number }, b: { tx: string | undefined; ts: number }): boolean {
+  if (a.ts !== b.ts) return a.ts < b.ts;
+  return (a.tx ?? '') < (b.tx ?? '');
 }
 
 const PLAIN_READ: ReadVersion = { tx: undefined, ts: 0, keys: [] };
@@ -185,9 +272,6 @@ export class Transaction {
   private readonly writes = new Map<string, Lattice>();
   /** What reads in this transaction returned, here or upstream, per key. */
   private readonly values = new Map<string, Lattice | undefined>();
-  /** The commit time an earlier attempt of this transaction wrote (`resume`). */
-  private earlierTs: number | undefined;
-
   private readonly epochs: Epochs;
 
   constructor(
@@ -196,8 +280,10 @@ export class Transaction {
     private readonly deletes: DelayedDeletes,
     private readonly marked: MarkedKeys,
     private readonly timing = TX_TIMING,
+    private readonly clock = SYSTEM_CLOCK,
+    private readonly finished = new FinishedTransactions(),
   ) {
-    this.epochs = new Epochs(timing);
+    this.epochs = new Epochs(timing, clock);
   }
 
   async read(key: string, deadline: number): Promise<Lattice | undefined> {
@@ -224,28 +310,53 @@ export class Transaction {
   absorb(upstream: CarriedTransaction): void {
     for (const [key, tx, ts, keys, value] of upstream.reads) {
       // Of two branches' reads of one key the newer stays: it bounds later reads from below.
-      if ((this.reads.get(key)?.ts ?? -1) >= ts) continue;
+      const have = this.reads.get(key);
+      if (have && !older(have, { tx: tx ?? undefined, ts })) continue;
       this.reads.set(key, { tx: tx ?? undefined, ts, keys });
       this.values.set(key, value ?? undefined);
     }
     for (const [key, value] of upstream.writes) this.write(key, value);
   }
 
-  /**
-   * Before a re-run of an exactly-once call commits: an earlier attempt that
-   * died while committing may have indexed some keys already, so this one
-   * commits at that attempt's time (same index epoch, same entries), or
-   * readers would see two commit times of one transaction, one per key.
-   */
-  async resume(deadline: number): Promise<void> {
-    this.earlierTs = ((await this.kvs.get(commitKey(this.id), { deadline }))?.reveal() as Commit | undefined)?.ts;
+  /** Becomes exactly what `decided` carries (what every attempt of an exactly-once stage passes on). */
+  adopt(decided: CarriedTransaction): void {
+    this.reads.clear();
+    this.writes.clear();
+    this.values.clear();
+    this.absorb(decided);
   }
 
-  async commit(deadline: number): Promise<void> {
+  /** Whether there are writes to commit. */
+  get writing(): boolean {
+    return this.writes.size > 0;
+  }
+
+  /**
+   * A commit time (µs) from this executor's TxClock, later than any it gave
+   * before: what an exactly-once attempt proposes as its commit time, and
+   * what a commit given none commits at.
+   */
+  now(): number {
+    return this.clock.stamp();
+  }
+
+  /**
+   * Commits at `ts`. Every attempt of an exactly-once call commits at the
+   * one time the effect log decided, or an attempt that died committing and
+   * a re-run (or two attempts at once) would leave readers two commit times
+   * of one transaction, one per key.
+   */
+  async commit(deadline: number, ts = this.now()): Promise<void> {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
-    const ts = this.earlierTs ?? LWWPair.now(null, this.id).timestamp;
     const epoch = this.epochs.of(ts);
+    // A plain value is stamped again with the commit's place in the order
+    // of transactions (its time, then its id, as LWW ties go to the higher
+    // writer). Stamped when the function wrote it instead, the plain keys
+    // of two commits at once could each keep another one's write, and
+    // readers of the plain keys (past retention, or not atomic) would see
+    // that mix for good.
+    const writes = new Map([...this.writes].map(([k, w]) => [k, w instanceof LWWPair ? new LWWPair(ts, this.id, w.value) : w]));
     // Everything an index entry points a reader to is in before the entry: a
     // version copy, which a reader fetches as a floor when it read another
     // key of this transaction (so only when there is another key), and the
@@ -254,7 +365,7 @@ export class Transaction {
     // last) without looking at the index first.
     const versions = new Map<string, Lattice>();
     const version = async (k: string): Promise<Lattice> => {
-      const write = this.writes.get(k)!;
+      const write = writes.get(k)!;
       const installed = write instanceof LWWPair ? undefined : await this.kvs.get(k, { deadline });
       versions.set(k, installed ? mergeLattices(installed, write) : write);
       return versions.get(k)!;
@@ -270,13 +381,57 @@ export class Transaction {
       ...keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), deadline)),
       ...(copies ? [] : marksAndRecord()),
     ]);
-    await Promise.all(keys.map((k) => this.kvs.put(k, this.writes.get(k)!, deadline)));
+    await Promise.all(keys.map((k) => this.kvs.put(k, writes.get(k)!, deadline)));
+    // Not awaited: if it is lost, a reader writes the plain keys again (the same stamps: no change).
+    this.kvs.put(doneKey(this.id), DONE, deadline).catch(() => undefined);
     const expiry = Date.now() + this.timing.retentionMs;
     for (const k of keys) {
       if (copies) this.deletes.at(versionKey(this.id, k), expiry);
       this.deletes.at(indexKey(k, epoch), expiry);
     }
     this.deletes.at(commitKey(this.id), expiry);
+    this.deletes.at(doneKey(this.id), expiry);
+  }
+
+  /**
+   * Roll-forward of a transaction read from whose committer may have died
+   * after indexing it and before writing its plain keys: unless it is
+   * marked done, its commit is redone from step 2 with its versions (the
+   * index entry's for `key`, the copies for the others, all written before
+   * any index entry): every key's index entry (the committer may have died
+   * between two; a plain key must never hold a write its index lacks), then
+   * each version merged into the plain key. A version is the key's state at
+   * the commit, stamped with the commit's place in the order of
+   * transactions, so writing it again changes nothing a later commit wrote.
+   * The finisher also takes over deleting what the committer would have.
+   */
+  private async finish(tx: string, key: string, { ts, keys, version }: Indexed): Promise<void> {
+    const deadline = Date.now() + FINISH_TIMEOUT_MS;
+    if ((await this.kvs.get(doneKey(tx), { deadline })) !== undefined) return;
+    const copies = keys.length > 1;
+    const epoch = this.epochs.of(ts);
+    const versions = await Promise.all(keys.map((k) => (k === key ? Promise.resolve(version) : this.kvs.get(versionKey(tx, k), { deadline }))));
+    // A copy already deleted was deleted by a committer that lived past its plain writes: nothing is left to do.
+    if (versions.some((v) => v === undefined)) return;
+    await Promise.all(keys.map((k, i) => this.kvs.put(indexKey(k, epoch), new MapLattice([[tx, indexEntry(ts, keys, versions[i]!)]]), deadline)));
+    await Promise.all(keys.map((k, i) => this.kvs.put(k, versions[i]!, deadline)));
+    await this.kvs.put(doneKey(tx), DONE, deadline);
+    const expiry = Date.now() + this.timing.retentionMs;
+    for (const k of keys) {
+      if (copies) this.deletes.at(versionKey(tx, k), expiry);
+      this.deletes.at(indexKey(k, epoch), expiry);
+    }
+    this.deletes.at(commitKey(tx), expiry);
+    this.deletes.at(doneKey(tx), expiry);
+  }
+
+  /** Starts `finish` in the background (the read does not wait) for an old version of a transaction not seen done here. */
+  private finishIfOld(tx: string, key: string, entry: Indexed): void {
+    const ageUs = this.clock.now() * 1000 - entry.ts;
+    if (this.finished.has(tx) || ageUs < (this.timing.finishAfterMs ?? FINISH_AFTER_MS) * 1000) return;
+    this.finished.add(tx);
+    // On failure, a later read tries again.
+    this.finish(tx, key, entry).catch(() => this.finished.delete(tx));
   }
 
   /**
@@ -305,8 +460,12 @@ export class Transaction {
     this.marked.add(key);
     // No commit indexed the key in an epoch after the one its mark names.
     const latest = mark instanceof MaxIntLattice ? mark.value : now;
+    // A committer's clock ahead of ours indexed the key past our window: those epochs are read too (one more round trip, only then).
+    const ahead = this.epochs.ahead(now, latest);
+    if (ahead.length > 0) for (const [tx, v] of await this.indexed(key, ahead, deadline)) recent.set(tx, v);
     const floor = this.floor(key);
-    const fromFloor = (found: Map<string, Indexed>) => [...found].filter(([, v]) => v.ts >= floor.ts).sort((a, b) => b[1].ts - a[1].ts);
+    const fromFloor = (found: Map<string, Indexed>) =>
+      [...found].filter(([tx, v]) => !older({ tx, ts: v.ts }, floor)).sort(([atx, a], [btx, b]) => (older({ tx: atx, ts: a.ts }, { tx: btx, ts: b.ts }) ? 1 : -1));
     let chosen = this.firstWhole(fromFloor(recent));
     let olderSeen = false;
     if (!chosen) {
@@ -324,9 +483,10 @@ export class Transaction {
       for (let i = 0, n = OLDER_EPOCHS_FIRST; !chosen && i < older.length; i += n, n *= 2) chosen = await fit(older.slice(i, i + n));
     }
     if (chosen) {
-      const [tx, { ts, keys, version }] = chosen;
-      this.reads.set(key, { tx, ts, keys });
-      return version;
+      const [tx, entry] = chosen;
+      this.reads.set(key, { tx, ts: entry.ts, keys: entry.keys });
+      this.finishIfOld(tx, key, entry);
+      return entry.version;
     }
     if (floor.tx) {
       // The floor's transaction has not indexed this key yet; its version is there before its commit record.
@@ -339,7 +499,7 @@ export class Transaction {
       // since would have moved the mark on; one that had marked it and not
       // yet indexed it (it indexes in the mark's epoch or before) would show
       // in a kept index by now.
-      const kept = this.epochs.keptAt(now).filter((e) => e <= latest);
+      const kept = [...ahead, ...this.epochs.keptAt(now).filter((e) => e <= latest)];
       return this.plain(key, deadline, async () => {
         const [markNow, indexedNow] = await Promise.all([this.kvs.get(markKey(key), { deadline }), this.indexed(key, kept, deadline)]);
         return markNow instanceof MaxIntLattice && markNow.value === latest && indexedNow.size === 0;
@@ -371,13 +531,13 @@ export class Transaction {
   /** The lower bound of a read of `key`: the newest transaction read from that also wrote it. */
   private floor(key: string): ReadVersion {
     let floor = PLAIN_READ;
-    for (const seen of this.reads.values()) if (seen.tx && seen.ts > floor.ts && seen.keys.includes(key)) floor = seen;
+    for (const seen of this.reads.values()) if (seen.tx && older(floor, seen) && seen.keys.includes(key)) floor = seen;
     return floor;
   }
 
   /** The first (newest) of `ordered` that does not fracture the reads so far. */
   private firstWhole(ordered: [string, Indexed][]): [string, Indexed] | undefined {
-    return ordered.find(([, { ts, keys }]) => !this.fractures(keys, ts));
+    return ordered.find(([tx, { ts, keys }]) => !this.fractures(tx, ts, keys));
   }
 
   /** The transactions the index of `key` lists in `epochs`. */
@@ -393,11 +553,11 @@ export class Transaction {
     return found;
   }
 
-  /** Would reading a transaction that wrote `keys` at `ts` show part of it beside an older read of another of its keys? */
-  private fractures(keys: string[], ts: number): boolean {
+  /** Would reading transaction `tx`, which wrote `keys` at `ts`, show part of it beside an older read of another of its keys? */
+  private fractures(tx: string, ts: number, keys: string[]): boolean {
     return keys.some((k) => {
       const seen = this.reads.get(k);
-      return seen !== undefined && seen.ts < ts;
+      return seen !== undefined && older(seen, { tx, ts });
     });
   }
 }

@@ -19,13 +19,29 @@
 // Memory is updated at once, so a get sees a put before it is durable. If a
 // disk write fails (disk full, I/O error) the put rejects and memory is ahead
 // of disk until the next successful write of that key.
+//
+// Deletes leave tombstones. Every value carries the time (ms, this shard's
+// clock or the replica's that stamped it) it was last written, every
+// tombstone the time of its delete; a value written at or before a tombstone
+// is gone for good, whoever brings it back (a replica that missed the
+// delete, this shard restarted from its disk), and a value written after it
+// is kept. A put here is stamped after any tombstone of its key, so a put
+// after a delete always wins on this shard. Tombstones replicate like values
+// (`record`, `mergeRecords`) and are collected after a retention
+// (`collectTombstones`): a replica away longer than that can bring a deleted
+// value back. On disk a key holds the CBOR of [value | null, writtenAt,
+// deletedAt]; a bare lattice (data written before tombstones) reads as
+// written at 0.
 
 import { mkdir } from 'node:fs/promises';
 import { open, type RootDatabase } from 'lmdb';
 import { decode, encode } from '../../lib/codec/index.js';
 import type { Durability } from '../../lib/config.js';
 import { CloudburstError, Closed, InternalError, InvalidArgument, asCloudburstError } from '../../lib/errors.js';
+import type { KeyRecord } from '../../lib/kvs/protocol.js';
 import { isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
+
+export type { KeyRecord };
 
 
 export interface ShardStoreOptions {
@@ -36,7 +52,7 @@ export interface ShardStoreOptions {
 }
 
 export interface OpenReport {
-  /** Lattices read back into memory. */
+  /** Lattices read back into memory (tombstones not counted). */
   loaded: number;
   /** Stored values that did not decode to a lattice, left on disk untouched. */
   skipped: number;
@@ -63,19 +79,31 @@ function keyBytes(key: string): Buffer {
   return Buffer.from(key, 'utf8');
 }
 
+interface Loaded {
+  data: Map<string, Lattice>;
+  stamps: Map<string, number>;
+  tombs: Map<string, number>;
+}
+
 export class ShardStore {
   readonly durability: Durability;
   readonly openReport: OpenReport;
   private readonly data: Map<string, Lattice>;
+  /** When each value was last written (ms); absent: 0 (before tombstones existed). */
+  private readonly stamps: Map<string, number>;
+  /** Deleted keys and when, until collected. */
+  private readonly tombs: Map<string, number>;
   private readonly db: RootDatabase<Buffer, Buffer> | undefined;
   /** In 'sync' mode, the last write handed to LMDB; the next waits for it. */
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  private constructor(durability: Durability, db: RootDatabase<Buffer, Buffer> | undefined, data: Map<string, Lattice>, report: OpenReport) {
+  private constructor(durability: Durability, db: RootDatabase<Buffer, Buffer> | undefined, loaded: Loaded, report: OpenReport) {
     this.durability = durability;
     this.db = db;
-    this.data = data;
+    this.data = loaded.data;
+    this.stamps = loaded.stamps;
+    this.tombs = loaded.tombs;
     this.openReport = report;
   }
 
@@ -86,8 +114,8 @@ export class ShardStore {
     if (durability !== 'none' && durability !== 'group' && durability !== 'sync') {
       throw new InvalidArgument(`durability must be none, group or sync, got ${String(durability)}`);
     }
-    const data = new Map<string, Lattice>();
-    if (durability === 'none') return new ShardStore(durability, undefined, data, { loaded: 0, skipped: 0, ms: 0 });
+    const loaded: Loaded = { data: new Map(), stamps: new Map(), tombs: new Map() };
+    if (durability === 'none') return new ShardStore(durability, undefined, loaded, { loaded: 0, skipped: 0, ms: 0 });
     if (typeof opts.dataDir !== 'string' || opts.dataDir === '') {
       throw new InvalidArgument(`durability '${durability}' needs a dataDir`);
     }
@@ -109,14 +137,22 @@ export class ShardStore {
     // skipped, not fatal: one bad record must not keep the shard down.
     for (const { key, value } of db.getRange()) {
       try {
-        const lattice = decode(value);
-        if (!isLattice(lattice)) throw new Error('not a lattice');
-        data.set(key.toString('utf8'), lattice);
+        const k = key.toString('utf8');
+        const stored = decode(value);
+        if (isLattice(stored)) {
+          loaded.data.set(k, stored);
+          continue;
+        }
+        const [v, at, deletedAt] = Array.isArray(stored) ? (stored as unknown[]) : [];
+        if ((v !== null && !isLattice(v)) || typeof at !== 'number' || typeof deletedAt !== 'number') throw new Error('not a record');
+        if (v) loaded.data.set(k, v);
+        if (v && at > 0) loaded.stamps.set(k, at);
+        if (deletedAt > 0) loaded.tombs.set(k, deletedAt);
       } catch {
         skipped++;
       }
     }
-    return new ShardStore(durability, db, data, { loaded: data.size, skipped, ms: performance.now() - start });
+    return new ShardStore(durability, db, loaded, { loaded: loaded.data.size, skipped, ms: performance.now() - start });
   }
 
   get(key: string): Lattice | undefined {
@@ -139,15 +175,34 @@ export class ShardStore {
     return this.data.size;
   }
 
+  /** Tombstones not yet collected. */
+  get tombstones(): number {
+    return this.tombs.size;
+  }
+
+  /** Keys with a value or a tombstone: what a hand-off or a join pull must carry. */
+  *recordKeys(): IterableIterator<string> {
+    yield* this.data.keys();
+    for (const key of this.tombs.keys()) if (!this.data.has(key)) yield key;
+  }
+
+  /** What replicas exchange for `key`; undefined when it has neither a value nor a tombstone. */
+  record(key: string): KeyRecord | undefined {
+    const value = this.data.get(key);
+    const deletedAt = this.tombs.get(key) ?? 0;
+    if (!value && deletedAt === 0) return undefined;
+    return value ? { value, at: this.stamps.get(key) ?? 0, deletedAt } : { at: 0, deletedAt };
+  }
+
   /**
    * Merges value into the key (mergeLattices: a kind mismatch throws LatticeTypeMismatch BEFORE anything changes).
    * Memory is updated at once; the promise resolves with the merged lattice once it is durable per the mode.
    */
   async put(key: string, value: Lattice): Promise<Lattice> {
     // Synchronous up to the write, so memory changes in call order.
-    const { merged, written } = this.apply(key, value);
+    const { merged, written } = this.apply(key, { value, at: this.stampFor(key), deletedAt: 0 });
     await written;
-    return merged;
+    return merged!;
   }
 
   /** Applies many puts; resolves when all are durable; per-item errors returned, not thrown. */
@@ -155,7 +210,26 @@ export class ShardStore {
     // All applied in this turn, so in 'group' mode they share one transaction.
     const pending = items.map(async ({ key, value }) => {
       try {
-        const { merged, written } = this.apply(key, value);
+        const { merged, written } = this.apply(key, { value, at: this.stampFor(key), deletedAt: 0 });
+        await written;
+        return { merged: merged! };
+      } catch (err) {
+        return { error: asCloudburstError(err) };
+      }
+    });
+    return Promise.all(pending);
+  }
+
+  /**
+   * Merges records from replicas (gossip, hand-off, join pulls): tombstones
+   * first, then values written after the key's tombstone. `merged` is the
+   * key's value after, undefined when it has none (deleted, or the value
+   * came from before the delete).
+   */
+  async mergeRecords(items: { key: string; record: KeyRecord }[]): Promise<({ merged: Lattice | undefined } | { error: CloudburstError })[]> {
+    const pending = items.map(async ({ key, record }) => {
+      try {
+        const { merged, written } = this.apply(key, record);
         await written;
         return { merged };
       } catch (err) {
@@ -165,10 +239,42 @@ export class ShardStore {
     return Promise.all(pending);
   }
 
+  /**
+   * Deletes the key's value and leaves a tombstone, stamped no earlier than
+   * the value it deletes, so that value merged from anywhere stays deleted.
+   */
   async delete(key: string): Promise<void> {
     this.checkOpen();
-    if (!this.data.delete(key)) return; // absent, or a key that could never be stored
+    try {
+      checkKey(key);
+    } catch {
+      return; // a key that could never be stored has nothing to delete
+    }
+    const deletedAt = Math.max(Date.now(), this.stamps.get(key) ?? 0, this.tombs.get(key) ?? 0);
+    await this.apply(key, { at: 0, deletedAt }).written;
+  }
+
+  /** Forgets the key entirely, value and tombstone, leaving no trace (a key this shard no longer replicates). */
+  async forget(key: string): Promise<void> {
+    this.checkOpen();
+    this.stamps.delete(key);
+    const had = this.tombs.delete(key);
+    if (!this.data.delete(key) && !had) return;
     await this.write((db) => db.remove(keyBytes(key)));
+  }
+
+  /** Drops tombstones of deletes before `before` (ms); resolves with how many once durable. */
+  async collectTombstones(before: number): Promise<number> {
+    this.checkOpen();
+    const writes: Promise<unknown>[] = [];
+    for (const [key, deletedAt] of this.tombs) {
+      if (deletedAt >= before) continue;
+      this.tombs.delete(key);
+      // A value written after the delete stays, without its tombstone.
+      writes.push(this.data.has(key) ? this.persist(key) : this.write((db) => db.remove(keyBytes(key))));
+    }
+    await Promise.all(writes);
+    return writes.length;
   }
 
   /** Waits for every write handed out so far, then closes the environment. */
@@ -179,18 +285,50 @@ export class ShardStore {
     await this.db?.close(); // lmdb-js commits what is queued before closing
   }
 
-  /** Merges and encodes first (either may throw), then changes memory, then writes. */
-  private apply(key: string, value: Lattice): { merged: Lattice; written: Promise<unknown> } {
+  /** A local put's stamp: now, and after the key's tombstone even if the clock says otherwise. */
+  private stampFor(key: string): number {
+    return Math.max(Date.now(), (this.tombs.get(key) ?? 0) + 1);
+  }
+
+  /**
+   * Applies a record: its tombstone, then its value if written after the
+   * key's tombstone. Merges and encodes first (either may throw), then
+   * changes memory, then writes.
+   */
+  private apply(key: string, record: KeyRecord): { merged: Lattice | undefined; written: Promise<unknown> } {
     this.checkOpen();
-    // The key's bytes are only needed on disk.
-    const k = this.db ? keyBytes(key) : (checkKey(key), undefined);
-    if (!isLattice(value)) throw new InvalidArgument('a stored value must be a lattice');
-    const have = this.data.get(key);
-    const merged = have ? mergeLattices(have, value) : value;
-    const bytes = this.db ? encode(merged) : undefined;
-    this.data.set(key, merged);
-    if (!bytes || !k) return { merged, written: Promise.resolve() };
+    checkKey(key);
+    const { value, at, deletedAt } = record;
+    if (value !== undefined && !isLattice(value)) throw new InvalidArgument('a stored value must be a lattice');
+    const tomb = Math.max(this.tombs.get(key) ?? 0, deletedAt);
+    let have = this.data.get(key);
+    let stamp = this.stamps.get(key) ?? 0;
+    if (have && tomb > 0 && stamp <= tomb) {
+      // Written before the delete: gone.
+      have = undefined;
+      stamp = 0;
+    }
+    const fresh = value !== undefined && (tomb === 0 || at > tomb);
+    const merged = fresh ? (have ? mergeLattices(have, value) : value) : have;
+    if (fresh) stamp = Math.max(stamp, at);
+    const changed = merged !== this.data.get(key) || tomb !== (this.tombs.get(key) ?? 0) || stamp !== (this.stamps.get(key) ?? 0);
+    const bytes = this.db && changed ? encode([merged ?? null, stamp, tomb]) : undefined;
+    if (merged) this.data.set(key, merged);
+    else this.data.delete(key);
+    if (stamp > 0) this.stamps.set(key, stamp);
+    else this.stamps.delete(key);
+    if (tomb > 0) this.tombs.set(key, tomb);
+    if (!bytes) return { merged, written: Promise.resolve() };
+    const k = keyBytes(key);
     return { merged, written: this.write((db) => db.put(k, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) };
+  }
+
+  /** Writes the key's record as memory has it. */
+  private persist(key: string): Promise<unknown> {
+    if (!this.db) return Promise.resolve();
+    const bytes = encode([this.data.get(key) ?? null, this.stamps.get(key) ?? 0, this.tombs.get(key) ?? 0]);
+    const k = keyBytes(key);
+    return this.write((db) => db.put(k, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
   }
 
   /** Hands one write to LMDB: at once in 'group' mode, after the previous one is durable in 'sync'. */

@@ -8,8 +8,9 @@
 // Operations made in the same tick travel as one `batch` message per shard.
 // A shard that is gone (no responders), slow, or answers WrongShard makes the
 // operation wait for the ring to change (or a short backoff) and go again,
-// until its deadline. Every KVS operation is a merge, a read or a delete, all
-// safe to repeat, which is also why an oversized batch can simply be split.
+// until its deadline. Every KVS operation is a merge, a read, a delete or a
+// decide (which answers the decided value again), all safe to repeat, which
+// is also why an oversized batch can simply be split.
 
 import { request } from '../actor/rpc.js';
 import type { Subscription, Transport } from '../actor/transport.js';
@@ -105,6 +106,18 @@ export class KvsClient {
     await this.enqueue({ op: 'put', key, value }, deadline);
   }
 
+  /**
+   * First writer wins on `field` of the map lattice at `key`: the key's
+   * primary replica keeps `value` unless the field already has one, and
+   * answers with the field's value (the first writer's) once every replica
+   * holds it. Every caller, and every retry of a lost answer, gets the same.
+   */
+  async decide(key: string, field: string, value: Lattice, deadline?: number): Promise<Lattice> {
+    const decided = await this.enqueue({ op: 'decide', key, field, value }, deadline);
+    if (!decided) throw new MalformedMessage(`the decider of "${key}" answered no value for "${field}"`);
+    return decided;
+  }
+
   async delete(key: string, deadline?: number): Promise<void> {
     await this.enqueue({ op: 'del', key }, deadline);
   }
@@ -145,6 +158,11 @@ export class KvsClient {
         }
       },
     };
+  }
+
+  /** The shards this client routes to, as it sees them now (status, tests). */
+  ringMembers(): ShardInfo[] {
+    return this.ring.members;
   }
 
   /** Stops following the cluster (the transport is the owner's to close). */
@@ -218,7 +236,9 @@ export class KvsClient {
   private plan(pending: Pending): Attempt {
     const { op } = pending;
     let shards: ShardInfo[];
-    if (op.op !== 'get') shards = this.ring.writeReplicas(op.key);
+    // A decide has one decider, the key's primary replica (first in ring order), which replicates it itself.
+    if (op.op === 'decide') shards = this.ring.readReplicas(op.key).slice(0, 1);
+    else if (op.op !== 'get') shards = this.ring.writeReplicas(op.key);
     else if (pending.all) shards = this.ring.readReplicas(op.key);
     else {
       // One replica, chosen at random so reads of a hot key spread out.

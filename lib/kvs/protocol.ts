@@ -1,13 +1,20 @@
 // The KVS wire shapes, shared by shards and the client.
 //   batch  (client → shard): many operations, one result each, so one bad
 //          operation fails alone; `ring` is the client's ring version.
-//   gossip (shard → shard):  entries a replica may lack; merged on arrival.
-//   join   (joining shard → active shard): a page of the entries the joiner
+//   gossip (shard → shard):  records a replica may lack; merged on arrival.
+//   join   (joining shard → active shard): a page of the records the joiner
 //          will hold; the active shard forwards later writes to it as gossip.
-//   peek   (shard → shard): the entries a shard holds for some keys, whether
+//   peek   (shard → shard): the records a shard holds for some keys, whether
 //          or not it still owns them (a new owner reading before hand-off).
 //   updates (primary replica → caches, on a bucket subject): merged entries
 //          of watched keys.
+//   accept (primary → other replicas): a decided field of a key (the
+//          `decide` op), from the shard named `from`; taken only if the
+//          replica too sees that shard as the key's primary, merged, and
+//          answered with what the replica then holds for the field.
+// Between shards a key travels as a record, its value with when it was
+// written and its tombstone if deleted, so a delete replicates like a put
+// (a decided field is part of the value, carried like any other).
 
 import { arr, num, obj, str, lattice } from '../codec/index.js';
 import { MalformedMessage, type WireError } from '../errors.js';
@@ -17,6 +24,7 @@ export const KVS_BATCH = 'batch';
 export const KVS_GOSSIP = 'gossip';
 export const KVS_JOIN = 'join';
 export const KVS_PEEK = 'peek';
+export const KVS_ACCEPT = 'accept';
 
 export type KvsOp =
   /** `local`: only what this shard holds, not asking previous replicas during a hand-off (inspection). */
@@ -24,7 +32,14 @@ export type KvsOp =
   | { op: 'put'; key: string; value: Lattice }
   | { op: 'del'; key: string }
   /** Publish merges of `key` on its update subject for `ttlMs` (see updates.ts). */
-  | { op: 'watch'; key: string; ttlMs: number };
+  | { op: 'watch'; key: string; ttlMs: number }
+  /**
+   * First writer wins on field `field` of the map lattice at `key`, decided
+   * by the key's primary replica alone (kvs-node/decider.ts): it keeps
+   * `value` only if the field has none, puts what it keeps on every replica,
+   * then answers it (the winner's value, to every caller and every retry).
+   */
+  | { op: 'decide'; key: string; field: string; value: Lattice };
 
 /** `value` for a get (absent: no such key), `error` when the op failed. */
 export interface KvsResult {
@@ -33,6 +48,28 @@ export interface KvsResult {
 }
 
 export type Entry = [key: string, value: Lattice];
+
+/** A key as replicas exchange it: its value and when it was written (ms), and when it was last deleted (0: not, or collected). */
+export interface KeyRecord {
+  value?: Lattice;
+  at: number;
+  deletedAt: number;
+}
+
+/** On the wire: [key, value | null, writtenAt, deletedAt]. */
+export function recordToWire(key: string, r: KeyRecord): [string, Lattice | null, number, number] {
+  return [key, r.value ?? null, r.at, r.deletedAt];
+}
+
+export function parseRecords(msg: Record<string, unknown>): { key: string; record: KeyRecord }[] {
+  return arr(msg, 'records').map((raw) => {
+    if (!Array.isArray(raw) || raw.length !== 4) throw new MalformedMessage('a record must be [key, lattice | null, writtenAt, deletedAt]');
+    const o = { key: raw[0] as unknown, value: raw[1] as unknown, at: raw[2] as unknown, deletedAt: raw[3] as unknown };
+    const record: KeyRecord = { at: num(o, 'at'), deletedAt: num(o, 'deletedAt') };
+    if (o.value !== null) record.value = lattice(o, 'value');
+    return { key: str(o, 'key'), record };
+  });
+}
 
 export function parseOp(raw: unknown): KvsOp {
   const o = obj(raw, 'kvs operation');
@@ -46,6 +83,8 @@ export function parseOp(raw: unknown): KvsOp {
       return { op: 'del', key };
     case 'watch':
       return { op: 'watch', key, ttlMs: num(o, 'ttlMs') };
+    case 'decide':
+      return { op: 'decide', key, field: str(o, 'field'), value: lattice(o, 'value') };
     default:
       throw new MalformedMessage(`unknown kvs operation ${String(o['op'])}`);
   }
