@@ -98,6 +98,11 @@ export class Unavailable extends CloudburstError {
   override readonly code = 'UNAVAILABLE';
 }
 
+/** A KVS shard's data directory is held by another running process (named in the message and `data`). */
+export class DataDirLocked extends CloudburstError {
+  override readonly code = 'DATA_DIR_LOCKED';
+}
+
 /** A failure inside a node that is not the caller's fault. */
 export class InternalError extends CloudburstError {
   override readonly code = 'INTERNAL_ERROR';
@@ -122,6 +127,7 @@ export const errors = {
   Closed,
   Unauthorized,
   Unavailable,
+  DataDirLocked,
   InternalError,
 } as const;
 

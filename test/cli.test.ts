@@ -112,6 +112,37 @@ t.test('kill -9 of up takes its nats-server and every node with it', async (t) =
   t.same(pids.filter(alive), [], 'no child outlives a killed up');
 });
 
+t.test('a second up on the same data directory fails fast naming it and the holder; after a kill -9 the directory is free', async (t) => {
+  const data = await mkdtemp(join(tmpdir(), 'cb-up-lock-'));
+  t.teardown(() => rm(data, { recursive: true, force: true }));
+  const args = ['up', '--prefix', 'clilock', '--threads', '1', '--data-dir', data, '--durability', 'group'];
+  const first = new CliProcess(args);
+  let pids: number[] = [];
+  t.teardown(() => {
+    for (const pid of [first.child.pid!, ...pids]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  await first.waitFor(/cluster ready/);
+  pids = first.lines.flatMap((l) => [...l.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1])));
+  const [, shardPid] = (await first.waitFor(/kvs kvs-0 ready \(pid (\d+)\)/)) as [string, string];
+
+  const second = await cli(...args);
+  t.not(second.code, 0, 'the second up fails');
+  const dir = join(data, 'clilock', 'kvs-0');
+  t.match(second.stderr, `DATA_DIR_LOCKED: data directory ${dir} is in use by kvs shard kvs-0 (pid ${shardPid})`, 'naming the directory and the holder');
+
+  process.kill(first.child.pid!, 'SIGKILL');
+  await eventually('the first cluster is gone', () => pids.every((pid) => !alive(pid)));
+  const third = new CliProcess(args);
+  t.teardown(async () => {
+    if (third.child.exitCode === null && third.child.signalCode === null) {
+      third.interrupt();
+      await third.exited();
+    }
+  });
+  await third.waitFor(/cluster ready/);
+  t.pass('a new up starts on the directory once the first is killed');
+});
+
 t.test('CB_LOG_LEVEL sets the default log level of a node', async (t) => {
   const nats = await startNats(t);
   const node = new CliProcess(['router', '--nats', nats.url], { ...process.env, CB_LOG_LEVEL: 'info' });

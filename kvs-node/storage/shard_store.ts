@@ -26,6 +26,7 @@ import { decode, encode } from '../../lib/codec/index.js';
 import type { Durability } from '../../lib/config.js';
 import { CloudburstError, Closed, InternalError, InvalidArgument, asCloudburstError } from '../../lib/errors.js';
 import { isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
+import { lockDataDir, type DataDirLock } from './data_dir_lock.js';
 
 
 export interface ShardStoreOptions {
@@ -33,6 +34,8 @@ export interface ShardStoreOptions {
   dataDir?: string;
   /** none: memory only; group (default): a put is acknowledged after the batch it joined is committed and fsynced; sync: each put is its own committed, fsynced transaction. */
   durability: Durability;
+  /** Who opens it, named to a second process that finds `dataDir` locked. */
+  holder?: string;
 }
 
 export interface OpenReport {
@@ -72,7 +75,13 @@ export class ShardStore {
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  private constructor(durability: Durability, db: RootDatabase<Buffer, Buffer> | undefined, data: Map<string, Lattice>, report: OpenReport) {
+  private constructor(
+    durability: Durability,
+    db: RootDatabase<Buffer, Buffer> | undefined,
+    data: Map<string, Lattice>,
+    report: OpenReport,
+    private readonly lock?: DataDirLock,
+  ) {
     this.durability = durability;
     this.db = db;
     this.data = data;
@@ -94,6 +103,13 @@ export class ShardStore {
     let db: RootDatabase<Buffer, Buffer>;
     try {
       await mkdir(opts.dataDir, { recursive: true });
+    } catch (err) {
+      throw new InternalError(`cannot open shard data in ${opts.dataDir}: ${(err as Error).message}`, { cause: err });
+    }
+    // Before LMDB opens anything: a second process on these files would keep
+    // its own copy in memory and diverge (DataDirLocked names the holder).
+    const lock = await lockDataDir(opts.dataDir, opts.holder ?? `a kvs shard store (${process.argv[1] ?? 'node'})`);
+    try {
       db = open<Buffer, Buffer>({
         path: opts.dataDir,
         noSubdir: false, // dataDir is always a directory, even if its name has a dot
@@ -102,6 +118,7 @@ export class ShardStore {
         overlappingSync: false,
       });
     } catch (err) {
+      await lock.release();
       throw new InternalError(`cannot open shard data in ${opts.dataDir}: ${(err as Error).message}`, { cause: err });
     }
     let skipped = 0;
@@ -116,7 +133,7 @@ export class ShardStore {
         skipped++;
       }
     }
-    return new ShardStore(durability, db, data, { loaded: data.size, skipped, ms: performance.now() - start });
+    return new ShardStore(durability, db, data, { loaded: data.size, skipped, ms: performance.now() - start }, lock);
   }
 
   get(key: string): Lattice | undefined {
@@ -176,7 +193,11 @@ export class ShardStore {
     if (this.closed) return;
     this.closed = true;
     await this.tail;
-    await this.db?.close(); // lmdb-js commits what is queued before closing
+    try {
+      await this.db?.close(); // lmdb-js commits what is queued before closing
+    } finally {
+      await this.lock?.release(); // only once nothing more will be written
+    }
   }
 
   /** Merges and encodes first (either may throw), then changes memory, then writes. */
