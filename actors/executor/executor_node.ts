@@ -304,7 +304,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     }
     const result = await this.invoke(name, args, deadline, requestId, log ? { ...ctx, log } : ctx);
     // All or nothing: a call that threw never gets here, and its writes are dropped.
-    if (!passedOn) await ctx.tx?.commit(deadline);
+    if (!passedOn) await ctx.tx?.commit(deadline, (key, value) => this.state.wrote(key, value));
     else if (ctx.tx && log) await log.once('tx', deadline, () => Promise.resolve(encode(ctx.tx!.carried())));
     if (!log) return result;
     this.deletes.at(logKey(requestId), Date.now() + LOG_RETENTION_MS);

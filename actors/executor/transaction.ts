@@ -241,7 +241,8 @@ export class Transaction {
     this.earlierTs = ((await this.kvs.get(commitKey(this.id), { deadline }))?.reveal() as Commit | undefined)?.ts;
   }
 
-  async commit(deadline: number): Promise<void> {
+  /** `written` hears each key merged into the KVS (the executor's cache keeps up with its own writes). */
+  async commit(deadline: number, written?: (key: string, value: Lattice) => void): Promise<void> {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
     const ts = this.earlierTs ?? LWWPair.now(null, this.id).timestamp;
@@ -271,6 +272,7 @@ export class Transaction {
       ...(copies ? [] : marksAndRecord()),
     ]);
     await Promise.all(keys.map((k) => this.kvs.put(k, this.writes.get(k)!, deadline)));
+    for (const k of keys) written?.(k, this.writes.get(k)!);
     const expiry = Date.now() + this.timing.retentionMs;
     for (const k of keys) {
       if (copies) this.deletes.at(versionKey(this.id, k), expiry);
