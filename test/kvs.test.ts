@@ -11,7 +11,9 @@ import { LWWPair, MaxIntLattice, SetLattice } from '../lib/lattice/index.js';
 import { readReply, request } from '../lib/actor/rpc.js';
 import { deadlineIn } from '../lib/deadline.js';
 import { subjectsFor } from '../lib/subjects.js';
+import { CliProcess } from './fixtures/cli.js';
 import { startCluster } from './fixtures/cluster.js';
+import { startNats } from './fixtures/nats.js';
 import { WatchedTransport } from './fixtures/watched_transport.js';
 
 t.test('put, get and delete through the client', async (t) => {
@@ -87,6 +89,28 @@ t.test('malformed operations get typed errors and the shard keeps serving', asyn
   await t.rejects(transport.request(shard.subject, encodeMessage('teleport', {}), 2000).then(readReply), { code: 'UNKNOWN_MESSAGE_TYPE' });
   await client.put('still', 'serving');
   t.equal(await client.get('still'), 'serving');
+});
+
+t.test('operations retried together go again together: one message a round, not one per op', async (t) => {
+  const nats = await startNats(t);
+  // A real shard process, killed: its subject has no responders while the
+  // client still counts it in the ring, so every attempt fails and waits.
+  const shard = new CliProcess(['kvs', '--nats', nats.url, '--durability', 'none']);
+  t.teardown(() => void shard.child.kill('SIGKILL'));
+  const [, subject] = (await shard.waitFor(/kvs \S+ ready on (\S+)/)) as [string, string];
+  const transport = new WatchedTransport(await NatsTransport.connect({ servers: nats.url }));
+  t.teardown(() => transport.close());
+  const kvs = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 60_000, timeoutMs: 1_000 });
+  t.teardown(() => kvs.close());
+  await kvs.put('warm', new MaxIntLattice(1));
+  shard.child.kill('SIGKILL');
+  await shard.exited();
+  const before = transport.sent.length;
+  const settled = await Promise.allSettled(Array.from({ length: 50 }, (_, i) => kvs.put(`r${i}`, new MaxIntLattice(i))));
+  t.ok(settled.every((s) => s.status === 'rejected' && s.reason instanceof CloudburstError), 'all fail at their deadline, typed');
+  const sent = transport.sent.slice(before).filter((m) => m.subject === subject).length;
+  // A round every 100 ms or so within the 1 s deadline; one message per op was 301 here.
+  t.ok(sent < 50, `50 puts retried for 1 s took ${sent} messages`);
 });
 
 t.test('200k operations for one shard in one tick all settle and the process lives on', { timeout: 120_000 }, async (t) => {

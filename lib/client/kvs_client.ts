@@ -65,6 +65,8 @@ interface Attempt {
 
 export class KvsClient {
   private queue: Pending[] = [];
+  /** Ops to try again, gathered during one turn. */
+  private retrying: Pending[] = [];
   private readonly timeoutMs: number;
   private readonly attemptTimeoutMs: number;
   private readonly membership: Membership;
@@ -306,9 +308,23 @@ export class KvsClient {
     if (left <= 0) {
       return pending.reject(err.code === 'DEADLINE_EXCEEDED' ? err : new DeadlineExceeded(`kvs ${pending.op.op} of "${pending.op.key}" did not complete in time: ${err.message}`, { cause: err }));
     }
+    // Ops that fail together (one batch's) wait together and go again as one
+    // batch: one by one, a round of 100k retries was 100k messages.
+    if (this.retrying.length === 0) queueMicrotask(() => this.retryRound());
+    this.retrying.push(pending);
+  }
+
+  private retryRound(): void {
+    const group = this.retrying;
+    this.retrying = [];
     const version = this.ring.version;
-    void this.membership.waitFor(() => this.ring.version !== version, Math.min(left, 100)).then(() => this.send([this.plan(pending)]))
-      .catch((e: unknown) => pending.reject(e));
+    const left = earliestDeadline(group) - Date.now();
+    this.membership
+      .waitFor(() => this.ring.version !== version, Math.min(left, 100))
+      .then(() => this.send(group.map((p) => this.plan(p))))
+      .catch((e: unknown) => {
+        for (const p of group) p.reject(e);
+      });
   }
 
   /** A shard's WrongShard answer carries its ring: learn the shards we did not know. */
@@ -323,9 +339,12 @@ export class KvsClient {
 }
 
 // Loops, not Math.min(...xs): spreading some 100k arguments overflows the stack.
-function earliestDeadline(attempts: Attempt[]): number {
+function earliestDeadline(ops: (Attempt | Pending)[]): number {
   let min = Infinity;
-  for (const a of attempts) if (a.pending.deadline < min) min = a.pending.deadline;
+  for (const o of ops) {
+    const deadline = 'pending' in o ? o.pending.deadline : o.deadline;
+    if (deadline < min) min = deadline;
+  }
   return min;
 }
 
