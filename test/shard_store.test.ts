@@ -3,7 +3,7 @@
 // reopen and across a real SIGKILL of the writing process.
 
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { spawnTied } from '../bin/child_process.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,14 +142,14 @@ t.test('an undecodable value is skipped at open, not fatal', async (t) => {
 
 /** Runs the writer until it has acknowledged `atLeast` keys, SIGKILLs it, and returns every key it acknowledged. */
 async function writeThenKill(dataDir: string, durability: Durability, atLeast: number): Promise<string[]> {
-  const child = spawn(process.execPath, [WRITER, dataDir, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnTied(process.execPath, [WRITER, dataDir, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const acked: string[] = [];
   // Lines still in the pipe after the kill were acknowledged too: read to the end.
-  const done = new Promise<void>((resolve) => createInterface({ input: child.stdout }).on('close', resolve));
+  const done = new Promise<void>((resolve) => createInterface({ input: child.stdout! }).on('close', resolve));
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, sig) => resolve(sig ?? code)));
-  createInterface({ input: child.stdout }).on('line', (line) => {
+  createInterface({ input: child.stdout! }).on('line', (line) => {
     acked.push(line);
     if (acked.length === atLeast) child.kill('SIGKILL');
   });
@@ -190,10 +190,10 @@ t.test('a data directory is held by one process: a second is DataDirLocked namin
   t.pass('closing releases it');
 
   // Another process holds it; SIGKILLed, it leaves nothing that blocks the next.
-  const child = spawn(process.execPath, [WRITER, dataDir, 'group'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawnTied(process.execPath, [WRITER, dataDir, 'group'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise((resolve) => child.once('exit', resolve));
   t.teardown(() => void child.kill('SIGKILL'));
-  await new Promise((resolve) => createInterface({ input: child.stdout }).once('line', resolve));
+  await new Promise((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
   const locked = await ShardStore.open({ durability: 'group', dataDir }).catch((err: unknown) => err);
   t.type(locked, DataDirLocked, 'while another process holds it');
   t.match((locked as DataDirLocked).data, { dir: dataDir, pid: child.pid }, 'naming that process');
