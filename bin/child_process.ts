@@ -2,7 +2,9 @@
 // bench helpers), written once: a child is ready when its own signal says so,
 // fails if it exits or is slow first, and is stopped gently, then by force.
 
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { isMainThread } from 'node:worker_threads';
 
 export interface ReadyOptions {
   /** What the child is, for error messages. */
@@ -47,4 +49,54 @@ export async function stopChild(child: ChildProcess, graceMs: number, ask: (c: C
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+// --- Children that die with their parent -----------------------------------
+//
+// A child that is not a node (nats-server, a test's CLI process) has no IPC
+// channel to notice its parent going away, and `process.on('exit')` never
+// runs on SIGKILL. Linux can do it for us: PR_SET_PDEATHSIG, set by
+// util-linux `setpriv --pdeathsig SIGKILL`, survives the exec into the real
+// program, so the kernel kills the child whenever its parent dies, however.
+// It is chosen over a watchdog process holding a pipe to the parent because
+// nothing of ours has to outlive the parent to do the killing and the child's
+// pid stays the program's own.
+//
+// Two traps. The signal fires when the parent *thread* that forked ends:
+// libuv forks from the thread that calls spawn, so only the main thread uses
+// it (a worker thread's children would die with the worker). And a parent
+// killed between the fork and the prctl would leave the child orphaned and
+// unsignalled: a tiny sh, already under the death signal, checks that its
+// parent is still the spawner before exec'ing the program.
+
+let setprivPath: string | null | undefined;
+
+/** util-linux setpriv, when this is Linux and it is installed; else null. */
+function findSetpriv(): string | null {
+  if (setprivPath !== undefined) return setprivPath;
+  setprivPath = null;
+  if (process.platform !== 'linux') return null;
+  for (const path of ['/usr/bin/setpriv', '/bin/setpriv']) {
+    try {
+      accessSync(path, constants.X_OK);
+      accessSync('/bin/sh', constants.X_OK);
+      return (setprivPath = path);
+    } catch {
+      // Not there: try the next place.
+    }
+  }
+  return null;
+}
+
+/**
+ * spawn(), except that the child is killed (SIGKILL) when this process dies,
+ * also by SIGKILL, where the system allows it (Linux with setpriv, called on
+ * the main thread); elsewhere a plain spawn, and the caller's own cleanup is
+ * all there is. The child's pid is the program's own.
+ */
+export function spawnTied(command: string, args: readonly string[], opts: SpawnOptions): ChildProcess {
+  const setpriv = isMainThread ? findSetpriv() : null;
+  if (!setpriv) return spawn(command, args, opts);
+  const guard = '[ "$PPID" = "$0" ] || exit 1; exec "$@"';
+  return spawn(setpriv, ['--pdeathsig', 'SIGKILL', '--', '/bin/sh', '-c', guard, String(process.pid), command, ...args], opts);
 }

@@ -2,12 +2,12 @@
 // does when no --nats URL is given, and what every test file does so tests
 // are isolated from the machine's shared server and can kill and restart it.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { InvalidArgument } from '../lib/errors.js';
-import { childReady, stopChild } from './child_process.js';
+import { childReady, spawnTied, stopChild } from './child_process.js';
 
 export const NATS_SERVER_FALLBACK = '/usr/sbin/nats-server';
 
@@ -95,8 +95,9 @@ export class NatsServerProcess {
     if (this.child) throw new InvalidArgument('nats-server is already running');
     const args = ['-a', '127.0.0.1', '-p', String(this.port), ...(this.opts.args ?? [])];
     // Its own process group, so a terminal's Ctrl-C does not stop NATS under
-    // nodes still draining; its owner stops it last (and on exit, below).
-    const child = spawn(findNatsServer(), args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    // nodes still draining; its owner stops it last (and on exit, above), and
+    // the kernel kills it if its owner dies even by SIGKILL (spawnTied).
+    const child = spawnTied(findNatsServer(), args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.child = child;
     running.add(child);
     child.once('exit', () => {

@@ -147,7 +147,11 @@ export class KvsNode extends Actor {
   }
 
   static async create(config: KvsConfig): Promise<KvsNode> {
-    const store = await ShardStore.open({ durability: config.durability, ...(config.dataDir ? { dataDir: config.dataDir } : {}) });
+    const store = await ShardStore.open({
+      durability: config.durability,
+      ...(config.dataDir ? { dataDir: config.dataDir } : {}),
+      holder: config.id ? `kvs shard ${config.id}` : 'a kvs shard',
+    });
     return new KvsNode(await actorOptions('kvs', config), store, config);
   }
 

@@ -103,6 +103,11 @@ export class HandoffIncomplete extends CloudburstError {
   override readonly code = 'HANDOFF_INCOMPLETE';
 }
 
+/** A KVS shard's data directory is held by another running process (named in the message and `data`). */
+export class DataDirLocked extends CloudburstError {
+  override readonly code = 'DATA_DIR_LOCKED';
+}
+
 /** A failure inside a node that is not the caller's fault. */
 export class InternalError extends CloudburstError {
   override readonly code = 'INTERNAL_ERROR';
@@ -128,6 +133,7 @@ export const errors = {
   Unauthorized,
   Unavailable,
   HandoffIncomplete,
+  DataDirLocked,
   InternalError,
 } as const;
 

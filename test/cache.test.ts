@@ -5,7 +5,7 @@
 import t from 'tap';
 import type { Cb } from '../lib/function_api.js';
 import { ref } from '../lib/reference.js';
-import { MaxIntLattice } from '../lib/lattice/index.js';
+import { MaxIntLattice, SetLattice } from '../lib/lattice/index.js';
 import { startCluster } from './fixtures/cluster.js';
 import { eventually } from './fixtures/eventually.js';
 
@@ -46,6 +46,25 @@ t.test('puts write through: a function reads its own writes, other executors see
   await eventually('both executors see 41', async () => (await Promise.all([1, 2, 3, 4].map(() => client.call('bump')))).every((v) => (v as number) >= 42));
   t.pass('merged');
 });
+
+const modes = { plain: {}, rr: { consistency: 'rr' }, 'exactly-once': { exactlyOnce: true }, atomic: { atomic: true } } as const;
+for (const [mode, opts] of Object.entries(modes)) {
+  t.test(`a lattice put into a key not cached reads back merged, in this call and the next (${mode})`, async (t) => {
+    // The README's like: the executor has never read likes/post-1, which
+    // the client filled. The written delta alone is not the key's value.
+    const { client } = await startCluster(t, { executors: 1, threads: 2 });
+    await client.register('like', async (cb: Cb, post: string, user: string) => {
+      await cb.put(`likes/${post}`, new cb.lattices.SetLattice([user]));
+      return (await cb.get<ReadonlySet<string>>(`likes/${post}`))?.size;
+    });
+    await client.register('count', async (cb: Cb, post: string) => (await cb.get<ReadonlySet<string>>(`likes/${post}`))?.size);
+    await client.put('likes/post-1', new SetLattice(['ada', 'grace']));
+    t.equal(await client.call('like', ['post-1', 'edsger'], opts), 3, 'the function sees its write merged with what was stored');
+    t.equal(await client.call('count', ['post-1'], opts), 3, 'and so does the next call on that executor');
+    t.equal(await client.call('like', ['post-1', 'alan'], opts), 4, 'a put into the cached copy merges too');
+    t.equal(await client.call('count', ['post-1']), 4, 'and a plain read from the cache right after sees it');
+  });
+}
 
 t.test('ref(key) arguments arrive as the key\'s value', async (t) => {
   const { client } = await startCluster(t);

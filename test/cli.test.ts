@@ -10,6 +10,7 @@ import t from 'tap';
 import { Cloudburst } from '../lib/client/cloudburst.js';
 import { Unavailable } from '../lib/errors.js';
 import { CliProcess, alive, cli } from './fixtures/cli.js';
+import { eventually } from './fixtures/eventually.js';
 import { startNats } from './fixtures/nats.js';
 
 t.test('--help lists every command and each command documents its options', async (t) => {
@@ -86,6 +87,60 @@ t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing be
   t.ok(up.lines.some((l) => /router \S+ stopped|stopped/.test(l)), 'says it stopped');
   const all = [...pids, Number(newPid)];
   t.same(all.filter(alive), [], 'no child process outlives up');
+});
+
+t.test('kill -9 of up takes its nats-server and every node with it', async (t) => {
+  const data = await mkdtemp(join(tmpdir(), 'cb-up-kill-'));
+  t.teardown(() => rm(data, { recursive: true, force: true }));
+  const up = new CliProcess(['up', '--prefix', 'clikill', '--threads', '1', '--data-dir', data]);
+  let pids: number[] = [];
+  // Whatever this test finds, it leaves nothing running.
+  t.teardown(() => {
+    for (const pid of [up.child.pid!, ...pids]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  await up.waitFor(/cluster ready: --nats/);
+  const [, natsPid] = (await up.waitFor(/nats-server ready on \S+ \(pid (\d+)\)/)) as [string, string];
+  pids = up.lines.flatMap((l) => [...l.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1])));
+  t.equal(pids.length, 4, 'nats-server and one node of each kind, each with its pid');
+  t.ok(alive(Number(natsPid)), 'nats-server runs');
+
+  process.kill(up.child.pid!, 'SIGKILL');
+  await up.exited();
+  await eventually('nats-server and the nodes are gone', () => pids.every((pid) => !alive(pid)), 10_000).catch((err: Error) =>
+    t.fail(`${err.message}; still running: ${pids.filter(alive).join(', ')} (nats-server ${natsPid})`),
+  );
+  t.same(pids.filter(alive), [], 'no child outlives a killed up');
+});
+
+t.test('a second up on the same data directory fails fast naming it and the holder; after a kill -9 the directory is free', async (t) => {
+  const data = await mkdtemp(join(tmpdir(), 'cb-up-lock-'));
+  t.teardown(() => rm(data, { recursive: true, force: true }));
+  const args = ['up', '--prefix', 'clilock', '--threads', '1', '--data-dir', data, '--durability', 'group'];
+  const first = new CliProcess(args);
+  let pids: number[] = [];
+  t.teardown(() => {
+    for (const pid of [first.child.pid!, ...pids]) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  await first.waitFor(/cluster ready/);
+  pids = first.lines.flatMap((l) => [...l.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1])));
+  const [, shardPid] = (await first.waitFor(/kvs kvs-0 ready \(pid (\d+)\)/)) as [string, string];
+
+  const second = await cli(...args);
+  t.not(second.code, 0, 'the second up fails');
+  const dir = join(data, 'clilock', 'kvs-0');
+  t.match(second.stderr, `DATA_DIR_LOCKED: data directory ${dir} is in use by kvs shard kvs-0 (pid ${shardPid})`, 'naming the directory and the holder');
+
+  process.kill(first.child.pid!, 'SIGKILL');
+  await eventually('the first cluster is gone', () => pids.every((pid) => !alive(pid)));
+  const third = new CliProcess(args);
+  t.teardown(async () => {
+    if (third.child.exitCode === null && third.child.signalCode === null) {
+      third.interrupt();
+      await third.exited();
+    }
+  });
+  await third.waitFor(/cluster ready/);
+  t.pass('a new up starts on the directory once the first is killed');
 });
 
 t.test('CB_LOG_LEVEL sets the default log level of a node', async (t) => {

@@ -19,5 +19,5 @@ t.test('the README example prints what the README implies', async (t) => {
       err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
     );
   });
-  t.equal(stdout, 'post-1 is liked by ada, edsger, grace\nhello\n');
+  t.equal(stdout, 'edsger makes it 3\npost-1 is liked by ada, alan, barbara, edsger, grace\nhello\n');
 });

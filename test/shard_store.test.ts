@@ -3,7 +3,7 @@
 // reopen and across a real SIGKILL of the writing process.
 
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { spawnTied } from '../bin/child_process.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { open } from 'lmdb';
 import { ShardStore } from '../kvs-node/storage/index.js';
 import type { Durability } from '../lib/config.js';
 import { encode } from '../lib/codec/index.js';
-import { Closed, InvalidArgument, LatticeTypeMismatch } from '../lib/errors.js';
+import { Closed, DataDirLocked, InvalidArgument, LatticeTypeMismatch } from '../lib/errors.js';
 import { LWWPair, MaxIntLattice, SetLattice } from '../lib/lattice/index.js';
 
 const WRITER = fileURLToPath(new URL('./fixtures/store_writer.js', import.meta.url));
@@ -191,14 +191,14 @@ t.test('an undecodable value is skipped at open, not fatal', async (t) => {
 
 /** Runs the writer until it has acknowledged `atLeast` keys, SIGKILLs it, and returns every key it acknowledged. */
 async function writeThenKill(dataDir: string, durability: Durability, atLeast: number): Promise<string[]> {
-  const child = spawn(process.execPath, [WRITER, dataDir, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnTied(process.execPath, [WRITER, dataDir, durability], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const acked: string[] = [];
   // Lines still in the pipe after the kill were acknowledged too: read to the end.
-  const done = new Promise<void>((resolve) => createInterface({ input: child.stdout }).on('close', resolve));
+  const done = new Promise<void>((resolve) => createInterface({ input: child.stdout! }).on('close', resolve));
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.on('exit', (code, sig) => resolve(sig ?? code)));
-  createInterface({ input: child.stdout }).on('line', (line) => {
+  createInterface({ input: child.stdout! }).on('line', (line) => {
     acked.push(line);
     if (acked.length === atLeast) child.kill('SIGKILL');
   });
@@ -225,3 +225,30 @@ for (const durability of ['group', 'sync'] as const) {
     t.same(acked.filter((key) => !inSet.has(key)), [], 'every acknowledged key is in the merged set');
   });
 }
+
+t.test('a data directory is held by one process: a second is DataDirLocked naming it and the holder, until the holder dies', async (t) => {
+  const dataDir = freshDir();
+  const first = await ShardStore.open({ durability: 'group', dataDir, holder: 'kvs shard first' });
+  const again = await ShardStore.open({ durability: 'group', dataDir }).catch((err: unknown) => err);
+  t.type(again, DataDirLocked, 'a second store in the same process');
+  t.match((again as DataDirLocked).message, dataDir, 'the message names the directory');
+  t.match((again as DataDirLocked).data, { dir: dataDir, pid: process.pid, holder: 'kvs shard first' }, 'and the holder');
+  await first.close();
+  const reopened = await ShardStore.open({ durability: 'group', dataDir });
+  await reopened.close();
+  t.pass('closing releases it');
+
+  // Another process holds it; SIGKILLed, it leaves nothing that blocks the next.
+  const child = spawnTied(process.execPath, [WRITER, dataDir, 'group'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  t.teardown(() => void child.kill('SIGKILL'));
+  await new Promise((resolve) => createInterface({ input: child.stdout! }).once('line', resolve));
+  const locked = await ShardStore.open({ durability: 'group', dataDir }).catch((err: unknown) => err);
+  t.type(locked, DataDirLocked, 'while another process holds it');
+  t.match((locked as DataDirLocked).data, { dir: dataDir, pid: child.pid }, 'naming that process');
+  child.kill('SIGKILL');
+  await exited;
+  const after = await ShardStore.open({ durability: 'group', dataDir });
+  t.teardown(() => after.close());
+  t.ok(after.openReport.loaded > 0, 'after a kill -9 of the holder, the next one opens it');
+});

@@ -313,7 +313,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
     // All or nothing: a call that threw never gets here, and its writes are dropped.
     const { tx } = ctx;
     const decided = async (step: string, mine: () => unknown): Promise<unknown> => decode((await log!.once(step, deadline, () => Promise.resolve(encode(mine()))))!);
-    if (tx && !passedOn) await tx.commit(deadline, log && tx.writing ? ((await decided('commit', () => tx.now())) as number) : undefined);
+    // The executor's cache keeps up with the transaction's own writes.
+    const wrote = (key: string, value: Lattice): void => this.state.wrote(key, value);
+    if (tx && !passedOn) await tx.commit(deadline, log && tx.writing ? ((await decided('commit', () => tx.now())) as number) : undefined, wrote);
     else if (tx && log) tx.adopt((await decided('tx', () => tx.carried())) as CarriedTransaction);
     if (!log) return result;
     this.deletes.at(logKey(requestId), Date.now() + LOG_RETENTION_MS);

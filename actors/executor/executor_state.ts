@@ -2,8 +2,14 @@
 // the KVS. Workers read the cache themselves; what they miss, and every put,
 // comes here. A key that enters the cache is watched, so merges made
 // anywhere else reach the cache (Cloudburst's cache refresh); a put writes
-// through to the KVS and then into the cache, so a function reads its own
-// writes. Keys the cache evicts stop being watched at the next sweep.
+// through to the KVS and then into the cached copy, so a function reads its
+// own writes. Keys the cache evicts stop being watched at the next sweep.
+//
+// The cache never holds less than what this executor's writes made the KVS
+// acknowledge: a key enters it only with a value read from the KVS (merged
+// with writes acknowledged while that read was on its way), never with a
+// written delta alone, which for a lattice is not the key's value (a
+// SetLattice(['x']) put into a key holding {a, b}).
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
 import { decode, encode } from '../../lib/codec/index.js';
@@ -17,6 +23,11 @@ export class ExecutorState {
   private readonly reader: SharedCacheReader;
   private readonly watches = new Map<string, { close(): void }>();
   private readonly sweeper: NodeJS.Timeout;
+  /**
+   * Keys being read from the KVS, with the writes acknowledged since the
+   * read left (the answer may predate them). Only while a read is out.
+   */
+  private readonly reading = new Map<string, { reads: number; written: Lattice | undefined }>();
   /** Gets this thread answered from the cache (workers count theirs in the cache itself). */
   private mainHits = 0;
   /** Reads the cache could not answer, from any thread: each is a fetch from the KVS. */
@@ -40,9 +51,7 @@ export class ExecutorState {
       return cached;
     }
     this.misses++;
-    const value = await this.kvs.get(key, { deadline });
-    if (value) this.merge(key, value);
-    return value;
+    return this.read(key, () => this.kvs.get(key, { deadline }));
   }
 
   /** Reads answered from the cache, by worker threads or this one. */
@@ -53,14 +62,33 @@ export class ExecutorState {
   /** What every replica holds now, merged into the cache: for a reader the cache is too old for. */
   async fetch(key: string, deadline: number): Promise<Lattice | undefined> {
     this.misses++;
-    const value = await this.kvs.get(key, { all: true, deadline });
-    if (value) this.merge(key, value);
+    const value = await this.read(key, () => this.kvs.get(key, { all: true, deadline }));
     return this.cached(key) ?? value;
   }
 
   async put(key: string, value: Lattice, deadline: number): Promise<void> {
     await this.kvs.put(key, value, deadline);
-    this.merge(key, value);
+    this.wrote(key, value);
+  }
+
+  /**
+   * `value` was merged into `key` and the KVS acknowledged it (a put, a
+   * transaction's commit): into the cached copy, and into reads still out.
+   * A key not cached stays so: the next read fetches all it holds.
+   */
+  wrote(key: string, value: Lattice): void {
+    const read = this.reading.get(key);
+    if (read) read.written = read.written ? joinOr(read.written, value) : value;
+    const cached = this.cached(key);
+    if (!cached) return;
+    let merged: Lattice;
+    try {
+      merged = mergeLattices(cached, value);
+    } catch {
+      // The cached copy is of a kind the KVS no longer holds: drop it.
+      return this.writer.delete(key);
+    }
+    this.writer.set(key, encode(merged)); // too large: dropped, never left stale
   }
 
   /** Up to `limit` cached keys, for the scheduler's locality. */
@@ -84,7 +112,22 @@ export class ExecutorState {
     return bytes ? (decode(bytes) as Lattice) : undefined;
   }
 
-  /** Merges `value` into the cached copy (lattices: order never matters) and watches the key. */
+  /** A read of the KVS, with the writes acknowledged while it was out, into the cache. */
+  private async read(key: string, get: () => Promise<Lattice | undefined>): Promise<Lattice | undefined> {
+    let read = this.reading.get(key);
+    if (!read) this.reading.set(key, (read = { reads: 0, written: undefined }));
+    read.reads++;
+    try {
+      let value = await get();
+      if (read.written) value = value ? joinOr(value, read.written) : read.written;
+      if (value) this.merge(key, value);
+      return value;
+    } finally {
+      if (--read.reads === 0) this.reading.delete(key);
+    }
+  }
+
+  /** Merges a value read from the KVS into the cached copy (lattices: order never matters) and watches the key. */
   private merge(key: string, value: Lattice): void {
     const cached = this.cached(key);
     let merged = value;
@@ -105,5 +148,14 @@ export class ExecutorState {
       watch.close();
       this.watches.delete(key);
     }
+  }
+}
+
+/** The join of two lattices; `later` alone if their kinds differ (the key was deleted and written anew). */
+function joinOr(earlier: Lattice, later: Lattice): Lattice {
+  try {
+    return mergeLattices(earlier, later);
+  } catch {
+    return later;
   }
 }

@@ -344,9 +344,10 @@ export class Transaction {
    * Commits at `ts`. Every attempt of an exactly-once call commits at the
    * one time the effect log decided, or an attempt that died committing and
    * a re-run (or two attempts at once) would leave readers two commit times
-   * of one transaction, one per key.
+   * of one transaction, one per key. `written` hears each key merged into
+   * the KVS, as stamped (the executor's cache keeps up with its own writes).
    */
-  async commit(deadline: number, ts = this.now()): Promise<void> {
+  async commit(deadline: number, ts = this.now(), written?: (key: string, value: Lattice) => void): Promise<void> {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
     const epoch = this.epochs.of(ts);
@@ -382,6 +383,7 @@ export class Transaction {
       ...(copies ? [] : marksAndRecord()),
     ]);
     await Promise.all(keys.map((k) => this.kvs.put(k, writes.get(k)!, deadline)));
+    for (const k of keys) written?.(k, writes.get(k)!);
     // Not awaited: if it is lost, a reader writes the plain keys again (the same stamps: no change).
     this.kvs.put(doneKey(this.id), DONE, deadline).catch(() => undefined);
     const expiry = Date.now() + this.timing.retentionMs;

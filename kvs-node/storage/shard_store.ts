@@ -40,6 +40,7 @@ import type { Durability } from '../../lib/config.js';
 import { CloudburstError, Closed, InternalError, InvalidArgument, asCloudburstError } from '../../lib/errors.js';
 import type { KeyRecord } from '../../lib/kvs/protocol.js';
 import { isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
+import { lockDataDir, type DataDirLock } from './data_dir_lock.js';
 
 export type { KeyRecord };
 
@@ -49,6 +50,8 @@ export interface ShardStoreOptions {
   dataDir?: string;
   /** none: memory only; group (default): a put is acknowledged after the batch it joined is committed and fsynced; sync: each put is its own committed, fsynced transaction. */
   durability: Durability;
+  /** Who opens it, named to a second process that finds `dataDir` locked. */
+  holder?: string;
 }
 
 export interface OpenReport {
@@ -98,7 +101,13 @@ export class ShardStore {
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  private constructor(durability: Durability, db: RootDatabase<Buffer, Buffer> | undefined, loaded: Loaded, report: OpenReport) {
+  private constructor(
+    durability: Durability,
+    db: RootDatabase<Buffer, Buffer> | undefined,
+    loaded: Loaded,
+    report: OpenReport,
+    private readonly lock?: DataDirLock,
+  ) {
     this.durability = durability;
     this.db = db;
     this.data = loaded.data;
@@ -122,6 +131,13 @@ export class ShardStore {
     let db: RootDatabase<Buffer, Buffer>;
     try {
       await mkdir(opts.dataDir, { recursive: true });
+    } catch (err) {
+      throw new InternalError(`cannot open shard data in ${opts.dataDir}: ${(err as Error).message}`, { cause: err });
+    }
+    // Before LMDB opens anything: a second process on these files would keep
+    // its own copy in memory and diverge (DataDirLocked names the holder).
+    const lock = await lockDataDir(opts.dataDir, opts.holder ?? `a kvs shard store (${process.argv[1] ?? 'node'})`);
+    try {
       db = open<Buffer, Buffer>({
         path: opts.dataDir,
         noSubdir: false, // dataDir is always a directory, even if its name has a dot
@@ -130,6 +146,7 @@ export class ShardStore {
         overlappingSync: false,
       });
     } catch (err) {
+      await lock.release();
       throw new InternalError(`cannot open shard data in ${opts.dataDir}: ${(err as Error).message}`, { cause: err });
     }
     let skipped = 0;
@@ -152,7 +169,7 @@ export class ShardStore {
         skipped++;
       }
     }
-    return new ShardStore(durability, db, loaded, { loaded: loaded.data.size, skipped, ms: performance.now() - start });
+    return new ShardStore(durability, db, loaded, { loaded: loaded.data.size, skipped, ms: performance.now() - start }, lock);
   }
 
   get(key: string): Lattice | undefined {
@@ -282,7 +299,11 @@ export class ShardStore {
     if (this.closed) return;
     this.closed = true;
     await this.tail;
-    await this.db?.close(); // lmdb-js commits what is queued before closing
+    try {
+      await this.db?.close(); // lmdb-js commits what is queued before closing
+    } finally {
+      await this.lock?.release(); // only once nothing more will be written
+    }
   }
 
   /** A local put's stamp: now, and after the key's tombstone even if the clock says otherwise. */

@@ -66,6 +66,8 @@ interface Attempt {
 
 export class KvsClient {
   private queue: Pending[] = [];
+  /** Ops to try again, gathered during one turn. */
+  private retrying: Pending[] = [];
   private readonly timeoutMs: number;
   private readonly attemptTimeoutMs: number;
   private readonly membership: Membership;
@@ -226,11 +228,16 @@ export class KvsClient {
   private async flush(): Promise<void> {
     const ops = this.queue;
     this.queue = [];
-    if (!this.ring.ready) {
-      const until = Math.max(...ops.map((p) => p.deadline));
-      await this.membership.waitFor(() => this.ring.ready, Math.min(until - Date.now(), this.membership.timeoutMs));
+    try {
+      if (!this.ring.ready) {
+        const until = latestDeadline(ops);
+        await this.membership.waitFor(() => this.ring.ready, Math.min(until - Date.now(), this.membership.timeoutMs));
+      }
+      this.send(ops.map((p) => this.plan(p)));
+    } catch (err) {
+      // Nothing may escape a flush nobody awaits: its callers hear it instead.
+      for (const p of ops) p.reject(err);
     }
-    this.send(ops.map((p) => this.plan(p)));
   }
 
   private plan(pending: Pending): Attempt {
@@ -261,13 +268,19 @@ export class KvsClient {
         list.push(a);
       }
     }
-    for (const [shard, list] of byShard) void this.sendBatch(shard, list);
+    for (const [shard, list] of byShard) {
+      // Settling an attempt twice is harmless (a promise settles once), and
+      // a throw nobody awaits would end the process.
+      this.sendBatch(shard, list).catch((err: unknown) => {
+        for (const a of list) a.pending.reject(err);
+      });
+    }
   }
 
   private async sendBatch(shardId: string, attempts: Attempt[]): Promise<void> {
-    const shard = this.ring.shard(shardId);
-    const deadline = Math.min(...attempts.map((a) => a.pending.deadline), Date.now() + this.attemptTimeoutMs);
     try {
+      const shard = this.ring.shard(shardId);
+      const deadline = Math.min(earliestDeadline(attempts), Date.now() + this.attemptTimeoutMs);
       if (!shard) throw new NoCapacity(`shard ${shardId} left the ring`);
       const body = await request(this.transport, shard.subject, KVS_BATCH, { ops: attempts.map((a) => a.pending.op), ring: this.ring.version }, deadline);
       const results = arr(body as Record<string, unknown>, 'results');
@@ -315,8 +328,23 @@ export class KvsClient {
     if (left <= 0) {
       return pending.reject(err.code === 'DEADLINE_EXCEEDED' ? err : new DeadlineExceeded(`kvs ${pending.op.op} of "${pending.op.key}" did not complete in time: ${err.message}`, { cause: err }));
     }
+    // Ops that fail together (one batch's) wait together and go again as one
+    // batch: one by one, a round of 100k retries was 100k messages.
+    if (this.retrying.length === 0) queueMicrotask(() => this.retryRound());
+    this.retrying.push(pending);
+  }
+
+  private retryRound(): void {
+    const group = this.retrying;
+    this.retrying = [];
     const version = this.ring.version;
-    void this.membership.waitFor(() => this.ring.version !== version, Math.min(left, 100)).then(() => this.send([this.plan(pending)]));
+    const left = earliestDeadline(group) - Date.now();
+    this.membership
+      .waitFor(() => this.ring.version !== version, Math.min(left, 100))
+      .then(() => this.send(group.map((p) => this.plan(p))))
+      .catch((e: unknown) => {
+        for (const p of group) p.reject(e);
+      });
   }
 
   /** A shard's WrongShard answer carries its ring: learn the shards we did not know. */
@@ -328,4 +356,20 @@ export class KvsClient {
       this.membership.heard({ id: m.id, kind: 'kvs', subject: m.subject, state: m.state, startedAt: 0, at: Date.now() });
     }
   }
+}
+
+// Loops, not Math.min(...xs): spreading some 100k arguments overflows the stack.
+function earliestDeadline(ops: (Attempt | Pending)[]): number {
+  let min = Infinity;
+  for (const o of ops) {
+    const deadline = 'pending' in o ? o.pending.deadline : o.deadline;
+    if (deadline < min) min = deadline;
+  }
+  return min;
+}
+
+function latestDeadline(ops: Pending[]): number {
+  let max = -Infinity;
+  for (const p of ops) if (p.deadline > max) max = p.deadline;
+  return max;
 }
