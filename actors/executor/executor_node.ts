@@ -35,20 +35,32 @@ import { executorMetrics } from '../../lib/node_metrics.js';
 
 const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
 
+/** Turns off require() of ES modules, where this Node has it (20.19+ turned it on by default). */
+const NO_REQUIRE_ESM = '--no-experimental-require-module';
+
 /**
- * The parent's flags minus module loader hooks (`--import`, `--loader`, …):
- * workers load user code from data: URLs, and a Node 20 worker running a
- * parent's loader hooks (as under a test runner) once aborted the whole
- * process in V8 ("IsGraphAsync must be used on an instantiated module").
+ * The parent's flags minus module loader hooks (`--import`, `--loader`, …),
+ * plus NO_REQUIRE_ESM. Both keep a worker thread that is terminated while it
+ * loads from aborting the whole process in V8 ("FATAL ERROR:
+ * v8::Module::IsGraphAsync must be used on an instantiated module"):
+ * - piscina loads its task file with require() first, and on Node 20.19+
+ *   require() of an ES module (ours is one) instantiates it synchronously;
+ *   a worker terminated in the middle of that (piscina terminates the thread
+ *   of a call aborted at its deadline, and it marks the first threads ready
+ *   before they have loaded anything) brings the process down. With require()
+ *   of ES modules off, require() throws and piscina falls back to import(),
+ *   which a termination interrupts cleanly.
+ * - a parent's loader hooks (as under a test runner) did the same once.
  */
-function workerExecArgv(argv: readonly string[]): string[] {
+export function workerExecArgv(argv: readonly string[], allowed: ReadonlySet<string> = process.allowedNodeEnvironmentFlags): string[] {
   const hooks = ['--import', '--loader', '--experimental-loader', '--require', '-r'];
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (hooks.includes(arg)) i++; // the flag and its value
-    else if (!hooks.some((h) => arg.startsWith(`${h}=`))) out.push(arg);
+    else if (!hooks.some((h) => arg.startsWith(`${h}=`)) && arg !== '--experimental-require-module') out.push(arg);
   }
+  if (allowed.has(NO_REQUIRE_ESM) && !out.includes(NO_REQUIRE_ESM)) out.push(NO_REQUIRE_ESM);
   return out;
 }
 
