@@ -60,9 +60,9 @@ t.test('in-flight work is orphaned when its executor is gone or restarted', asyn
 });
 
 t.test('a call whose executor is killed and restarted under the same id is sent again, long before its deadline', async (t) => {
-  // A member timeout (3 heartbeats: 6 s) well above the time a restart takes
-  // (about a second): the router never sees the executor's id go silent.
-  const cluster = await LocalCluster.start(memoryCluster({ executors: 1, heartbeatMs: 2_000 }));
+  // A member timeout (3 heartbeats: 15 s) well above the time a restart takes
+  // (one to a few seconds): the router never sees the executor's id go silent.
+  const cluster = await LocalCluster.start(memoryCluster({ executors: 1, heartbeatMs: 5_000 }));
   t.teardown(() => cluster.stop());
   const client = await Cloudburst.connect({ servers: cluster.natsUrl, timeoutMs: 10_000 });
   t.teardown(() => client.close());
@@ -73,7 +73,7 @@ t.test('a call whose executor is killed and restarted under the same id is sent 
     await new Promise((resolve) => setTimeout(resolve, 60_000));
     return 'first attempt';
   });
-  const deadlineMs = 25_000;
+  const deadlineMs = 30_000;
   const call = client.call<string>('once_slow', [], { timeoutMs: deadlineMs }).then(
     (answer) => ({ answer, at: Date.now() }),
     (err: Error) => ({ error: err, at: Date.now() }),
