@@ -1,7 +1,10 @@
 // A view of the cluster built only from heartbeats on `<prefix>.members`: a
 // node is a member while it keeps announcing itself, and leaves on its
 // `leave` notice or after `timeoutMs` of silence. Routers, KVS shards and KVS
-// clients each keep one; nobody asks a coordinator.
+// clients each keep one; nobody asks a coordinator. A node restarted under the
+// same id (as `cloudburst up` restarts a crashed one) announces a new
+// incarnation, often before the old one would have timed out: that is a
+// change too, so whoever tracks work sent to the old one sees it gone.
 
 import type { Heartbeat, NodeKind } from './actor/actor.js';
 import type { Subscription, Transport } from './actor/transport.js';
@@ -24,9 +27,11 @@ export class Membership {
   heard(hb: Heartbeat): void {
     const had = this.members.get(hb.id);
     const member = { ...hb, seenAt: Date.now() };
+    // A member learnt second-hand has no incarnation: the first heartbeat names it, nothing restarted.
+    if (had && member.incarnation === undefined && had.incarnation !== undefined) member.incarnation = had.incarnation;
     this.members.set(hb.id, member);
     for (const listener of [...this.heardListeners]) listener(member);
-    if (!had || had['state'] !== hb['state'] || had.subject !== hb.subject) this.changed();
+    if (!had || had['state'] !== hb['state'] || had.subject !== hb.subject || restarted(had, member)) this.changed();
   }
 
   /** Called on every heartbeat (load reports), not only on changes. */
@@ -35,8 +40,16 @@ export class Membership {
     return () => this.heardListeners.delete(listener);
   }
 
-  left(id: string): void {
-    if (this.members.delete(id)) this.changed();
+  /**
+   * A `leave` notice. One naming an incarnation other than the member's now
+   * comes from a process already replaced (it arrived late): ignored.
+   */
+  left(id: string, incarnation?: string): void {
+    const member = this.members.get(id);
+    if (!member) return;
+    if (incarnation !== undefined && member.incarnation !== undefined && incarnation !== member.incarnation) return;
+    this.members.delete(id);
+    this.changed();
   }
 
   /** Live members, of one kind or all. */
@@ -82,7 +95,7 @@ export class Membership {
           const { v: _v, t: _t, ...hb } = msg;
           this.heard(hb as unknown as Heartbeat);
         } else if (msg.t === 'leave') {
-          this.left(str(msg, 'id'));
+          this.left(str(msg, 'id'), typeof msg['incarnation'] === 'string' ? msg['incarnation'] : undefined);
         }
       } catch (err) {
         onBadMessage(err);
@@ -114,4 +127,9 @@ export class Membership {
   private changed(): void {
     for (const listener of [...this.listeners]) listener();
   }
+}
+
+/** Whether `now` is another start of the node `before` was (both name their incarnation, and differ). */
+export function restarted(before: Heartbeat, now: Heartbeat): boolean {
+  return before.incarnation !== undefined && now.incarnation !== undefined && before.incarnation !== now.incarnation;
 }

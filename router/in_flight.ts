@@ -1,13 +1,24 @@
 // Work a router has sent out and not yet heard finished: single calls (one
 // executor) and DAG calls (one executor per stage). Executors batch `done`
-// notices back; work one of whose executors leaves the cluster (stops
-// heartbeating) before its notice arrives is handed back once, to be sent
-// again elsewhere under the same id. Entries go at their deadline.
+// notices back; work one of whose executors dies before its notice arrives
+// is handed back once, to be sent again elsewhere under the same id. An
+// executor has died when it leaves the cluster (stops heartbeating), and also
+// when it is heard again under a new incarnation: a restart under the same id
+// (as `cloudburst up` restarts a crashed node) can be quicker than the member
+// timeout, and the new process knows nothing of the old one's calls. Entries
+// go at their deadline.
+
+/** An executor process work was sent to: its id, and which start of it. */
+export interface Placement {
+  id: string;
+  /** Its incarnation when the work was sent (undefined: it named none). */
+  incarnation: string | undefined;
+}
 
 export interface Tracked {
   id: string;
-  /** Where the work runs; any of them leaving orphans it. */
-  executors: string[];
+  /** Where the work runs; any of them dying orphans it. */
+  executors: Placement[];
   deadline: number;
   retried: boolean;
 }
@@ -39,11 +50,15 @@ export class InFlight<T extends Tracked> {
     return entry.item;
   }
 
-  /** Work out at executors not in `live`; it is forgotten here. */
-  orphaned(live: Set<string>): T[] {
+  /**
+   * Work out at executors that are gone: not in `live` (id → incarnation), or
+   * there under another incarnation than the one the work was sent to. It is
+   * forgotten here.
+   */
+  orphaned(live: ReadonlyMap<string, string | undefined>): T[] {
     const out: T[] = [];
     for (const { item } of [...this.items.values()]) {
-      if (item.executors.every((e) => live.has(e))) continue;
+      if (item.executors.every((e) => live.has(e.id) && (e.incarnation === undefined || live.get(e.id) === e.incarnation))) continue;
       this.done(item.id);
       out.push(item);
     }

@@ -21,7 +21,7 @@ import type { Lattice } from '../lib/lattice/index.js';
 import { PINNED_REPLICATION_KEY } from '../lib/reserved_keys.js';
 import { ReplicationPolicy } from './replication_policy.js';
 import { SchedulerPolicy } from './scheduler_policy.js';
-import { InFlight, type Tracked } from './in_flight.js';
+import { InFlight, type Placement, type Tracked } from './in_flight.js';
 import { referencedKeys } from '../lib/reference.js';
 import { CALLS_DONE } from '../lib/call_protocol.js';
 import { routerMetrics } from '../lib/node_metrics.js';
@@ -40,7 +40,7 @@ export class RouterNode extends Actor {
   readonly subject: string;
   private readonly membership: Membership;
   private readonly policy: SchedulerPolicy;
-  private readonly forwarded = new InFlight<ForwardedCall>((t) => this.policy.finished(t.executors[0]!));
+  private readonly forwarded = new InFlight<ForwardedCall>((t) => this.policy.finished(t.executors[0]!.id));
   private readonly dagRuns = new InFlight<DagRun>();
   private readonly replication: ReplicationPolicy;
   private replicationTimer: NodeJS.Timeout | undefined;
@@ -78,7 +78,7 @@ export class RouterNode extends Actor {
         for (const id of arr(msg, 'ids')) {
           if (typeof id !== 'string') continue;
           const call = this.forwarded.done(id);
-          if (call) this.policy.finished(call.executors[0]!);
+          if (call) this.policy.finished(call.executors[0]!.id);
           this.dagRuns.done(id);
         }
         return NO_REPLY;
@@ -150,7 +150,7 @@ export class RouterNode extends Actor {
     // again elsewhere if that executor dies first.
     const call = encodeMessage('call', { ...fields, id, router: this.subject }, this.maxMessageBytes);
     if (call.byteLength <= this.transport.maxPayload && ctx.reply !== undefined) {
-      this.forwarded.track({ id, executors: [target.id], call, reply: ctx.reply, deadline, retried: false });
+      this.forwarded.track({ id, executors: [placement(target)], call, reply: ctx.reply, deadline, retried: false });
       this.policy.sent(target.id);
       this.transport.publish(target.subject, call, ctx.reply);
       return NO_REPLY;
@@ -182,19 +182,22 @@ export class RouterNode extends Actor {
     return this.membership.live('executor').filter((m) => m['draining'] !== true);
   }
 
-  /** Sends calls and DAG calls whose executor left the cluster once more, to live ones. */
+  /**
+   * Sends calls and DAG calls whose executor died (left the cluster, or came
+   * back as a new incarnation) once more, to live ones.
+   */
   private retryOrphans(): void {
     // A draining executor still runs what it has: not orphaned, but no target either.
-    const live = new Set(this.membership.live('executor').map((e) => e.id));
+    const live = new Map(this.membership.live('executor').map((e) => [e.id, e.incarnation]));
     const executors = this.placeable();
     for (const call of this.forwarded.orphaned(live)) {
-      this.policy.finished(call.executors[0]!);
+      this.policy.finished(call.executors[0]!.id);
       const target = this.policy.pick(executors);
       if (call.retried || !target || call.deadline <= Date.now()) continue;
       this.policy.sent(target.id);
       this.log.info({ id: call.id, from: call.executors[0], to: target.id }, 'executor gone: sending its call again');
       this.retries?.retried('call');
-      this.forwarded.track({ ...call, executors: [target.id], retried: true });
+      this.forwarded.track({ ...call, executors: [placement(target)], retried: true });
       this.transport.publish(target.subject, call.call, call.reply);
     }
     for (const run of this.dagRuns.orphaned(live)) {
@@ -246,7 +249,7 @@ export class RouterNode extends Actor {
   private async startDagRun(run: DagRun, executors: { pick: (keys?: string[]) => Member }): Promise<void> {
     const { dag, args, id, deadline } = run;
     const placed = new Map(dag.functions.map((fn) => [fn, executors.pick(referencedKeys((args[fn] as unknown[] | undefined) ?? []))]));
-    run.executors = [...new Set([...placed.values()].map((e) => e.id))];
+    run.executors = [...new Map([...placed.values()].map((e) => [e.id, placement(e)])).values()];
     this.dagRuns.track(run);
     await Promise.all(
       dag.functions.map((fn) =>
@@ -272,6 +275,11 @@ export class RouterNode extends Actor {
       ),
     );
   }
+}
+
+/** Which executor process work goes to (see InFlight.orphaned). */
+function placement(m: Member): Placement {
+  return { id: m.id, incarnation: m.incarnation };
 }
 
 interface ForwardedCall extends Tracked {

@@ -5,7 +5,7 @@
 // serving whatever user code does.
 
 import { setTimeout as delay } from 'node:timers/promises';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { Actor, type ActorOptions } from '../../lib/actor/actor.js';
 import { actorOptions } from '../../lib/actor/node_setup.js';
 import { KvsClient } from '../../lib/client/kvs_client.js';
@@ -30,27 +30,9 @@ import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
 import { DoneNotices } from './done_notices.js';
-import type { WorkerData, WorkerOutcome, WorkerReads, WorkerTask } from './worker_protocol.js';
+import type { WorkerOutcome, WorkerReads, WorkerTask } from './worker_protocol.js';
+import { workerPool } from './worker_pool.js';
 import { executorMetrics } from '../../lib/node_metrics.js';
-
-const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
-
-/**
- * The parent's flags minus module loader hooks (`--import`, `--loader`, …):
- * workers load user code from data: URLs, and a Node 20 worker running a
- * parent's loader hooks (as under a test runner) once aborted the whole
- * process in V8 ("IsGraphAsync must be used on an instantiated module").
- */
-function workerExecArgv(argv: readonly string[]): string[] {
-  const hooks = ['--import', '--loader', '--experimental-loader', '--require', '-r'];
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (hooks.includes(arg)) i++; // the flag and its value
-    else if (!hooks.some((h) => arg.startsWith(`${h}=`))) out.push(arg);
-  }
-  return out;
-}
 
 /** Where an invocation's reads go: see WorkerReads. */
 function workerReads({ session, tx, log }: Omit<Invocation, 'deadline'>): WorkerReads {
@@ -61,9 +43,6 @@ function workerReads({ session, tx, log }: Omit<Invocation, 'deadline'>): Worker
   // the first attempt's logged writes.
   return session?.consistency === 'causal' || log ? 'main' : 'cache';
 }
-
-/** How long a thread above minThreads may stay idle. */
-const IDLE_THREAD_MS = 10_000;
 
 /** Cached keys named in each heartbeat, for locality-aware scheduling. */
 const CACHED_KEYS_REPORTED = 1000;
@@ -106,7 +85,6 @@ export class ExecutorNode extends Actor implements InvocationHost {
 
   constructor(opts: ActorOptions, config: Pick<ExecutorConfig, 'threads' | 'minThreads' | 'cacheBytes'>) {
     super(opts);
-    const { threads } = config;
     this.subject = this.subjects.exec(this.id);
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'cache refresh failed') });
     this.state = new ExecutorState(this.kvs, config.cacheBytes);
@@ -122,19 +100,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
       (err) => ({ error: asCloudburstError(err).toWire() }),
     );
     this.functions = new RegistryCache(this.kvs, FUNCTIONS, this.transport, this.subjects, (err) => this.log.debug({ err }, 'bad registry notice'));
-    this.pool = new Piscina({
-      filename: WORKER_FILE,
-      minThreads: config.minThreads ?? threads,
-      maxThreads: threads,
-      // One invocation per thread, so aborting one that overran its deadline
-      // (which terminates its thread) never takes another caller's call down.
-      concurrentTasksPerWorker: 1,
-      // Threads beyond minThreads go after a while idle.
-      idleTimeout: config.minThreads === undefined ? Infinity : IDLE_THREAD_MS,
-      // Every worker reads the shared-memory cache directly.
-      workerData: { cache: this.state.writer.buffer, executorId: this.id } satisfies WorkerData,
-      execArgv: workerExecArgv(process.execArgv),
-    });
+    // Every worker reads the shared-memory cache directly.
+    this.pool = workerPool(config, { cache: this.state.writer.buffer, executorId: this.id });
     this.calls =
       this.metrics &&
       executorMetrics(this.metrics, { cache: () => this.cacheStats, running: () => this.running, queued: () => this.pool.queueSize, threads: () => this.pool.threads.length });

@@ -5,6 +5,7 @@
 // larger than the server's max_payload travel in pieces (chunking.ts), up to
 // `maxMessageBytes`; handlers see whole messages either way.
 
+import { randomUUID } from 'node:crypto';
 import { decodeMessage, encodeMessage, str, type Envelope } from '../codec/index.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../config.js';
 import { DEFAULT_TIMEOUT_MS } from '../deadline.js';
@@ -61,6 +62,12 @@ export interface Heartbeat {
   /** The subject that reaches this node alone. */
   subject: string;
   startedAt: number;
+  /**
+   * Random per start of the node (never reused): a heartbeat under the same id
+   * with another incarnation means the node restarted, and whatever the old
+   * one was running is lost. Absent only where a member was learnt second-hand.
+   */
+  incarnation?: string;
   at: number;
   /** `at - startedAt`, by the node's own clock. */
   uptimeMs?: number;
@@ -88,6 +95,8 @@ export abstract class Actor {
   private readonly outgoing = new TransferTable<Outgoing>();
   private transferSub: Subscription | undefined;
   private readonly startedAt = Date.now();
+  /** See Heartbeat.incarnation. A clock could repeat (restarted in the same ms, or set back); 122 random bits do not. */
+  readonly incarnation = randomUUID();
   private readonly subs: Subscription[] = [];
   private readonly inFlight = new Set<Promise<void>>();
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -161,7 +170,7 @@ export abstract class Actor {
     clearInterval(this.heartbeatTimer);
     for (const sub of this.subs) sub.unsubscribe();
     try {
-      this.transport.publish(this.subjects.members, encodeMessage('leave', { id: this.id, kind: this.kind }));
+      this.transport.publish(this.subjects.members, encodeMessage('leave', { id: this.id, kind: this.kind, incarnation: this.incarnation }));
     } catch {
       // Already closed: nobody to tell.
     }
@@ -209,6 +218,7 @@ export abstract class Actor {
       kind: this.kind,
       subject: this.subject,
       startedAt: this.startedAt,
+      incarnation: this.incarnation,
       at,
       uptimeMs: at - this.startedAt,
     };
