@@ -4,8 +4,6 @@
 // and a primary killed right after answering leaves the decision with the
 // shard that takes over.
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
@@ -17,7 +15,7 @@ import type { CloudburstError } from '../lib/errors.js';
 import { MapLattice, PriorityLattice, type Lattice } from '../lib/lattice/index.js';
 import { subjectsFor } from '../lib/subjects.js';
 import type { KvsNode } from '../kvs-node/kvs_node.js';
-import { CliProcess } from './fixtures/cli.js';
+import { dataRoot, shardProcess } from './fixtures/shard_process.js';
 import { startShard } from './fixtures/cluster.js';
 import { eventually } from './fixtures/eventually.js';
 import { startNats } from './fixtures/nats.js';
@@ -102,18 +100,11 @@ t.test('a decide after its key was deleted decides afresh, and hand-off carries 
 
 t.test('kill -9 of the primary right after it answered: the shard that takes over answers the same', async (t) => {
   const nats = await startNats(t);
-  const root = await mkdtemp(join(tmpdir(), 'cb-decide-'));
-  t.teardown(() => rm(root, { recursive: true, force: true }));
+  const root = await dataRoot(t);
   const ids = ['kvs-a', 'kvs-b', 'kvs-c'];
   const procs = await Promise.all(
     ids.map(async (id) => {
-      const p = new CliProcess(['kvs', '--nats', nats.url, '--id', id, '--data-dir', join(root, id), '--heartbeat-ms', '200']);
-      t.teardown(async () => {
-        if (p.child.exitCode === null && p.child.signalCode === null) {
-          p.interrupt();
-          await p.exited();
-        }
-      });
+      const p = shardProcess(t, nats.url, id, ['--data-dir', join(root, id)]);
       await p.waitFor(/ready on/);
       return p;
     }),

@@ -3,34 +3,21 @@
 // the replication factor; a whole cluster killed and started again from its
 // data directories has every acknowledged write.
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { Cloudburst } from '../lib/client/cloudburst.js';
 import { SetLattice } from '../lib/lattice/index.js';
 import { subjectsFor } from '../lib/subjects.js';
-import { CliProcess } from './fixtures/cli.js';
+import type { CliProcess } from './fixtures/cli.js';
+import { dataRoot, shardProcess as shardCli } from './fixtures/shard_process.js';
 import { eventually } from './fixtures/eventually.js';
 import { startNats } from './fixtures/nats.js';
 import { getFromShard } from './fixtures/shard_get.js';
 
-async function dataRoot(t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'cb-kvs-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-/** A shard process; resolves once it has joined. */
+/** A shard process keeping its data under `root`; resolves once it has joined. */
 async function shardProcess(t: Test, natsUrl: string, id: string, root: string): Promise<CliProcess> {
-  const p = new CliProcess(['kvs', '--nats', natsUrl, '--id', id, '--data-dir', join(root, id), '--heartbeat-ms', '200']);
-  t.teardown(async () => {
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.interrupt();
-      await p.exited();
-    }
-  });
+  const p = shardCli(t, natsUrl, id, ['--data-dir', join(root, id)]);
   await p.waitFor(/ready on/);
   return p;
 }

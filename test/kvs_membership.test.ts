@@ -3,8 +3,6 @@
 // restarts respect, a leaving shard retries its hand-off, and old owners drop
 // the keys a join moved away.
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { KvsNode } from '../kvs-node/kvs_node.js';
@@ -16,26 +14,11 @@ import { subjectsFor } from '../lib/subjects.js';
 import { startCluster, startShard } from './fixtures/cluster.js';
 import { startNats } from './fixtures/nats.js';
 import { getFromShard } from './fixtures/shard_get.js';
-import { CliProcess } from './fixtures/cli.js';
+import { dataRoot, shardProcess as shardCli } from './fixtures/shard_process.js';
 import { eventually } from './fixtures/eventually.js';
 
-/** A shard as its own process (memory only unless `args` say otherwise); not waited for. */
-function shardProcess(t: Test, natsUrl: string, id: string, args: string[] = ['--durability', 'none']): CliProcess {
-  const p = new CliProcess(['kvs', '--nats', natsUrl, '--id', id, '--heartbeat-ms', '200', ...args]);
-  t.teardown(async () => {
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGKILL');
-      await p.exited();
-    }
-  });
-  return p;
-}
-
-async function dataRoot(t: Test): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'cb-kvs-'));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+/** A shard as its own process (memory only unless `args` say otherwise), killed at teardown; not waited for. */
+const shardProcess = (t: Test, natsUrl: string, id: string, args = ['--durability', 'none']) => shardCli(t, natsUrl, id, args, 'kill');
 
 /** An in-process shard keeping its data in `dir`, stopped at teardown. */
 async function durableShard(t: Test, natsUrl: string, id: string, dir: string, extra: Record<string, unknown> = {}): Promise<KvsNode> {
