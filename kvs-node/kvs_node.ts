@@ -262,7 +262,8 @@ export class KvsNode extends Actor {
     const held = this.store.size + this.store.tombstones;
     if (held === 0 || this.ring.targetReplicas('').length > 0) return true;
     if (![...this.leavePeers.values()].every((s) => s === 'leaving')) return false;
-    if (this.config.durability === 'none') this.log.warn({ keys: held }, 'no shard left to hand keys to (the cluster is stopping): dropped, memory only');
+    // Info, not a warning: a memory-only cluster that stops drops its keys by choice (--durability none).
+    if (this.config.durability === 'none') this.log.info({ keys: held }, 'no shard left to hand keys to (the cluster is stopping): dropped, memory only');
     else this.log.info({ keys: held, dataDir: this.config.dataDir }, 'no shard left to hand keys to (the cluster is stopping): they stay on disk');
     return true;
   }
