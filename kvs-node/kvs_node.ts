@@ -27,7 +27,7 @@ import { request } from '../lib/actor/rpc.js';
 import { arr, encodeMessage, lattice, num, str, type Envelope } from '../lib/codec/index.js';
 import { DEFAULT_HANDOFF_TIMEOUT_MS, DEFAULT_TOMBSTONE_RETENTION_MS, type KvsConfig } from '../lib/config.js';
 import { deadlineIn } from '../lib/deadline.js';
-import { HandoffIncomplete, NoCapacity, PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
+import { HandoffIncomplete, JoinIncomplete, NoCapacity, PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
 import { KVS_ACCEPT, KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseOp, parseRecords, recordToWire, type Entry, type KeyRecord, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
 import { followOverrides } from '../lib/kvs/replication_overrides.js';
 import { KVS_UPDATES } from '../lib/kvs/updates.js';
@@ -47,6 +47,18 @@ import { Watches } from './watches.js';
 const CONFIRM_BATCH = 512;
 /** Entries per page of a join pull. */
 const JOIN_PAGE = 1000;
+/**
+ * How long one page of a join pull may take before it is asked again. A
+ * request or its reply can be lost (NATS restarted mid-request, the peer
+ * paused or killed after the request reached it); waiting on it longer only
+ * holds up the start. A page is at most JOIN_PAGE entries: seconds are ample.
+ */
+const JOIN_ATTEMPT_MS = 5000;
+/** First and longest pause before asking again for a page that failed. */
+const JOIN_RETRY_MS = 100;
+const JOIN_RETRY_MAX_MS = 2000;
+/** How long a pull may go without a page from a peer still in the ring before start() fails with JoinIncomplete. */
+const JOIN_STALL_MS = 120_000;
 /** First and longest pause between a leaving shard's hand-off rounds that left something unacknowledged. */
 const HANDOFF_RETRY_MS = 50;
 const HANDOFF_RETRY_MAX_MS = 1000;
@@ -568,10 +580,43 @@ export class KvsNode extends Actor {
     return { records, next };
   }
 
+  /**
+   * Pulls `shard`'s entries for us page by page. A page that fails or times
+   * out is asked again, same cursor (the peer's `join` serves a page again
+   * from its snapshot; cursor 0 takes a new one; a dropped snapshot answers
+   * `next: 0`, a new start), while the peer is in our ring. A peer that left
+   * it (died, paused past the member timeout, left) is skipped, as a shard
+   * already dead at our start is: its keys are on the other replicas, which
+   * we also pull from.
+   * JoinIncomplete when a peer still in the ring sends no page for
+   * JOIN_STALL_MS; a slow pull that keeps getting pages is never cut short.
+   */
   private async pullFrom(shard: ShardInfo): Promise<void> {
     let cursor: number | undefined = 0;
+    let lastPage = Date.now();
+    let pause = JOIN_RETRY_MS;
+    const gone = (): boolean => this.ring.shard(shard.id) === undefined;
     while (cursor !== undefined) {
-      const body = (await request(this.transport, shard.subject, KVS_JOIN, { id: this.id, subject: this.subject, cursor }, deadlineIn(30_000))) as Record<string, unknown>;
+      let body: Record<string, unknown>;
+      try {
+        body = (await request(this.transport, shard.subject, KVS_JOIN, { id: this.id, subject: this.subject, cursor }, deadlineIn(JOIN_ATTEMPT_MS))) as Record<string, unknown>;
+      } catch (err) {
+        const skip = (): void => this.log.warn({ peer: shard.id, cursor, err }, 'join pull: peer left the ring; its keys come from the other replicas');
+        if (gone()) return skip();
+        if (Date.now() - lastPage >= JOIN_STALL_MS) {
+          throw new JoinIncomplete(`shard ${this.id} got no page of its join pull from ${shard.id} for ${JOIN_STALL_MS} ms`, {
+            cause: err,
+            data: { peer: shard.id, cursor },
+          });
+        }
+        this.log.warn({ peer: shard.id, cursor, err }, 'join pull: page not answered; asking again');
+        // Wakes early when the peer leaves the ring.
+        if (await this.membership.waitFor(gone, pause)) return skip();
+        pause = Math.min(2 * pause, JOIN_RETRY_MAX_MS);
+        continue;
+      }
+      lastPage = Date.now();
+      pause = JOIN_RETRY_MS;
       await this.merge(parseRecords(body));
       cursor = typeof body['next'] === 'number' ? body['next'] : undefined;
     }

@@ -103,6 +103,11 @@ export class HandoffIncomplete extends CloudburstError {
   override readonly code = 'HANDOFF_INCOMPLETE';
 }
 
+/** A joining KVS shard got no page of its pull from a peer still in its ring for too long (the peer is named in `data.peer`). */
+export class JoinIncomplete extends CloudburstError {
+  override readonly code = 'JOIN_INCOMPLETE';
+}
+
 /** A KVS shard's data directory is held by another running process (named in the message and `data`). */
 export class DataDirLocked extends CloudburstError {
   override readonly code = 'DATA_DIR_LOCKED';
@@ -133,6 +138,7 @@ export const errors = {
   Unauthorized,
   Unavailable,
   HandoffIncomplete,
+  JoinIncomplete,
   DataDirLocked,
   InternalError,
 } as const;

@@ -5,10 +5,12 @@
 
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
-import type { KvsNode } from '../kvs-node/kvs_node.js';
+import { KvsNode } from '../kvs-node/kvs_node.js';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
+import { kvsConfig } from '../lib/config.js';
 import { decodeMessage } from '../lib/codec/index.js';
+import { KVS_JOIN } from '../lib/kvs/protocol.js';
 import { SetLattice } from '../lib/lattice/index.js';
 import { subjectsFor } from '../lib/subjects.js';
 import { startCluster, startShard } from './fixtures/cluster.js';
@@ -121,6 +123,123 @@ t.test('a shard killed (SIGKILL) while joining leaves every ring; puts and gossi
   await traffic.stop();
   t.same(traffic.errors, [], 'every put was acknowledged');
   t.same(await missing(client, traffic.acked), [], 'every acknowledged element is readable');
+});
+
+t.test('a joiner whose peer stops answering mid-pull (SIGSTOP) skips it once it leaves the ring and starts; no key is lost', async (t) => {
+  const nats = await startNats(t);
+  // Stopped in the test, while the joiner can take its hand-off (teardowns
+  // run after NATS is stopped); here only if the test failed first.
+  const a = await startShard(nats.url, { id: 'kvs-a', heartbeatMs: 200, handoffTimeoutMs: 10_000 });
+  t.teardown(() => a.stop().catch(() => {}));
+  const b = shardProcess(t, nats.url, 'kvs-b');
+  await b.waitFor(/ready on/);
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600, timeoutMs: 20_000 });
+  t.teardown(() => client.close());
+  await eventually('shard a has b in its ring', () => a.ringMembers().some((m) => m.id === 'kvs-b' && m.state === 'active'));
+  await eventually('the client has both shards', () => client.ringMembers().length === 2);
+  // With replication 2 and two shards, both hold every key: the joiner's
+  // pull from b takes several JOIN_PAGE (1000) pages.
+  const keys = Array.from({ length: 3000 }, (_, i) => `p${i}`);
+  await Promise.all(keys.map((key) => client.put(key, new SetLattice([key]))));
+  await eventually('a holds every key and b acknowledged its gossip', () => a.localKeys === keys.length && a.gossipIdle, 20_000);
+
+  // Pause b the moment the joiner asks it for its first page: that page or
+  // the next gets no answer, as when a peer is paused mid-request.
+  const joinerId = 'kvs-c';
+  let sawPull: () => void = () => {};
+  const pulled = new Promise<void>((resolve) => (sawPull = resolve));
+  const sub = transport.subscribe(subjectsFor().kvsShard('kvs-b'), (m) => {
+    try {
+      const msg = decodeMessage(m.data);
+      if (msg.t === KVS_JOIN && msg['id'] === joinerId) {
+        b.child.kill('SIGSTOP');
+        sawPull();
+      }
+    } catch {
+      // a chunk of a large message, not a join
+    }
+  });
+  t.teardown(() => void b.child.kill('SIGCONT'));
+  const c = shardProcess(t, nats.url, joinerId);
+  await pulled;
+  sub.unsubscribe();
+
+  // Member timeout (600 ms) plus one page attempt, with room for a busy machine.
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    c.waitFor(/ready on/).then(() => 'ready'),
+    c.exited().then((code) => `exited ${code}`),
+    new Promise<string>((resolve) => (timer = setTimeout(() => resolve('not ready after 15 s'), 15_000))),
+  ]);
+  clearTimeout(timer);
+  t.equal(outcome, 'ready', 'the joiner started', { printed: c.lines });
+  await eventually('the client has dropped b', () => !client.ringMembers().some((m) => m.id === 'kvs-b'), 10_000);
+  await eventually('every key is readable', async () => (await missing(client, new Map(keys.map((k) => [k, new Set([k])]))).catch(() => ['a read failed'])).length === 0, 20_000);
+  t.pass('every key is readable with b paused');
+  await eventually('a has dropped b', () => !a.ringMembers().some((m) => m.id === 'kvs-b'));
+  await t.resolves(a.stop(), 'a hands its keys to the joiner and stops');
+});
+
+t.test('a joiner whose peer stops answering for a moment, still in its ring, asks for the page again and gets it', async (t) => {
+  const nats = await startNats(t);
+  const a = await startShard(nats.url, { id: 'kvs-a', heartbeatMs: 200, handoffTimeoutMs: 10_000 });
+  t.teardown(() => a.stop().catch(() => {}));
+  const b = shardProcess(t, nats.url, 'kvs-b');
+  await b.waitFor(/ready on/);
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600, timeoutMs: 20_000 });
+  t.teardown(() => client.close());
+  await eventually('the client has both shards', () => client.ringMembers().length === 2);
+  // Several pages: if b answers the first before it is paused, the next is lost.
+  const keys = Array.from({ length: 3000 }, (_, i) => `q${i}`);
+  await Promise.all(keys.map((key) => client.put(key, new SetLattice([key]))));
+  await eventually('a holds every key and b acknowledged its gossip', () => a.localKeys === keys.length && a.gossipIdle, 20_000);
+
+  // The joiner's member timeout is long, so b stays in its ring while
+  // paused: its unanswered page must be asked again, not skipped. b is
+  // paused at the joiner's first ask and resumed when a page is asked again.
+  const joinerId = 'kvs-c';
+  const asks: number[] = [];
+  let repeated: number | undefined;
+  const sub = transport.subscribe(subjectsFor().kvsShard('kvs-b'), (m) => {
+    try {
+      const msg = decodeMessage(m.data);
+      if (msg.t !== KVS_JOIN || msg['id'] !== joinerId) return;
+      const cursor = msg['cursor'] as number;
+      if (asks.length === 0) b.child.kill('SIGSTOP');
+      else if (repeated === undefined && asks.includes(cursor)) {
+        repeated = cursor;
+        b.child.kill('SIGCONT');
+      }
+      asks.push(cursor);
+    } catch {
+      // a chunk of a large message, not a join
+    }
+  });
+  t.teardown(() => void b.child.kill('SIGCONT'));
+  // Created apart from its start, so that it is stopped even if its start fails or hangs.
+  const joiner = await KvsNode.create(kvsConfig({ nats: nats.url, durability: 'none', id: joinerId, heartbeatMs: 200, memberTimeoutMs: 20_000, handoffTimeoutMs: 10_000 }));
+  t.teardown(() => joiner.stop().catch(() => {}));
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    joiner.start().then(
+      () => 'ready',
+      (err: unknown) => `failed: ${String(err)}`,
+    ),
+    new Promise<string>((resolve) => (timer = setTimeout(() => resolve('not ready after 20 s'), 20_000))),
+  ]);
+  clearTimeout(timer);
+  sub.unsubscribe();
+  t.equal(outcome, 'ready', 'the joiner started');
+  t.not(repeated, undefined, `the unanswered page was asked again (asks at cursors ${asks.join(', ')})`);
+  const own = keys.filter((k) => joiner.holds(k));
+  t.ok(own.length > 0, `the joiner holds ${own.length} keys`);
+  t.same(own.filter((k) => joiner.localValue(k) === undefined), [], 'it pulled every key it holds');
+  await joiner.stop();
+  await a.stop();
 });
 
 t.test('a delete made while a replica is down stays deleted when it comes back from its data; a later put wins', async (t) => {
