@@ -149,6 +149,21 @@ t.test("a committer whose clock is ahead of the reader's does not fracture its r
   t.same([await read(next, 'c1'), await read(next, 'c2')], [1, 1], 'a new reader sees the newest commit by commit time');
 });
 
+t.test('a transaction commits after every version it read, whatever its clock says: a read-modify-write on a clock behind is not lost', async (t) => {
+  const { kvs, begin, commit, read, deadline } = await setUp(t);
+  await commit('first', { a: 10, b: 10 });
+  // A transfer on an executor whose clock is 3 s behind the first committer's.
+  const transfer = begin('transfer', new TxClock(() => Date.now() - 3_000));
+  const [a, b] = [await read(transfer, 'a'), await read(transfer, 'b')];
+  transfer.write('a', LWWPair.now(a! - 1, 'transfer'));
+  transfer.write('b', LWWPair.now(b! + 1, 'transfer'));
+  await transfer.commit(deadline());
+  const audit = begin('audit');
+  t.same([await read(audit, 'a'), await read(audit, 'b')], [9, 11], "an atomic reader sees the transfer's writes, not the versions it read");
+  const plain = async (key: string) => (await kvs.get(key, { deadline: deadline() }))?.reveal();
+  t.same([await plain('a'), await plain('b')], [9, 11], 'and so do the plain keys');
+});
+
 t.test('a transaction whose committer died after indexing it and before its plain writes is finished by a reader', async (t) => {
   const timing: TxTiming = { epochMs: 100, retentionMs: 2_000, finishAfterMs: 0 };
   const { nats, kvs, begin, read, deadline } = await setUp(t, timing);

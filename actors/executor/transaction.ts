@@ -81,8 +81,12 @@ const FINISH_TIMEOUT_MS = 10_000;
 
 /**
  * The clock transactions commit by, on one executor: commit times in µs,
- * each later than the last this clock gave. Injectable so that tests can
- * run committers whose clocks disagree, as separate machines' do.
+ * each later than the last this clock gave and than the time it is told a
+ * commit must follow (a hybrid logical clock: a transaction commits after
+ * every version it read, so a committer whose wall clock is behind does not
+ * order its read-modify-write before what it read, which would lose it).
+ * Injectable so that tests can run committers whose clocks disagree, as
+ * separate machines' do.
  */
 export class TxClock {
   private lastUs = 0;
@@ -93,8 +97,9 @@ export class TxClock {
     return this.nowMs();
   }
 
-  stamp(): number {
-    this.lastUs = Math.max(this.nowMs() * 1000, this.lastUs + 1);
+  /** A commit time later than `afterUs` (and than every one before), also when the wall clock is behind it. */
+  stamp(afterUs = 0): number {
+    this.lastUs = Math.max(this.nowMs() * 1000, this.lastUs + 1, afterUs + 1);
     return this.lastUs;
   }
 }
@@ -333,11 +338,21 @@ export class Transaction {
 
   /**
    * A commit time (µs) from this executor's TxClock, later than any it gave
-   * before: what an exactly-once attempt proposes as its commit time, and
-   * what a commit given none commits at.
+   * before and than every version this transaction read: what an
+   * exactly-once attempt proposes as its commit time, and what a commit
+   * given none commits at.
    */
   now(): number {
-    return this.clock.stamp();
+    return this.clock.stamp(this.newestRead());
+  }
+
+  /** The newest commit time (µs) among the versions read, here or upstream. */
+  private newestRead(): number {
+    let newest = 0;
+    for (const r of this.reads.values()) newest = Math.max(newest, r.ts);
+    // A plain value read carries the time of the commit that stamped it (or of its plain write).
+    for (const v of this.values.values()) if (v instanceof LWWPair) newest = Math.max(newest, v.timestamp);
+    return newest;
   }
 
   /**
