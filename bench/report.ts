@@ -150,7 +150,9 @@ export function distributionOf({ group, label, measurement: m }: PointRecord): D
     inFlight: m.inFlight,
     ops: m.ops,
     opsPerSec: Math.round(m.opsPerSec),
-    percentilesUs: PERCENTILES.map((p) => [p, m.latencyUs.getValueAtPercentile(p)]),
+    // A histogram reports a percentile as its bucket's highest value, which can
+    // pass the largest latency recorded: never above the max.
+    percentilesUs: PERCENTILES.map((p) => [p, Math.min(m.latencyUs.getValueAtPercentile(p), m.maxUs)]),
     maxUs: m.maxUs,
   };
 }
