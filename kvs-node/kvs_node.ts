@@ -86,6 +86,10 @@ export class KvsNode extends Actor {
   private readonly joiners = new Map<string, { info: ShardInfo; seenAt: number }>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private tombstoneTimer: NodeJS.Timeout | undefined;
+  /** When checkAway last ran (monotonic ms), and its timer. */
+  private lastTick = performance.now();
+  private awayTimer: NodeJS.Timeout | undefined;
+  private catchingUp = false;
   /** Rings before recent changes, until their hand-offs should be done. */
   private handoffs: { before: RingView; until: number }[] = [];
   /** Key snapshots of the join pulls in progress, by joiner. */
@@ -203,6 +207,9 @@ export class KvsNode extends Actor {
       this.store.collectTombstones(Date.now() - retention).catch((err: unknown) => this.log.warn({ err }, 'tombstones not collected'));
     }, Math.min(60_000, Math.max(10, retention / 10)));
     this.tombstoneTimer.unref();
+    this.lastTick = performance.now();
+    this.awayTimer = setInterval(() => this.checkAway(), Math.max(10, this.config.memberTimeoutMs / 3));
+    this.awayTimer.unref();
     // Everyone answers the ping at once; a short window hears them all.
     await this.membership.waitFor(() => false, Math.min(this.config.heartbeatMs, 250));
     this.refreshRing();
@@ -285,7 +292,44 @@ export class KvsNode extends Actor {
     this.sweep.stop();
     clearInterval(this.sweepTimer);
     clearInterval(this.tombstoneTimer);
+    clearInterval(this.awayTimer);
     await this.store.close();
+  }
+
+  /**
+   * Catches up when this shard comes back from not running for longer than
+   * the member timeout (SIGSTOP, a stalled machine): its peers took it for
+   * gone and acknowledged writes without it, so what it holds may be old.
+   * Checked on a timer and before every batch, since the messages that
+   * waited in its socket are the first thing it handles when it runs again.
+   */
+  private checkAway(): void {
+    const now = performance.now();
+    const awayMs = now - this.lastTick;
+    this.lastTick = now;
+    if (awayMs > this.config.memberTimeoutMs && this.state === 'active' && !this.catchingUp) void this.catchUp(awayMs);
+  }
+
+  /**
+   * Rejoins as a starting shard joins: announces `joining` (clients read
+   * elsewhere, and reads that reach it anyway are refused), asks every node
+   * to announce itself, pulls from its active peers, then serves again.
+   */
+  private async catchUp(awayMs: number): Promise<void> {
+    this.catchingUp = true;
+    this.log.warn({ awayMs: Math.round(awayMs) }, 'did not run for longer than the member timeout: catching up before serving reads');
+    this.setState('joining');
+    try {
+      this.transport.publish(this.subjects.membersPing, encodeMessage('ping', {}));
+      await this.membership.waitFor(() => false, Math.min(this.config.heartbeatMs, 250));
+      this.refreshRing();
+      for (const shard of this.ring.members.filter((s) => s.state === 'active' && s.id !== this.id)) await this.pullFrom(shard);
+    } catch (err) {
+      this.log.error({ err }, 'catching up failed: serving what this shard holds');
+    } finally {
+      this.catchingUp = false;
+      if (this.state === 'joining') this.setState('active');
+    }
   }
 
   private setState(state: ShardState): void {
@@ -434,6 +478,7 @@ export class KvsNode extends Actor {
   }
 
   private async batch(msg: Envelope): Promise<{ results: KvsResult[] }> {
+    this.checkAway();
     const ops = arr(msg, 'ops');
     this.ops.add(ops.length);
     // A client that routed by the same ring wrote every replica itself.
@@ -452,6 +497,8 @@ export class KvsNode extends Actor {
         if (!this.owns(op.key)) throw this.wrongShard(op.key);
         this.hot.count(op.key);
         if (op.op === 'get') {
+          // Joining (starting, or catching up after a pause): what it holds may be old.
+          if (this.state === 'joining' && !op.local) throw this.wrongShard(op.key, 'is catching up and serves no reads of');
           const value = this.store.get(op.key);
           results[i] = value === undefined ? {} : { value };
           const previous = value === undefined && !op.local ? this.previousReplicas(op.key) : [];

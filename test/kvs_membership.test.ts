@@ -242,6 +242,40 @@ t.test('a joiner whose peer stops answering for a moment, still in its ring, ask
   await a.stop();
 });
 
+t.test('a shard paused past the member timeout answers no read from what it held before, until it has caught up', async (t) => {
+  const nats = await startNats(t);
+  const a = await startShard(nats.url, { id: 'kvs-a', heartbeatMs: 200, handoffTimeoutMs: 10_000 });
+  t.teardown(() => a.stop().catch(() => {}));
+  const b = shardProcess(t, nats.url, 'kvs-b');
+  t.teardown(() => void b.child.kill('SIGCONT'));
+  await b.waitFor(/ready on/);
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600, timeoutMs: 20_000 });
+  t.teardown(() => client.close());
+  await eventually('a and the client have b in their rings', () => a.ringMembers().some((m) => m.id === 'kvs-b') && client.ringMembers().length === 2);
+  const keys = Array.from({ length: 20 }, (_, i) => `away${i}`);
+  await Promise.all(keys.map((key) => client.put(key, new SetLattice(['old']))));
+  const fromB = () => getFromShard(transport, subjectsFor().kvsShard('kvs-b'), keys);
+  const has = (v: unknown, e: string) => ((v as { reveal(): ReadonlySet<string> } | undefined)?.reveal().has(e) ?? false);
+  t.ok((await fromB()).every((v) => has(v, 'old')), 'b holds every key');
+
+  b.child.kill('SIGSTOP');
+  // The new values go to a alone (a put sent to b now would wait in its socket and reach it first).
+  await eventually('a and the client take b for gone', () => !a.ringMembers().some((m) => m.id === 'kvs-b') && client.ringMembers().length === 1);
+  await Promise.all(keys.map((key) => client.put(key, new SetLattice(['new']))));
+  // Sent while b is stopped, these wait in its socket: the first thing b
+  // does when it runs again is answer them, before any peer can bring it up
+  // to date.
+  const reads = fromB();
+  await transport.flush();
+  b.child.kill('SIGCONT');
+  const answered = await reads;
+  const stale = keys.filter((_, i) => has(answered[i], 'old') && !has(answered[i], 'new'));
+  t.same(stale, [], 'no key answered from what b held before the pause (a refused read is retried elsewhere by clients)');
+  await eventually('b catches up and serves reads again', async () => (await fromB()).every((v) => has(v, 'new')), 15_000);
+});
+
 t.test('a delete made while a replica is down stays deleted when it comes back from its data; a later put wins', async (t) => {
   const nats = await startNats(t);
   const root = await dataRoot(t);
