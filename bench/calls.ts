@@ -1,5 +1,5 @@
 // Function calls, each figure divided by a baseline measured in the same run
-// (DESIGN.md §7):
+// (goals in bench/README.md):
 //   - a no-op call (throughput at 32 in flight, p50 at 1) and the 2-function
 //     DAG square(increment(x)) (p50 at 1), against a raw NATS echo;
 //   - a function summing a 1 MiB value it reads from the executor's
@@ -40,7 +40,7 @@ const DAG = 'square-of-increment';
 const DAG_X = 3;
 /** Each executor's cache budget: LocalCluster leaves it at the default. */
 const CACHE_BYTES = EXECUTOR_DEFAULTS.cacheBytes;
-/** DESIGN.md §7: an idle executor stays within this much RSS plus its cache budget. */
+/** The project's goal: an idle executor stays within this much RSS plus its cache budget. */
 const IDLE_RSS_BYTES = 100e6;
 
 const opsPerSec = (m: Measurement): number => m.opsPerSec;
@@ -268,7 +268,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     );
     notes.push(
       `executor RSS: VmRSS of the executor process (${THREADS} threads, the 1 MiB value cached), after warm-up and again after the ${fmt(invocations)}` +
-        ` invocations the points ran (warmups included); budget = 100 MB + its ${CACHE_BYTES / MiB} MiB cache (DESIGN.md §7), a figure, not a measurement`,
+        ` invocations the points ran (warmups included); budget = 100 MB + its ${CACHE_BYTES / MiB} MiB cache, a figure, not a measurement`,
     );
   }
 

@@ -1,8 +1,8 @@
 // The floor: what a call costs when the function does nothing, so everything
 // measured is platform (client → router → executor → worker thread → client).
 // Divided by a raw NATS request/reply echo, the least any call over NATS can
-// cost, and by a Redis GET as a second, familiar yardstick. DESIGN.md §7 holds
-// us to ≥ 0.5× echo throughput at 32 in flight and ≤ 3× echo p50 at 1.
+// cost, and by a Redis GET as a second, familiar yardstick. The goals
+// are ≥ 0.5× echo throughput at 32 in flight and ≤ 3× echo p50 at 1.
 
 import { LocalCluster, memoryCluster } from '../bin/local_cluster.js';
 import { Cloudburst } from '../lib/client/cloudburst.js';

@@ -1,4 +1,4 @@
-// Bench results as DESIGN.md section 7 fixes them: a table on stdout and
+// Bench results in one fixed shape: a table on stdout and
 // bench/results/<bench>.json, which tooling reads. Every figure is a ratio
 // against a baseline measured in the same run, because absolute numbers on a
 // shared 2-core machine move with whatever else it is doing.
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { InvalidArgument } from '../lib/errors.js';
 import { fmt, type PointRecord } from './harness.js';
 
-/** One row of bench/results/<bench>.json; the field set is fixed by DESIGN.md. */
+/** One row of bench/results/<bench>.json; the field set is fixed (reports and tools read it). */
 export interface Row {
   metric: string;
   unit: string;
@@ -57,7 +57,7 @@ export interface Series {
 }
 
 /**
- * bench/results/<bench>.json. `bench` to `rows` are DESIGN.md's fixed shape,
+ * bench/results/<bench>.json. `bench` to `rows` are the fixed shape,
  * which tooling reads; the rest is optional and feeds the HTML report.
  */
 export interface ResultFile {
@@ -84,7 +84,7 @@ export interface BenchReport {
 }
 
 export function row(r: Omit<Row, 'ratio'>): Row {
-  // Spelled out so the JSON keys come in DESIGN.md's order.
+  // Spelled out so the JSON keys come in the fixed order.
   return {
     metric: r.metric,
     unit: r.unit,

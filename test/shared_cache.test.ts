@@ -1,4 +1,4 @@
-// The executor's shared-memory cache (DESIGN.md §5): a reader returns the
+// The executor's shared-memory cache (docs/architecture.md): a reader returns the
 // writer's current value or nothing (never another key's bytes, never a torn
 // copy), the arena budget holds, and it holds up with real worker threads
 // reading while the writer evicts constantly.

@@ -1,4 +1,4 @@
-// The executor's shared-memory cache (DESIGN.md §5): one writer (the main
+// The executor's shared-memory cache (docs/architecture.md): one writer (the main
 // thread) and many readers (worker threads) over one SharedArrayBuffer.
 
 export { SharedCacheWriter } from './shared_cache_writer.js';

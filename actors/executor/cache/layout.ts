@@ -1,7 +1,7 @@
-// The shared-memory cache layout (DESIGN.md §5): one SharedArrayBuffer per
+// The shared-memory cache layout (docs/architecture.md): one SharedArrayBuffer per
 // executor, written by the main thread only and read by every worker thread.
 // Writer and readers agree on nothing but the constants in this file, so every
-// offset, size and field index is named here (STYLE.md, piscina's
+// offset, size and field index is named here (as piscina names
 // `kRequestCountField`).
 //
 //   +--------------------+  byte 0

@@ -1,4 +1,4 @@
-// A reader of the shared-memory cache (DESIGN.md §5), one per worker thread.
+// A reader of the shared-memory cache (docs/architecture.md), one per worker thread.
 // A hit is plain reads of shared memory validated by the slot's seqlock (see
 // layout.ts): no message, no lock, nothing written to the slots or the arena,
 // so readers never contend with the writer. A reader made with `shareHits`

@@ -1,4 +1,4 @@
-// The single writer of the shared-memory cache (DESIGN.md §5), run by the
+// The single writer of the shared-memory cache (docs/architecture.md), run by the
 // executor's main thread. It alone changes the buffer, so it keeps its own
 // JS-side bookkeeping (key → entry, entries in arena order) and never reads
 // the buffer to make a decision; readers only ever see the buffer.
