@@ -125,20 +125,30 @@ t.test('a shard killed (SIGKILL) while joining leaves every ring; puts and gossi
   t.same(await missing(client, traffic.acked), [], 'every acknowledged element is readable');
 });
 
-t.test('a joiner whose peer stops answering mid-pull (SIGSTOP) skips it once it leaves the ring and starts; no key is lost', async (t) => {
+/**
+ * Shard a in this process and shard b as its own process (replication 2:
+ * both hold every key), and a client whose ring, like a's, has both. a is
+ * stopped at teardown only if a test has not stopped it (a stop that hands
+ * off must run before NATS stops, which teardowns do first); b is resumed
+ * there in case a test left it paused.
+ */
+async function shardPair(t: Test) {
   const nats = await startNats(t);
-  // Stopped in the test, while the joiner can take its hand-off (teardowns
-  // run after NATS is stopped); here only if the test failed first.
   const a = await startShard(nats.url, { id: 'kvs-a', heartbeatMs: 200, handoffTimeoutMs: 10_000 });
   t.teardown(() => a.stop().catch(() => {}));
   const b = shardProcess(t, nats.url, 'kvs-b');
+  t.teardown(() => void b.child.kill('SIGCONT'));
   await b.waitFor(/ready on/);
   const transport = await NatsTransport.connect({ servers: nats.url });
   t.teardown(() => transport.close());
   const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600, timeoutMs: 20_000 });
   t.teardown(() => client.close());
-  await eventually('shard a has b in its ring', () => a.ringMembers().some((m) => m.id === 'kvs-b' && m.state === 'active'));
-  await eventually('the client has both shards', () => client.ringMembers().length === 2);
+  await eventually('a and the client have b in their rings', () => a.ringMembers().some((m) => m.id === 'kvs-b' && m.state === 'active') && client.ringMembers().length === 2);
+  return { nats, a, b, transport, client };
+}
+
+t.test('a joiner whose peer stops answering mid-pull (SIGSTOP) skips it once it leaves the ring and starts; no key is lost', async (t) => {
+  const { nats, a, b, transport, client } = await shardPair(t);
   // With replication 2 and two shards, both hold every key: the joiner's
   // pull from b takes several JOIN_PAGE (1000) pages.
   const keys = Array.from({ length: 3000 }, (_, i) => `p${i}`);
@@ -183,16 +193,7 @@ t.test('a joiner whose peer stops answering mid-pull (SIGSTOP) skips it once it 
 });
 
 t.test('a joiner whose peer stops answering for a moment, still in its ring, asks for the page again and gets it', async (t) => {
-  const nats = await startNats(t);
-  const a = await startShard(nats.url, { id: 'kvs-a', heartbeatMs: 200, handoffTimeoutMs: 10_000 });
-  t.teardown(() => a.stop().catch(() => {}));
-  const b = shardProcess(t, nats.url, 'kvs-b');
-  await b.waitFor(/ready on/);
-  const transport = await NatsTransport.connect({ servers: nats.url });
-  t.teardown(() => transport.close());
-  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600, timeoutMs: 20_000 });
-  t.teardown(() => client.close());
-  await eventually('the client has both shards', () => client.ringMembers().length === 2);
+  const { nats, a, b, transport, client } = await shardPair(t);
   // Several pages: if b answers the first before it is paused, the next is lost.
   const keys = Array.from({ length: 3000 }, (_, i) => `q${i}`);
   await Promise.all(keys.map((key) => client.put(key, new SetLattice([key]))));
@@ -243,17 +244,7 @@ t.test('a joiner whose peer stops answering for a moment, still in its ring, ask
 });
 
 t.test('a shard paused past the member timeout answers no read from what it held before, until it has caught up', async (t) => {
-  const nats = await startNats(t);
-  const a = await startShard(nats.url, { id: 'kvs-a', heartbeatMs: 200, handoffTimeoutMs: 10_000 });
-  t.teardown(() => a.stop().catch(() => {}));
-  const b = shardProcess(t, nats.url, 'kvs-b');
-  t.teardown(() => void b.child.kill('SIGCONT'));
-  await b.waitFor(/ready on/);
-  const transport = await NatsTransport.connect({ servers: nats.url });
-  t.teardown(() => transport.close());
-  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600, timeoutMs: 20_000 });
-  t.teardown(() => client.close());
-  await eventually('a and the client have b in their rings', () => a.ringMembers().some((m) => m.id === 'kvs-b') && client.ringMembers().length === 2);
+  const { a, b, transport, client } = await shardPair(t);
   const keys = Array.from({ length: 20 }, (_, i) => `away${i}`);
   await Promise.all(keys.map((key) => client.put(key, new SetLattice(['old']))));
   const fromB = () => getFromShard(transport, subjectsFor().kvsShard('kvs-b'), keys);
