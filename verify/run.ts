@@ -11,8 +11,8 @@ import { Cloudburst } from '../lib/client/cloudburst.js';
 import { DEFAULT_TOPOLOGY, HarnessCluster, type Progress, type Topology } from './cluster.js';
 import { Recorder, RunClock } from './history.js';
 import { Nemesis, planSchedule, type FaultKind, type FaultRecord } from './nemesis.js';
-import { seededRandom } from './rng.js';
-import type { CheckResult, Workload, WorkloadContext } from './workload.js';
+import { workloadContext } from './session.js';
+import type { CheckResult, Workload } from './workload.js';
 
 export interface RunOptions {
   workload: Workload;
@@ -164,14 +164,7 @@ export async function runOnce(opts: RunOptions): Promise<RunOutcome> {
 
     const recorder = new Recorder(clock, opts.opDeadlineMs ?? 15_000);
     const load = new AbortController();
-    const ctx: WorkloadContext = {
-      client,
-      processes: opts.processes,
-      rng: seededRandom(opts.seed, `workload/${opts.workload.name}`),
-      control: opts.control,
-      signal: load.signal,
-      op: (process, f, value, run, result) => recorder.op(process, f, value, run, result),
-    };
+    const ctx = workloadContext(client, opts.workload, recorder, { processes: opts.processes, seed: opts.seed, control: opts.control, signal: load.signal });
     phase('setup', 'workload setup');
     await opts.workload.setup(ctx);
 

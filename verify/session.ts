@@ -23,17 +23,27 @@ export interface Session {
   verdict: CheckResult;
 }
 
+/** What a workload's clients get: the client, a seeded stream of their own, and `op` recording into `recorder`. */
+export function workloadContext(
+  client: Cloudburst,
+  workload: Workload,
+  recorder: Recorder,
+  opts: { processes: number; seed: number; control: boolean; signal: AbortSignal },
+): WorkloadContext {
+  return {
+    client,
+    processes: opts.processes,
+    rng: seededRandom(opts.seed, `workload/${workload.name}`),
+    control: opts.control,
+    signal: opts.signal,
+    op: (process, f, value, run, result) => recorder.op(process, f, value, run, result),
+  };
+}
+
 export async function runSession(client: Cloudburst, workload: Workload, opts: SessionOptions): Promise<Session> {
   const recorder = new Recorder(new RunClock(), opts.opDeadlineMs ?? 15_000);
   const abort = new AbortController();
-  const ctx: WorkloadContext = {
-    client,
-    processes: opts.processes,
-    rng: seededRandom(opts.seed ?? 1, workload.name),
-    control: opts.control,
-    signal: abort.signal,
-    op: (process, f, value, run, result) => recorder.op(process, f, value, run, result),
-  };
+  const ctx = workloadContext(client, workload, recorder, { processes: opts.processes, seed: opts.seed ?? 1, control: opts.control, signal: abort.signal });
   await workload.setup(ctx);
   const timer = setTimeout(() => abort.abort(), opts.durationMs);
   try {
