@@ -140,7 +140,7 @@ export class KvsNode extends Actor {
       },
       Math.max(1000, 2 * config.memberTimeoutMs),
     );
-    this.watches = new Watches((bucket, entries) => this.publishUpdates(bucket, entries));
+    this.watches = new Watches({ id: this.id, incarnation: this.incarnation }, (bucket, entries, seq) => this.publishUpdates(bucket, entries, seq));
     this.serve(this.subject, {
       [KVS_BATCH]: (msg) => this.batch(msg),
       [KVS_GOSSIP]: (msg) => this.merge(parseRecords(msg)),
@@ -226,6 +226,7 @@ export class KvsNode extends Actor {
       replication: this.config.replication,
       keys: this.store.size,
       watched: this.watches.size,
+      pushes: this.watches.heartbeat(),
       hot: this.hot.take(10),
       opsPerSec: this.ops.take(),
     };
@@ -371,6 +372,14 @@ export class KvsNode extends Actor {
     this.handoffs = [...this.handoffs.filter((h) => h.until > now), { before: old, until: now + 10_000 + 50 * this.config.gossipMs }];
     this.gossip.retainPeers((peer) => this.ring.shard(peer) !== undefined);
     this.sweep.ringChanged();
+    // Only a key's primary pushes its merges. Between the old primary's last
+    // push (it died, or stopped seeing itself first) and now, nobody pushed:
+    // the new primary sends each leased key's value once.
+    for (const key of this.watches.keys()) {
+      if (this.ring.readReplicas(key)[0]?.id !== this.id || old.readReplicas(key)[0]?.id === this.id) continue;
+      const value = this.store.get(key);
+      if (value) this.watches.merged(key, value);
+    }
     for (const key of this.store.recordKeys()) {
       const had = new Set(old.writeReplicas(key).map((s) => s.id));
       this.queueFor(
@@ -466,14 +475,15 @@ export class KvsNode extends Actor {
     if (this.ring.readReplicas(key)[0]?.id === this.id) this.watches.merged(key, merged);
   }
 
-  private publishUpdates(bucket: number, entries: Entry[]): void {
+  private publishUpdates(bucket: number, entries: Entry[], seq: number): void {
     const subject = this.subjects.updates(bucket);
+    const from = { shard: this.id, inc: this.incarnation, seq };
     try {
-      this.transport.publish(subject, encodeMessage(KVS_UPDATES, { entries }, this.transport.maxPayload));
+      this.transport.publish(subject, encodeMessage(KVS_UPDATES, { entries, ...from }, this.transport.maxPayload));
     } catch (err) {
       if (!(err instanceof PayloadTooLarge)) throw err;
       // Too large for one message: say which keys changed; watchers fetch them.
-      this.transport.publish(subject, encodeMessage(KVS_UPDATES, { entries: [], stale: entries.map(([key]) => key) }));
+      this.transport.publish(subject, encodeMessage(KVS_UPDATES, { entries: [], stale: entries.map(([key]) => key), ...from }));
     }
   }
 
@@ -502,12 +512,18 @@ export class KvsNode extends Actor {
           const value = this.store.get(op.key);
           results[i] = value === undefined ? {} : { value };
           const previous = value === undefined && !op.local ? this.previousReplicas(op.key) : [];
-          if (previous.length > 0) pending.push(this.readFrom(previous, op.key).then((found) => (results[i] = found === undefined ? {} : { value: found })));
+          if (previous.length > 0) {
+            pending.push(
+              this.readFrom(previous, op.key).then(
+                (found) => (results[i] = found === undefined ? {} : { value: found }),
+                (err: unknown) => (results[i] = { error: asCloudburstError(err).toWire() }),
+              ),
+            );
+          }
         } else if (op.op === 'put') {
           puts.push({ i, op });
         } else if (op.op === 'watch') {
-          this.watches.watch(op.key, op.ttlMs);
-          results[i] = {};
+          results[i] = { lease: this.watches.watch(op.key, op.ttlMs) };
         } else if (op.op === 'decide') {
           pending.push(
             this.decider.decide(op.key, op.field, op.value).then(
@@ -578,19 +594,28 @@ export class KvsNode extends Actor {
     return [...found.values()];
   }
 
-  /** Reads `key` from `replicas` and keeps what they hold; a replica that does not answer in time is skipped. */
+  /**
+   * Reads `key` from `replicas` and keeps what they hold. Absent only when
+   * every one of them answered so: one that did not answer in time may hold
+   * an acknowledged value, so then NoCapacity (the client tries again).
+   */
   private async readFrom(replicas: ShardInfo[], key: string): Promise<Lattice | undefined> {
+    let silent = 0;
     const answers = await Promise.all(
       replicas.map((r) =>
         request(this.transport, r.subject, KVS_PEEK, { keys: [key] }, deadlineIn(PEEK_TIMEOUT_MS)).then(
           (body) => parseRecords(body as Record<string, unknown>),
-          () => [],
+          () => (silent++, []),
         ),
       ),
     );
     const records = answers.flat();
     if (records.length > 0) await this.merge(records);
-    return this.store.get(key);
+    const value = this.store.get(key);
+    if (value === undefined && silent > 0) {
+      throw new NoCapacity(`shard ${this.id} is a new replica of "${key}" and ${silent} of the replicas that held it before did not answer`);
+    }
+    return value;
   }
 
   /** The records (values, tombstones) this shard holds for the keys asked, owned or not. */

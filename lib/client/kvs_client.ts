@@ -17,13 +17,14 @@ import type { Subscription, Transport } from '../actor/transport.js';
 import { arr, decodeMessage } from '../codec/index.js';
 import { deadlineIn } from '../deadline.js';
 import { CloudburstError, DeadlineExceeded, MalformedMessage, NoCapacity, PayloadTooLarge, errorFromWire } from '../errors.js';
-import { KVS_BATCH, parseEntries, type KvsOp, type KvsResult } from '../kvs/protocol.js';
+import { KVS_BATCH, parseEntries, parseLease, type KvsOp, type KvsResult } from '../kvs/protocol.js';
 import { followOverrides } from '../kvs/replication_overrides.js';
 import { DEFAULT_WATCH_TTL_MS, bucketOf } from '../kvs/updates.js';
 import { RingView, shardInfo, type ShardInfo } from '../kvs/ring_view.js';
 import { mergeLattices, type Lattice } from '../lattice/index.js';
 import { Membership } from '../membership.js';
 import type { Subjects } from '../subjects.js';
+import { PushTracker, parsePushes } from './push_tracker.js';
 
 export interface KvsClientOptions {
   /** Deadline for operations that name none. Default 10 s. */
@@ -53,6 +54,8 @@ interface Pending {
   deadline: number;
   resolve: (value: Lattice | undefined) => void;
   reject: (err: unknown) => void;
+  /** Told every shard's answer before `resolve` (watch leases). */
+  answers?: (results: KvsResult[]) => void;
 }
 
 /** One try of one op: which shards must answer, and what they said. */
@@ -75,6 +78,9 @@ export class KvsClient {
   private readonly following: Subscription;
   private readonly watchers = new Map<string, Set<(key: string, value: Lattice) => void>>();
   private readonly buckets = new Map<number, { sub: Subscription; count: number }>();
+  /** Per watched key, the leases its replicas answered last (a new one: read the key again). */
+  private readonly leaseIds = new Map<string, string>();
+  private readonly pushes: PushTracker;
   private readonly watchTtlMs: number;
   private readonly onBackgroundError: (err: unknown) => void;
   private renewTimer: NodeJS.Timeout | undefined;
@@ -93,6 +99,14 @@ export class KvsClient {
     // New replicas of watched keys need leases too.
     const moved = (changed: boolean): void => void (changed && this.watchers.size > 0 && this.lease([...this.watchers.keys()]));
     this.membership.onChange(() => moved(this.refreshRing()));
+    this.pushes = new PushTracker({
+      lost: (buckets) => this.reread([...this.watchers.keys()].filter((key) => buckets === 'all' || buckets.has(bucketOf(key)))),
+      restarted: (shard) => void this.lease([...this.watchers.keys()].filter((key) => this.ring.writeReplicas(key).some((s) => s.id === shard))),
+    });
+    this.membership.onHeard((m) => {
+      const pushes = m.kind === 'kvs' && m.incarnation !== undefined ? parsePushes(m['pushes']) : undefined;
+      if (pushes) this.pushes.heartbeat(m.id, m.incarnation!, pushes);
+    });
     const members = this.membership.follow(transport, subjects);
     const overrides = followOverrides(transport, subjects, (o) => moved(this.ring.setOverrides(o)), this.onBackgroundError);
     this.following = { unsubscribe: () => (members.unsubscribe(), overrides.unsubscribe()) };
@@ -127,8 +141,12 @@ export class KvsClient {
   /**
    * Calls `onMerge` with the key's value once the watch holds, then with the
    * merged value each time `key` changes anywhere (batched, at most once a
-   * tick per key), until the returned handle is closed. Leases are renewed while the watch is open, also when the ring
-   * moves, so a watcher that goes away costs the shards nothing for long.
+   * tick per key), until the returned handle is closed. Leases are renewed
+   * while the watch is open, also when the ring moves, so a watcher that
+   * goes away costs the shards nothing for long. Pushes can be lost: the key
+   * is read again (and `onMerge` called) whenever its replicas answer a
+   * renewal with a lease other than the last one (a shard restarted, or a
+   * lease lapsed) and when a push is found missing (push_tracker.ts).
    */
   watch(keys: string[], onMerge: (key: string, value: Lattice) => void): { close(): void } {
     for (const key of keys) {
@@ -137,11 +155,8 @@ export class KvsClient {
         this.watchers.set(key, (listeners = new Set()));
         this.followBucket(bucketOf(key), +1);
         // A merge between the watcher's last read and the lease taking hold
-        // would never be pushed: once leased, the key is read once and the
-        // watchers hear its value, then every merge after.
-        void this.lease([key])
-          .then(() => (this.watchers.has(key) ? this.get(key) : undefined))
-          .then((value) => value && this.notify(key, value), this.onBackgroundError);
+        // would never be pushed: a new lease is followed by a read (leaseKey).
+        void this.lease([key]);
       }
       listeners.add(onMerge);
     }
@@ -152,6 +167,7 @@ export class KvsClient {
           const listeners = this.watchers.get(key);
           if (!listeners?.delete(onMerge) || listeners.size > 0) continue;
           this.watchers.delete(key);
+          this.leaseIds.delete(key);
           this.followBucket(bucketOf(key), -1);
         }
         if (this.watchers.size === 0) {
@@ -175,8 +191,36 @@ export class KvsClient {
   }
 
   private async lease(keys: string[]): Promise<void> {
-    const results = await Promise.allSettled(keys.map((key) => this.enqueue({ op: 'watch', key, ttlMs: this.watchTtlMs })));
+    const results = await Promise.allSettled(keys.map((key) => this.leaseKey(key)));
     for (const r of results) if (r.status === 'rejected') this.onBackgroundError(r.reason);
+  }
+
+  /** Leases `key` on its replicas; reads it again when they hold another lease than last time (merges between were pushed to nobody). */
+  private async leaseKey(key: string): Promise<void> {
+    let answers: KvsResult[] = [];
+    await this.enqueue({ op: 'watch', key, ttlMs: this.watchTtlMs }, undefined, false, (r) => (answers = r));
+    if (!this.watchers.has(key)) return;
+    const ids: string[] = [];
+    for (const r of answers) {
+      const lease = parseLease(r.lease);
+      if (lease) this.pushes.leased(lease, bucketOf(key));
+      ids.push(lease ? `${lease.shard}/${lease.inc}/${lease.since}` : '?');
+    }
+    const id = ids.sort().join(' ');
+    if (this.leaseIds.get(key) === id) return;
+    await this.readAgain(key);
+    // Only once read: a read that failed is tried again at the next renewal.
+    if (this.watchers.has(key)) this.leaseIds.set(key, id);
+  }
+
+  /** Reads watched keys again and tells their watchers (pushes of them may have been lost). */
+  private reread(keys: string[]): void {
+    for (const key of keys) this.readAgain(key).catch((err: unknown) => (this.leaseIds.delete(key), this.onBackgroundError(err)));
+  }
+
+  private async readAgain(key: string): Promise<void> {
+    const value = await this.get(key);
+    if (value && this.watchers.has(key)) this.notify(key, value);
   }
 
   private followBucket(bucket: number, delta: 1 | -1): void {
@@ -189,15 +233,17 @@ export class KvsClient {
       }
       return;
     }
-    const sub = this.transport.subscribe(this.subjects.updates(bucket), (m) => this.onUpdates(m.data));
+    const sub = this.transport.subscribe(this.subjects.updates(bucket), (m) => this.onUpdates(bucket, m.data));
     this.buckets.set(bucket, { sub, count: 1 });
   }
 
-  private onUpdates(data: Uint8Array): void {
+  private onUpdates(bucket: number, data: Uint8Array): void {
     let msg: Record<string, unknown>;
     try {
       msg = decodeMessage(data);
       for (const [key, value] of parseEntries(msg)) this.notify(key, value);
+      const { shard, inc, seq } = msg;
+      if (typeof shard === 'string' && typeof inc === 'string' && typeof seq === 'number') this.pushes.pushed(shard, inc, bucket, seq);
     } catch (err) {
       return this.onBackgroundError(err);
     }
@@ -218,10 +264,10 @@ export class KvsClient {
     );
   }
 
-  private enqueue(op: KvsOp, deadline = deadlineIn(this.timeoutMs), all = false): Promise<Lattice | undefined> {
+  private enqueue(op: KvsOp, deadline = deadlineIn(this.timeoutMs), all = false, answers?: (results: KvsResult[]) => void): Promise<Lattice | undefined> {
     return new Promise((resolve, reject) => {
       if (this.queue.length === 0) queueMicrotask(() => void this.flush());
-      this.queue.push({ op, all, deadline, resolve, reject });
+      this.queue.push({ op, all, deadline, resolve, reject, answers });
     });
   }
 
@@ -317,6 +363,7 @@ export class KvsClient {
     } catch (err) {
       return a.pending.reject(err);
     }
+    a.pending.answers?.([...a.answered.values()]);
     a.pending.resolve(value);
   }
 

@@ -7,7 +7,8 @@
 //   peek   (shard → shard): the records a shard holds for some keys, whether
 //          or not it still owns them (a new owner reading before hand-off).
 //   updates (primary replica → caches, on a bucket subject): merged entries
-//          of watched keys.
+//          of watched keys, from shard `shard` in its start `inc`, the
+//          bucket's `seq`-th message of that start (watchers find lost ones).
 //   accept (primary → other replicas): a decided field of a key (the
 //          `decide` op), from the shard named `from`; taken only if the
 //          replica too sees that shard as the key's primary, merged, and
@@ -41,10 +42,30 @@ export type KvsOp =
    */
   | { op: 'decide'; key: string; field: string; value: Lattice };
 
-/** `value` for a get (absent: no such key), `error` when the op failed. */
+/** `value` for a get (absent: no such key), `error` when the op failed, `lease` for a watch. */
 export interface KvsResult {
   value?: Lattice;
   error?: WireError;
+  lease?: LeaseAnswer;
+}
+
+/**
+ * A shard's answer to a watch: which lease it holds for the key (`since`
+ * numbers the leases of one start `inc` of the shard; a lease that lapsed,
+ * or was lost with a restart, comes back under another), and how many
+ * update messages the key's bucket had when it answered (see updates.ts).
+ */
+export interface LeaseAnswer {
+  shard: string;
+  inc: string;
+  since: number;
+  seq: number;
+}
+
+export function parseLease(raw: unknown): LeaseAnswer | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const o = raw as Record<string, unknown>;
+  return { shard: str(o, 'shard'), inc: str(o, 'inc'), since: num(o, 'since'), seq: num(o, 'seq') };
 }
 
 export type Entry = [key: string, value: Lattice];
