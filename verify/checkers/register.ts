@@ -21,7 +21,15 @@
 //                       deltas written (its own, and those of adds running at
 //                       once), never merged with the stored set
 //   stale-read          an add's read lacks some, not all, of the elements
-//                       acknowledged before the add was invoked
+//                       acknowledged more than STALE_BOUND_MS before the
+//                       add was invoked. Under lww a cache hears other
+//                       executors' merges by push, and a lost push only
+//                       once the fault that lost it heals (plus about a
+//                       heartbeat): an element acknowledged less long ago
+//                       may be missing, and is only counted (stats:
+//                       behindWithinBound). The bound is above the longest
+//                       fault the harness makes (a pause of 4 member
+//                       timeouts, 6 s) plus the heartbeats to find it.
 //   phantom-element     an add's read holds an element no seed or add of that
 //                       key was invoked with (or only failed ones)
 // An `info` op may or may not have happened: its element may be in later
@@ -47,6 +55,9 @@ function written(call: Call): string[] {
   return call.f === 'seed' ? (a.elements ?? []) : a.element === undefined ? [] : [a.element];
 }
 
+/** How far behind (ms) a cached read may be; see stale-read above. */
+export const STALE_BOUND_MS = 10_000;
+
 export function checkRegister(history: History, _final: unknown): CheckResult {
   const all = calls(history);
   const anomalies = new Anomalies();
@@ -57,6 +68,7 @@ export function checkRegister(history: History, _final: unknown): CheckResult {
   }
   let writes = 0;
   let adds = 0;
+  let behindWithinBound = 0;
   for (const call of all) {
     if (call.type !== 'ok') continue;
     const { key } = arg(call);
@@ -77,11 +89,15 @@ export function checkRegister(history: History, _final: unknown): CheckResult {
     if (!read.has(own)) anomalies.add('lost-own-write', brief(call));
     const before = others.filter((c) => (c.f === 'seed' || c.f === 'add') && precedes(c, call));
     const missing = [...new Set(before.flatMap(written))].filter((e) => !read.has(e));
-    if (missing.length > 0) {
+    const acknowledged = new Set(before.flatMap(written));
+    if (missing.length > 0 && ![...read].some((e) => acknowledged.has(e))) {
       // None of what was stored before: the read shows deltas written (its own, concurrent ones), never merged with the stored set.
-      const acknowledged = new Set(before.flatMap(written));
-      const deltaOnly = ![...read].some((e) => acknowledged.has(e));
-      anomalies.add(deltaOnly ? 'delta-only-read' : 'stale-read', { ...brief(call), missing: missing.slice(0, 10) });
+      anomalies.add('delta-only-read', { ...brief(call), missing: missing.slice(0, 10) });
+    } else if (missing.length > 0) {
+      const longAgo = new Set(before.filter((c) => call.invokeTime - c.completeTime! > STALE_BOUND_MS).flatMap(written));
+      const stale = missing.filter((e) => longAgo.has(e));
+      if (stale.length > 0) anomalies.add('stale-read', { ...brief(call), missing: stale.slice(0, 10) });
+      else behindWithinBound++;
     }
     const possible = new Set(others.filter((c) => (c.f === 'seed' || c.f === 'add') && c.type !== 'fail').flatMap(written));
     possible.add(own);
@@ -92,6 +108,7 @@ export function checkRegister(history: History, _final: unknown): CheckResult {
     ops: all.length,
     writesOk: writes,
     addsOk: adds,
+    behindWithinBound,
     keys: byKey.size,
     info: all.filter((c) => c.type === 'info' || c.type === 'pending').length,
   });
