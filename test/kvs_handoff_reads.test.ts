@@ -1,0 +1,65 @@
+// A shard that has just become a replica of a key (a ring change) and does
+// not hold it yet asks the replicas of the ring before the change. When
+// those do not answer (paused, cut off), it cannot tell "absent" from "not
+// here yet": it must say so (NoCapacity, which clients try again), never
+// answer that an acknowledged key is absent.
+
+import t from 'tap';
+import { NatsTransport } from '../lib/actor/nats_transport.js';
+import { request } from '../lib/actor/rpc.js';
+import { deadlineIn } from '../lib/deadline.js';
+import { KVS_BATCH, type KvsResult } from '../lib/kvs/protocol.js';
+import { SetLattice } from '../lib/lattice/index.js';
+import { Cloudburst } from '../lib/client/cloudburst.js';
+import { routerConfig } from '../lib/config.js';
+import { subjectsFor } from '../lib/subjects.js';
+import { RouterNode } from '../router/router_node.js';
+import { eventually } from './fixtures/eventually.js';
+import { startNats } from './fixtures/nats.js';
+import { shardProcess } from './fixtures/shard_process.js';
+
+t.test('a new replica whose previous replicas are paused answers NoCapacity, not absent, then the value once they answer', async (t) => {
+  const nats = await startNats(t);
+  // Heartbeats a second apart: a paused shard stays in its peers' ring for 3 s, past a 500 ms peek.
+  // Gossip rounds a minute apart: the hand-off cannot reach the new replica during the test.
+  const ids = ['kvs-a', 'kvs-b', 'kvs-c'];
+  const shards = ids.map((id) => shardProcess(t, nats.url, id, ['--gossip-ms', '60000', '--durability', 'none'], 'kill', 1000));
+  await Promise.all(shards.map((s) => s.waitFor(/ready on/)));
+  const router = await RouterNode.create(routerConfig({ nats: nats.url, heartbeatMs: 1000 }));
+  await router.start();
+  const client = await Cloudburst.connect({ servers: nats.url, timeoutMs: 10_000 });
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(async () => {
+    for (const s of shards) if (s.child.exitCode === null) s.child.kill('SIGCONT');
+    await transport.close();
+    await client.close();
+    await router.stop();
+  });
+  /** What shard `id` answers a get of `key` (`local`: only what it holds). */
+  const ask = async (id: string, local: boolean): Promise<KvsResult> => {
+    const op = local ? { op: 'get', key: 'moved', local } : { op: 'get', key: 'moved' };
+    const body = (await request(transport, subjectsFor().kvsShard(id), KVS_BATCH, { ops: [op] }, deadlineIn(5000))) as { results: KvsResult[] };
+    return body.results[0]!;
+  };
+
+  await client.put('moved', new SetLattice(['v']));
+  const holders = async (): Promise<string[]> => {
+    const answers = await Promise.all(ids.map((id) => ask(id, true)));
+    return ids.filter((_, i) => answers[i]!.value !== undefined);
+  };
+  await eventually('two replicas hold the key', async () => (await holders()).length === 2);
+  const before = await holders();
+  const newcomer = ids.find((id) => !before.includes(id))!;
+  await client.setReplication('moved', 3);
+  await eventually('the third shard is a replica too (it no longer answers WrongShard)', async () => (await ask(newcomer, true)).error === undefined);
+  t.equal((await ask(newcomer, true)).value, undefined, 'it does not hold the value yet');
+
+  for (const id of before) shards[ids.indexOf(id)]!.child.kill('SIGSTOP');
+  const answer = await ask(newcomer, false);
+  t.equal(answer.error?.code, 'NO_CAPACITY', 'with the previous replicas silent, the read fails: it may not answer absent');
+  t.equal(answer.value, undefined);
+
+  for (const id of before) shards[ids.indexOf(id)]!.child.kill('SIGCONT');
+  await eventually('once they answer, the read holds the value', async () => (await ask(newcomer, false)).value !== undefined);
+  t.same((await ask(newcomer, false)).value?.reveal(), new Set(['v']));
+});
