@@ -511,10 +511,13 @@ export class KvsNode extends Actor {
           if (this.state === 'joining' && !op.local) throw this.wrongShard(op.key, 'is catching up and serves no reads of');
           const value = this.store.get(op.key);
           results[i] = value === undefined ? {} : { value };
-          const previous = value === undefined && !op.local ? this.previousReplicas(op.key) : [];
-          if (previous.length > 0) {
+          const previous = value === undefined && !op.local ? this.previousReplicas(op.key) : { live: [], gone: 0 };
+          if (previous.live.length === 0 && previous.gone > 0) {
+            // Every shard that held it before is gone from our ring (died, or cut off from us by a partition): we cannot tell absent from not here yet.
+            results[i] = { error: new NoCapacity(`shard ${this.id} became a replica of "${op.key}" and none of the shards that held it before is reachable`).toWire() };
+          } else if (previous.live.length > 0) {
             pending.push(
-              this.readFrom(previous, op.key).then(
+              this.readFrom(previous.live, op.key).then(
                 (found) => (results[i] = found === undefined ? {} : { value: found }),
                 (err: unknown) => (results[i] = { error: asCloudburstError(err).toWire() }),
               ),
@@ -580,18 +583,23 @@ export class KvsNode extends Actor {
   }
 
   /**
-   * The live shards that held `key` before a ring change still in hand-off
-   * made this shard one of its replicas (none when it held the key before).
+   * The shards that held `key` before a ring change still in hand-off made
+   * this shard one of its replicas (none when it held the key before): the
+   * live ones, and how many are gone from the ring since.
    */
-  private previousReplicas(key: string): ShardInfo[] {
+  private previousReplicas(key: string): { live: ShardInfo[]; gone: number } {
     const now = Date.now();
-    const found = new Map<string, ShardInfo>();
+    const live = new Map<string, ShardInfo>();
+    const gone = new Set<string>();
     for (const { before, until } of this.handoffs) {
       const replicas = before.writeReplicas(key);
       if (until <= now || replicas.some((s) => s.id === this.id)) continue;
-      for (const s of replicas) if (this.ring.shard(s.id)) found.set(s.id, s);
+      for (const s of replicas) {
+        if (this.ring.shard(s.id)) live.set(s.id, s);
+        else gone.add(s.id);
+      }
     }
-    return [...found.values()];
+    return { live: [...live.values()], gone: gone.size };
   }
 
   /**

@@ -2,7 +2,8 @@
 // not hold it yet asks the replicas of the ring before the change. When
 // those do not answer (paused, cut off), it cannot tell "absent" from "not
 // here yet": it must say so (NoCapacity, which clients try again), never
-// answer that an acknowledged key is absent.
+// answer that an acknowledged key is absent; nor once they are gone from
+// its ring (dead, or on the far side of a partition).
 
 import t from 'tap';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
@@ -18,7 +19,7 @@ import { eventually } from './fixtures/eventually.js';
 import { startNats } from './fixtures/nats.js';
 import { shardProcess } from './fixtures/shard_process.js';
 
-t.test('a new replica whose previous replicas are paused answers NoCapacity, not absent, then the value once they answer', async (t) => {
+t.test('a new replica whose previous replicas are paused, then gone from its ring, answers NoCapacity, not absent; then the value once they are back', async (t) => {
   const nats = await startNats(t);
   // Heartbeats a second apart: a paused shard stays in its peers' ring for 3 s, past a 500 ms peek.
   // Gossip rounds a minute apart: the hand-off cannot reach the new replica during the test.
@@ -58,6 +59,12 @@ t.test('a new replica whose previous replicas are paused answers NoCapacity, not
   const answer = await ask(newcomer, false);
   t.equal(answer.error?.code, 'NO_CAPACITY', 'with the previous replicas silent, the read fails: it may not answer absent');
   t.equal(answer.value, undefined);
+  // Past the member timeout they are gone from its ring, as shards on the far side of a partition are.
+  await eventually(
+    'once they are out of its ring, it still does not answer absent',
+    async () => (await ask(newcomer, false)).error?.message.includes('none of the shards that held it before is reachable') === true,
+  );
+  t.equal((await ask(newcomer, false)).value, undefined);
 
   for (const id of before) shards[ids.indexOf(id)]!.child.kill('SIGCONT');
   await eventually('once they answer, the read holds the value', async () => (await ask(newcomer, false)).value !== undefined);
