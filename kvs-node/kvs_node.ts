@@ -511,7 +511,8 @@ export class KvsNode extends Actor {
           if (this.state === 'joining' && !op.local) throw this.wrongShard(op.key, 'is catching up and serves no reads of');
           const value = this.store.get(op.key);
           results[i] = value === undefined ? {} : { value };
-          const previous = value === undefined && !op.local ? this.previousReplicas(op.key) : { live: [], gone: 0 };
+          // A new replica may hold only what was written since it became one (a put before the hand-off reached it): never that alone.
+          const previous = op.local ? { live: [], gone: 0 } : this.previousReplicas(op.key);
           if (previous.live.length === 0 && previous.gone > 0) {
             // Every shard that held it before is gone from our ring (died, or cut off from us by a partition): we cannot tell absent from not here yet.
             results[i] = { error: new NoCapacity(`shard ${this.id} became a replica of "${op.key}" and none of the shards that held it before is reachable`).toWire() };
@@ -585,7 +586,8 @@ export class KvsNode extends Actor {
   /**
    * The shards that held `key` before a ring change still in hand-off made
    * this shard one of its replicas (none when it held the key before): the
-   * live ones, and how many are gone from the ring since.
+   * live ones, and how many are gone from the ring since without saying
+   * goodbye (a shard that left cleanly handed its keys off first).
    */
   private previousReplicas(key: string): { live: ShardInfo[]; gone: number } {
     const now = Date.now();
@@ -596,16 +598,17 @@ export class KvsNode extends Actor {
       if (until <= now || replicas.some((s) => s.id === this.id)) continue;
       for (const s of replicas) {
         if (this.ring.shard(s.id)) live.set(s.id, s);
-        else gone.add(s.id);
+        else if (!this.membership.leftCleanly(s.id)) gone.add(s.id);
       }
     }
     return { live: [...live.values()], gone: gone.size };
   }
 
   /**
-   * Reads `key` from `replicas` and keeps what they hold. Absent only when
-   * every one of them answered so: one that did not answer in time may hold
-   * an acknowledged value, so then NoCapacity (the client tries again).
+   * Reads `key` from `replicas` and keeps what they hold, merged with ours.
+   * NoCapacity (the client tries again) when none of them answered in time,
+   * or when we hold nothing and one did not: what we would answer may lack
+   * acknowledged writes.
    */
   private async readFrom(replicas: ShardInfo[], key: string): Promise<Lattice | undefined> {
     let silent = 0;
@@ -620,7 +623,7 @@ export class KvsNode extends Actor {
     const records = answers.flat();
     if (records.length > 0) await this.merge(records);
     const value = this.store.get(key);
-    if (value === undefined && silent > 0) {
+    if (silent === replicas.length || (value === undefined && silent > 0)) {
       throw new NoCapacity(`shard ${this.id} is a new replica of "${key}" and ${silent} of the replicas that held it before did not answer`);
     }
     return value;

@@ -16,11 +16,15 @@ export interface Member extends Heartbeat {
   seenAt: number;
 }
 
+const DEPARTED_MS = 60_000;
+
 export class Membership {
   private readonly members = new Map<string, Member>();
   private readonly listeners = new Set<() => void>();
   private readonly heardListeners = new Set<(m: Member) => void>();
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Members that said goodbye (a `leave` notice, sent only once their stop finished), with when: kept a minute. */
+  private readonly departed = new Map<string, number>();
 
   constructor(readonly timeoutMs: number) {}
 
@@ -49,7 +53,13 @@ export class Membership {
     if (!member) return;
     if (incarnation !== undefined && member.incarnation !== undefined && incarnation !== member.incarnation) return;
     this.members.delete(id);
+    this.departed.set(id, Date.now());
     this.changed();
+  }
+
+  /** Whether `id` left with a `leave` notice in the last minute and has not come back (not timed out: died or cut off). */
+  leftCleanly(id: string): boolean {
+    return !this.members.has(id) && Date.now() - (this.departed.get(id) ?? -Infinity) < DEPARTED_MS;
   }
 
   /** Live members, of one kind or all. */
@@ -114,6 +124,7 @@ export class Membership {
 
   private sweep(): void {
     const now = Date.now();
+    for (const [id, at] of this.departed) if (now - at >= DEPARTED_MS) this.departed.delete(id);
     let dropped = false;
     for (const [id, m] of this.members) {
       if (now - m.seenAt > this.timeoutMs) {

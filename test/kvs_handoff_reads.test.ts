@@ -3,7 +3,8 @@
 // those do not answer (paused, cut off), it cannot tell "absent" from "not
 // here yet": it must say so (NoCapacity, which clients try again), never
 // answer that an acknowledged key is absent; nor once they are gone from
-// its ring (dead, or on the far side of a partition).
+// its ring (dead, or on the far side of a partition). Nor may it answer
+// only what was written to it since it became a replica.
 
 import t from 'tap';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
@@ -15,7 +16,9 @@ import { Cloudburst } from '../lib/client/cloudburst.js';
 import { routerConfig } from '../lib/config.js';
 import { subjectsFor } from '../lib/subjects.js';
 import { RouterNode } from '../router/router_node.js';
+import { startCluster } from './fixtures/cluster.js';
 import { eventually } from './fixtures/eventually.js';
+import { getFromShard } from './fixtures/shard_get.js';
 import { startNats } from './fixtures/nats.js';
 import { shardProcess } from './fixtures/shard_process.js';
 
@@ -69,4 +72,22 @@ t.test('a new replica whose previous replicas are paused, then gone from its rin
   for (const id of before) shards[ids.indexOf(id)]!.child.kill('SIGCONT');
   await eventually('once they answer, the read holds the value', async () => (await ask(newcomer, false)).value !== undefined);
   t.same((await ask(newcomer, false)).value?.reveal(), new Set(['v']));
+});
+
+t.test('a new replica that took a put before the hand-off reached it answers the merged value, not the put alone', async (t) => {
+  // Gossip rounds a minute apart: the hand-off cannot arrive during the test.
+  const { nats, shards, client } = await startCluster(t, { shards: 3, executors: 0, heartbeatMs: 200, kvs: { gossipMs: 60_000 } });
+  await client.put('guests', new SetLattice(['ada', 'grace']));
+  await eventually('two replicas once every shard sees the same ring', () => shards.filter((s) => s.holds('guests')).length === 2);
+  await client.setReplication('guests', 3);
+  await eventually('every shard is a replica', () => shards.every((s) => s.holds('guests')));
+  const newcomer = shards.find((s) => s.localValue('guests') === undefined);
+  if (!newcomer) return t.fail('the new replica got the value before any read (a gossip round ran)');
+  // A put goes to every replica, the newcomer too: it then holds the put alone.
+  await client.put('guests', new SetLattice(['edsger']));
+  t.same(newcomer.localValue('guests')?.reveal(), new Set(['edsger']), 'it holds only the put');
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const [read] = await getFromShard(transport, newcomer.subject, ['guests']);
+  t.same(read?.reveal(), new Set(['ada', 'edsger', 'grace']), 'a read merges what the previous replicas hold');
 });
