@@ -159,6 +159,7 @@ export class KvsNode extends Actor {
       accept: async (r, key, field, value) =>
         lattice((await request(this.transport, r.subject, KVS_ACCEPT, { from: this.id, key, field, value }, deadlineIn(ACCEPT_TIMEOUT_MS))) as Envelope, 'value'),
       wrongShard: (key, what) => this.wrongShard(key, what),
+      fromPrevious: (key) => (this.previousReplicas(key).length > 0 ? this.fromPrevious(key) : Promise.resolve()),
     });
   }
 
@@ -499,10 +500,20 @@ export class KvsNode extends Actor {
         if (op.op === 'get') {
           // Joining (starting, or catching up after a pause): what it holds may be old.
           if (this.state === 'joining' && !op.local) throw this.wrongShard(op.key, 'is catching up and serves no reads of');
-          const value = this.store.get(op.key);
-          results[i] = value === undefined ? {} : { value };
-          const previous = value === undefined && !op.local ? this.previousReplicas(op.key) : [];
-          if (previous.length > 0) pending.push(this.readFrom(previous, op.key).then((found) => (results[i] = found === undefined ? {} : { value: found })));
+          const answer = (): KvsResult => {
+            const value = this.store.get(op.key);
+            return value === undefined ? {} : { value };
+          };
+          // A key this shard came to hold by a recent ring change: what the previous replicas hold first.
+          if (op.local || this.previousReplicas(op.key).length === 0) results[i] = answer();
+          else {
+            pending.push(
+              this.fromPrevious(op.key).then(
+                () => (results[i] = answer()),
+                (err: unknown) => (results[i] = { error: asCloudburstError(err).toWire() }),
+              ),
+            );
+          }
         } else if (op.op === 'put') {
           puts.push({ i, op });
         } else if (op.op === 'watch') {
@@ -564,8 +575,9 @@ export class KvsNode extends Actor {
   }
 
   /**
-   * The live shards that held `key` before a ring change still in hand-off
-   * made this shard one of its replicas (none when it held the key before).
+   * The shards that held `key` before a ring change still in hand-off made
+   * this shard one of its replicas (none when it held the key before), live
+   * or not.
    */
   private previousReplicas(key: string): ShardInfo[] {
     const now = Date.now();
@@ -573,24 +585,42 @@ export class KvsNode extends Actor {
     for (const { before, until } of this.handoffs) {
       const replicas = before.writeReplicas(key);
       if (until <= now || replicas.some((s) => s.id === this.id)) continue;
-      for (const s of replicas) if (this.ring.shard(s.id)) found.set(s.id, s);
+      for (const s of replicas) found.set(s.id, s);
     }
     return [...found.values()];
   }
 
-  /** Reads `key` from `replicas` and keeps what they hold; a replica that does not answer in time is skipped. */
-  private async readFrom(replicas: ShardInfo[], key: string): Promise<Lattice | undefined> {
+  /**
+   * Before this shard serves `key` (a read, a decide) while a ring change
+   * that made it one of the key's replicas is in hand-off: what it holds may
+   * be nothing yet, or a copy left from an earlier time it held the key, so
+   * it asks the shards that held the key before and keeps what they answer.
+   * If none answers and one may hold writes this shard never saw (it is in
+   * the ring but did not answer in time, or it went silent rather than
+   * leaving: dead, paused, or cut off from this shard by a partition), the
+   * shard refuses (NoCapacity, which clients retry) rather than answer a
+   * read as absent or stale, or decide a field afresh. A previous replica
+   * that left with a `leave` is not waited for: it handed its keys off first.
+   */
+  private async fromPrevious(key: string): Promise<void> {
+    const previous = this.previousReplicas(key);
+    const live = previous.filter((s) => this.ring.shard(s.id) !== undefined);
     const answers = await Promise.all(
-      replicas.map((r) =>
+      live.map((r) =>
         request(this.transport, r.subject, KVS_PEEK, { keys: [key] }, deadlineIn(PEEK_TIMEOUT_MS)).then(
           (body) => parseRecords(body as Record<string, unknown>),
-          () => [],
+          () => undefined,
         ),
       ),
     );
-    const records = answers.flat();
-    if (records.length > 0) await this.merge(records);
-    return this.store.get(key);
+    const records = answers.filter((a) => a !== undefined);
+    if (records.length > 0) {
+      await this.merge(records.flat());
+      return;
+    }
+    if (live.length > 0 || previous.some((s) => this.membership.wentSilent(s.id))) {
+      throw new NoCapacity(`shard ${this.id} took over "${key}" from ${previous.map((s) => s.id).join(', ')} and none of them answered`);
+    }
   }
 
   /** The records (values, tombstones) this shard holds for the keys asked, owned or not. */

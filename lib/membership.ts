@@ -20,6 +20,12 @@ export class Membership {
   private readonly members = new Map<string, Member>();
   private readonly listeners = new Set<() => void>();
   private readonly heardListeners = new Set<(m: Member) => void>();
+  /**
+   * Members dropped for silence (not for a `leave`), until heard again: such
+   * a node may still be running where we cannot hear it (paused, or cut off
+   * by a partition), with what it took in since.
+   */
+  private readonly silent = new Set<string>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly timeoutMs: number) {}
@@ -27,6 +33,7 @@ export class Membership {
   heard(hb: Heartbeat): void {
     const had = this.members.get(hb.id);
     const member = { ...hb, seenAt: Date.now() };
+    this.silent.delete(hb.id);
     // A member learnt second-hand has no incarnation: the first heartbeat names it, nothing restarted.
     if (had && member.incarnation === undefined && had.incarnation !== undefined) member.incarnation = had.incarnation;
     this.members.set(hb.id, member);
@@ -46,10 +53,17 @@ export class Membership {
    */
   left(id: string, incarnation?: string): void {
     const member = this.members.get(id);
-    if (!member) return;
+    if (!member) return void this.silent.delete(id);
     if (incarnation !== undefined && member.incarnation !== undefined && incarnation !== member.incarnation) return;
     this.members.delete(id);
+    this.silent.delete(id);
     this.changed();
+  }
+
+  /** Whether `id` was dropped for silence and not heard since (a `leave` or a heartbeat clears it). */
+  wentSilent(id: string): boolean {
+    this.sweep();
+    return this.silent.has(id);
   }
 
   /** Live members, of one kind or all. */
@@ -118,6 +132,7 @@ export class Membership {
     for (const [id, m] of this.members) {
       if (now - m.seenAt > this.timeoutMs) {
         this.members.delete(id);
+        this.silent.add(id);
         dropped = true;
       }
     }
