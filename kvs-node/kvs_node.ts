@@ -79,7 +79,7 @@ export class KvsNode extends Actor {
   private readonly watches: Watches;
   /**
    * Shards that pulled from us before we heard their heartbeat, with when
-   * they last pulled. Only until their heartbeat speaks for them (membership
+   * they last pulled (monotonic ms). Only until their heartbeat speaks for them (membership
    * then times them out) or for a member timeout without a pull: a joiner
    * that died before any heartbeat reached us must not stay in the ring.
    */
@@ -90,7 +90,7 @@ export class KvsNode extends Actor {
   private lastTick = performance.now();
   private awayTimer: NodeJS.Timeout | undefined;
   private catchingUp = false;
-  /** Rings before recent changes, until their hand-offs should be done. */
+  /** Rings before recent changes, until (monotonic ms) their hand-offs should be done. */
   private handoffs: { before: RingView; until: number }[] = [];
   /** Key snapshots of the join pulls in progress, by joiner. */
   private readonly pulls = new Map<string, string[]>();
@@ -252,12 +252,12 @@ export class KvsNode extends Actor {
     // queues the keys for whoever holds them now; so we are done once
     // nothing is queued or in flight and someone is left to hold our keys.
     this.setState('leaving');
-    const deadline = Date.now() + (this.config.handoffTimeoutMs ?? DEFAULT_HANDOFF_TIMEOUT_MS);
+    const deadline = performance.now() + (this.config.handoffTimeoutMs ?? DEFAULT_HANDOFF_TIMEOUT_MS);
     let pause = HANDOFF_RETRY_MS;
     for (;;) {
       await this.gossip.flush();
       if (this.handedOff()) return;
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) break;
       const version = this.ring.version;
       await this.membership.waitFor(() => this.ring.version !== version, Math.min(pause, left));
@@ -347,7 +347,7 @@ export class KvsNode extends Actor {
       // longer needs ours: membership drops it when its heartbeats stop.
       this.joiners.delete(m.id);
     }
-    const now = Date.now();
+    const now = performance.now();
     for (const [id, j] of this.joiners) {
       if (now - j.seenAt > this.config.memberTimeoutMs) this.joiners.delete(id);
       else shards.set(id, j.info);
@@ -367,7 +367,7 @@ export class KvsNode extends Actor {
 
   /** Pushes each entry to replicas that hold it now but did not before. */
   private onRingChange(old: RingView): void {
-    const now = Date.now();
+    const now = performance.now();
     // Pushes go in gossip rounds; a hand-off of many entries takes several.
     this.handoffs = [...this.handoffs.filter((h) => h.until > now), { before: old, until: now + 10_000 + 50 * this.config.gossipMs }];
     this.gossip.retainPeers((peer) => this.ring.shard(peer) !== undefined);
@@ -580,7 +580,7 @@ export class KvsNode extends Actor {
    * or not.
    */
   private previousReplicas(key: string): ShardInfo[] {
-    const now = Date.now();
+    const now = performance.now();
     const found = new Map<string, ShardInfo>();
     for (const { before, until } of this.handoffs) {
       const replicas = before.writeReplicas(key);
@@ -636,7 +636,7 @@ export class KvsNode extends Actor {
   private join(msg: Envelope, _ctx: MessageContext): { records: unknown[]; next?: number } {
     const joiner: ShardInfo = { id: str(msg, 'id'), subject: str(msg, 'subject'), state: 'joining' };
     const cursor = num(msg, 'cursor');
-    if (!this.membership.live('kvs').some((m) => m.id === joiner.id)) this.joiners.set(joiner.id, { info: joiner, seenAt: Date.now() });
+    if (!this.membership.live('kvs').some((m) => m.id === joiner.id)) this.joiners.set(joiner.id, { info: joiner, seenAt: performance.now() });
     if (cursor === 0) {
       // From here on, writes of the joiner's keys are forwarded to it (the
       // ring version changes, so the batch path gossips them).
@@ -670,7 +670,7 @@ export class KvsNode extends Actor {
    */
   private async pullFrom(shard: ShardInfo): Promise<void> {
     let cursor: number | undefined = 0;
-    let lastPage = Date.now();
+    let lastPage = performance.now();
     let pause = JOIN_RETRY_MS;
     const gone = (): boolean => this.ring.shard(shard.id) === undefined;
     while (cursor !== undefined) {
@@ -680,7 +680,7 @@ export class KvsNode extends Actor {
       } catch (err) {
         const skip = (): void => this.log.warn({ peer: shard.id, cursor, err }, 'join pull: peer left the ring; its keys come from the other replicas');
         if (gone()) return skip();
-        if (Date.now() - lastPage >= JOIN_STALL_MS) {
+        if (performance.now() - lastPage >= JOIN_STALL_MS) {
           throw new JoinIncomplete(`shard ${this.id} got no page of its join pull from ${shard.id} for ${JOIN_STALL_MS} ms`, {
             cause: err,
             data: { peer: shard.id, cursor },
@@ -692,7 +692,7 @@ export class KvsNode extends Actor {
         pause = Math.min(2 * pause, JOIN_RETRY_MAX_MS);
         continue;
       }
-      lastPage = Date.now();
+      lastPage = performance.now();
       pause = JOIN_RETRY_MS;
       await this.merge(parseRecords(body));
       cursor = typeof body['next'] === 'number' ? body['next'] : undefined;

@@ -12,12 +12,19 @@ import { decodeMessage, encodeMessage, str } from './codec/index.js';
 import type { Subjects } from './subjects.js';
 
 export interface Member extends Heartbeat {
-  /** Local time the last heartbeat arrived. */
+  /** Local wall-clock time the last heartbeat arrived (for status; timeouts use the monotonic clock). */
   seenAt: number;
 }
 
 export class Membership {
   private readonly members = new Map<string, Member>();
+  /**
+   * When each member was last heard, on the monotonic clock: a wall clock
+   * stepped forward (NTP, an operator, the harness's skew) would otherwise
+   * make every member look silent at once, and one stepped back keep a dead
+   * one alive.
+   */
+  private readonly heardAt = new Map<string, number>();
   private readonly listeners = new Set<() => void>();
   private readonly heardListeners = new Set<(m: Member) => void>();
   /**
@@ -33,6 +40,7 @@ export class Membership {
   heard(hb: Heartbeat): void {
     const had = this.members.get(hb.id);
     const member = { ...hb, seenAt: Date.now() };
+    this.heardAt.set(hb.id, performance.now());
     this.silent.delete(hb.id);
     // A member learnt second-hand has no incarnation: the first heartbeat names it, nothing restarted.
     if (had && member.incarnation === undefined && had.incarnation !== undefined) member.incarnation = had.incarnation;
@@ -56,6 +64,7 @@ export class Membership {
     if (!member) return void this.silent.delete(id);
     if (incarnation !== undefined && member.incarnation !== undefined && incarnation !== member.incarnation) return;
     this.members.delete(id);
+    this.heardAt.delete(id);
     this.silent.delete(id);
     this.changed();
   }
@@ -127,11 +136,12 @@ export class Membership {
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = performance.now();
     let dropped = false;
-    for (const [id, m] of this.members) {
-      if (now - m.seenAt > this.timeoutMs) {
+    for (const id of this.members.keys()) {
+      if (now - (this.heardAt.get(id) ?? 0) > this.timeoutMs) {
         this.members.delete(id);
+        this.heardAt.delete(id);
         this.silent.add(id);
         dropped = true;
       }
