@@ -56,6 +56,12 @@ export interface DeciderHost {
   /** Sends an `accept` to a replica; resolves with what it then holds for the field. */
   accept(replica: ShardInfo, key: string, field: string, value: Lattice): Promise<Lattice>;
   wrongShard(key: string, what: string): WrongShard;
+  /**
+   * Brings in what the key's previous replicas hold when a ring change still
+   * in hand-off made this shard one of its replicas; rejects when none of them
+   * answers (see KvsNode.fromPrevious).
+   */
+  fromPrevious(key: string): Promise<void>;
 }
 
 /** Field `field` of the map lattice `value`, if it is one. */
@@ -90,6 +96,8 @@ export class Decider {
   }
 
   private async decideNow(key: string, field: string, value: Lattice): Promise<Lattice> {
+    // A primary that just took the key over may not hold its decisions yet.
+    await this.host.fromPrevious(key);
     let decided = fieldOf(this.host.store.get(key), field) ?? value;
     for (let round = 0; round < DECIDE_ROUNDS; round++) {
       const others = this.host.otherReplicas(key);

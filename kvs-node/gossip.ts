@@ -75,7 +75,7 @@ export class GossipQueue {
   }
 
   private round(force = false): Promise<unknown> {
-    const now = Date.now();
+    const now = performance.now();
     const queued = new Map<string, Set<string>>();
     for (const [peer, keys] of this.queued) {
       if (!force && (this.backoff.get(peer)?.until ?? 0) > now) continue;
@@ -99,7 +99,7 @@ export class GossipQueue {
       },
       () => {
         const failures = (this.backoff.get(peer)?.failures ?? 0) + 1;
-        this.backoff.set(peer, { failures, until: Date.now() + Math.min(MAX_BACKOFF_MS, this.periodMs * 2 ** failures) });
+        this.backoff.set(peer, { failures, until: performance.now() + Math.min(MAX_BACKOFF_MS, this.periodMs * 2 ** failures) });
         this.sender.failed?.(peer, keys);
         for (const key of keys) if (this.sender.stillWanted(peer, key)) this.add(peer, key);
       },

@@ -79,7 +79,7 @@ export class KvsNode extends Actor {
   private readonly watches: Watches;
   /**
    * Shards that pulled from us before we heard their heartbeat, with when
-   * they last pulled. Only until their heartbeat speaks for them (membership
+   * they last pulled (monotonic ms). Only until their heartbeat speaks for them (membership
    * then times them out) or for a member timeout without a pull: a joiner
    * that died before any heartbeat reached us must not stay in the ring.
    */
@@ -90,7 +90,7 @@ export class KvsNode extends Actor {
   private lastTick = performance.now();
   private awayTimer: NodeJS.Timeout | undefined;
   private catchingUp = false;
-  /** Rings before recent changes, until their hand-offs should be done. */
+  /** Rings before recent changes, until (monotonic ms) their hand-offs should be done. */
   private handoffs: { before: RingView; until: number }[] = [];
   /** Key snapshots of the join pulls in progress, by joiner. */
   private readonly pulls = new Map<string, string[]>();
@@ -159,6 +159,7 @@ export class KvsNode extends Actor {
       accept: async (r, key, field, value) =>
         lattice((await request(this.transport, r.subject, KVS_ACCEPT, { from: this.id, key, field, value }, deadlineIn(ACCEPT_TIMEOUT_MS))) as Envelope, 'value'),
       wrongShard: (key, what) => this.wrongShard(key, what),
+      fromPrevious: (key) => (this.previousReplicas(key).length > 0 ? this.fromPrevious(key) : Promise.resolve()),
     });
   }
 
@@ -252,12 +253,12 @@ export class KvsNode extends Actor {
     // queues the keys for whoever holds them now; so we are done once
     // nothing is queued or in flight and someone is left to hold our keys.
     this.setState('leaving');
-    const deadline = Date.now() + (this.config.handoffTimeoutMs ?? DEFAULT_HANDOFF_TIMEOUT_MS);
+    const deadline = performance.now() + (this.config.handoffTimeoutMs ?? DEFAULT_HANDOFF_TIMEOUT_MS);
     let pause = HANDOFF_RETRY_MS;
     for (;;) {
       await this.gossip.flush();
       if (this.handedOff()) return;
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) break;
       const version = this.ring.version;
       await this.membership.waitFor(() => this.ring.version !== version, Math.min(pause, left));
@@ -347,7 +348,7 @@ export class KvsNode extends Actor {
       // longer needs ours: membership drops it when its heartbeats stop.
       this.joiners.delete(m.id);
     }
-    const now = Date.now();
+    const now = performance.now();
     for (const [id, j] of this.joiners) {
       if (now - j.seenAt > this.config.memberTimeoutMs) this.joiners.delete(id);
       else shards.set(id, j.info);
@@ -367,7 +368,7 @@ export class KvsNode extends Actor {
 
   /** Pushes each entry to replicas that hold it now but did not before. */
   private onRingChange(old: RingView): void {
-    const now = Date.now();
+    const now = performance.now();
     // Pushes go in gossip rounds; a hand-off of many entries takes several.
     this.handoffs = [...this.handoffs.filter((h) => h.until > now), { before: old, until: now + 10_000 + 50 * this.config.gossipMs }];
     this.gossip.retainPeers((peer) => this.ring.shard(peer) !== undefined);
@@ -509,17 +510,16 @@ export class KvsNode extends Actor {
         if (op.op === 'get') {
           // Joining (starting, or catching up after a pause): what it holds may be old.
           if (this.state === 'joining' && !op.local) throw this.wrongShard(op.key, 'is catching up and serves no reads of');
-          const value = this.store.get(op.key);
-          results[i] = value === undefined ? {} : { value };
-          // A new replica may hold only what was written since it became one (a put before the hand-off reached it): never that alone.
-          const previous = op.local ? { live: [], gone: 0 } : this.previousReplicas(op.key);
-          if (previous.live.length === 0 && previous.gone > 0) {
-            // Every shard that held it before is gone from our ring (died, or cut off from us by a partition): we cannot tell absent from not here yet.
-            results[i] = { error: new NoCapacity(`shard ${this.id} became a replica of "${op.key}" and none of the shards that held it before is reachable`).toWire() };
-          } else if (previous.live.length > 0) {
+          const answer = (): KvsResult => {
+            const value = this.store.get(op.key);
+            return value === undefined ? {} : { value };
+          };
+          // A key this shard came to hold by a recent ring change: what the previous replicas hold first.
+          if (op.local || this.previousReplicas(op.key).length === 0) results[i] = answer();
+          else {
             pending.push(
-              this.readFrom(previous.live, op.key).then(
-                (found) => (results[i] = found === undefined ? {} : { value: found }),
+              this.fromPrevious(op.key).then(
+                () => (results[i] = answer()),
                 (err: unknown) => (results[i] = { error: asCloudburstError(err).toWire() }),
               ),
             );
@@ -585,48 +585,53 @@ export class KvsNode extends Actor {
 
   /**
    * The shards that held `key` before a ring change still in hand-off made
-   * this shard one of its replicas (none when it held the key before): the
-   * live ones, and how many are gone from the ring since without saying
-   * goodbye (a shard that left cleanly handed its keys off first).
+   * this shard one of its replicas (none when it held the key before), live
+   * or not.
    */
-  private previousReplicas(key: string): { live: ShardInfo[]; gone: number } {
-    const now = Date.now();
-    const live = new Map<string, ShardInfo>();
-    const gone = new Set<string>();
+  private previousReplicas(key: string): ShardInfo[] {
+    const now = performance.now();
+    const found = new Map<string, ShardInfo>();
     for (const { before, until } of this.handoffs) {
       const replicas = before.writeReplicas(key);
       if (until <= now || replicas.some((s) => s.id === this.id)) continue;
-      for (const s of replicas) {
-        if (this.ring.shard(s.id)) live.set(s.id, s);
-        else if (!this.membership.leftCleanly(s.id)) gone.add(s.id);
-      }
+      for (const s of replicas) found.set(s.id, s);
     }
-    return { live: [...live.values()], gone: gone.size };
+    return [...found.values()];
   }
 
   /**
-   * Reads `key` from `replicas` and keeps what they hold, merged with ours.
-   * NoCapacity (the client tries again) when none of them answered in time,
-   * or when we hold nothing and one did not: what we would answer may lack
-   * acknowledged writes.
+   * Before this shard serves `key` (a read, a decide) while a ring change
+   * that made it one of the key's replicas is in hand-off: what it holds may
+   * be nothing yet, or a copy left from an earlier time it held the key, so
+   * it asks the shards that held the key before and keeps what they answer.
+   * If none answers and one may hold writes this shard never saw (it is in
+   * the ring but did not answer in time, or it went silent rather than
+   * leaving: dead, paused, or cut off from this shard by a partition), the
+   * shard refuses (NoCapacity, which clients retry) rather than answer a
+   * read as absent or stale, or decide a field afresh. A previous replica
+   * that left with a `leave` is not waited for: it handed its keys off first.
    */
-  private async readFrom(replicas: ShardInfo[], key: string): Promise<Lattice | undefined> {
-    let silent = 0;
+  private async fromPrevious(key: string): Promise<void> {
+    const previous = this.previousReplicas(key);
+    const live = previous.filter((s) => this.ring.shard(s.id) !== undefined);
     const answers = await Promise.all(
-      replicas.map((r) =>
+      live.map((r) =>
         request(this.transport, r.subject, KVS_PEEK, { keys: [key] }, deadlineIn(PEEK_TIMEOUT_MS)).then(
           (body) => parseRecords(body as Record<string, unknown>),
-          () => (silent++, []),
+          () => undefined,
         ),
       ),
     );
-    const records = answers.flat();
-    if (records.length > 0) await this.merge(records);
-    const value = this.store.get(key);
-    if (silent === replicas.length || (value === undefined && silent > 0)) {
-      throw new NoCapacity(`shard ${this.id} is a new replica of "${key}" and ${silent} of the replicas that held it before did not answer`);
+    const records = answers.filter((a) => a !== undefined);
+    if (records.length > 0) {
+      await this.merge(records.flat());
+      // One answered "nothing" while another said nothing at all: that one may hold it.
+      if (this.store.get(key) !== undefined || records.length === live.length) return;
     }
-    return value;
+    if (live.length > 0 || previous.some((s) => this.membership.wentSilent(s.id))) {
+      const why = live.length === 0 ? 'none of them is in its ring (dead, or cut off)' : 'none of them answered';
+      throw new NoCapacity(`shard ${this.id} took over "${key}" from ${previous.map((s) => s.id).join(', ')} and ${why}`);
+    }
   }
 
   /** The records (values, tombstones) this shard holds for the keys asked, owned or not. */
@@ -642,7 +647,7 @@ export class KvsNode extends Actor {
   private join(msg: Envelope, _ctx: MessageContext): { records: unknown[]; next?: number } {
     const joiner: ShardInfo = { id: str(msg, 'id'), subject: str(msg, 'subject'), state: 'joining' };
     const cursor = num(msg, 'cursor');
-    if (!this.membership.live('kvs').some((m) => m.id === joiner.id)) this.joiners.set(joiner.id, { info: joiner, seenAt: Date.now() });
+    if (!this.membership.live('kvs').some((m) => m.id === joiner.id)) this.joiners.set(joiner.id, { info: joiner, seenAt: performance.now() });
     if (cursor === 0) {
       // From here on, writes of the joiner's keys are forwarded to it (the
       // ring version changes, so the batch path gossips them).
@@ -676,7 +681,7 @@ export class KvsNode extends Actor {
    */
   private async pullFrom(shard: ShardInfo): Promise<void> {
     let cursor: number | undefined = 0;
-    let lastPage = Date.now();
+    let lastPage = performance.now();
     let pause = JOIN_RETRY_MS;
     const gone = (): boolean => this.ring.shard(shard.id) === undefined;
     while (cursor !== undefined) {
@@ -686,7 +691,7 @@ export class KvsNode extends Actor {
       } catch (err) {
         const skip = (): void => this.log.warn({ peer: shard.id, cursor, err }, 'join pull: peer left the ring; its keys come from the other replicas');
         if (gone()) return skip();
-        if (Date.now() - lastPage >= JOIN_STALL_MS) {
+        if (performance.now() - lastPage >= JOIN_STALL_MS) {
           throw new JoinIncomplete(`shard ${this.id} got no page of its join pull from ${shard.id} for ${JOIN_STALL_MS} ms`, {
             cause: err,
             data: { peer: shard.id, cursor },
@@ -698,7 +703,7 @@ export class KvsNode extends Actor {
         pause = Math.min(2 * pause, JOIN_RETRY_MAX_MS);
         continue;
       }
-      lastPage = Date.now();
+      lastPage = performance.now();
       pause = JOIN_RETRY_MS;
       await this.merge(parseRecords(body));
       cursor = typeof body['next'] === 'number' ? body['next'] : undefined;

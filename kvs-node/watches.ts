@@ -16,6 +16,7 @@ import type { LeaseAnswer } from '../lib/kvs/protocol.js';
 import { TickBatcher } from '../lib/tick_batcher.js';
 
 export class Watches {
+  /** Leases until (monotonic ms: a wall clock stepped forward must not end them all at once). */
   private readonly leases = new Map<string, { until: number; since: number }>();
   private readonly batches: TickBatcher<number, [string, Lattice]>;
   /** Messages published per bucket since this shard started: at most UPDATE_BUCKETS entries. */
@@ -40,7 +41,7 @@ export class Watches {
 
   /** Leases (or renews) `key`; the answer names the lease and where its bucket's numbering is. */
   watch(key: string, ttlMs: number): LeaseAnswer {
-    const now = Date.now();
+    const now = performance.now();
     let lease = this.leases.get(key);
     if (!lease || lease.until <= now) this.leases.set(key, (lease = { until: 0, since: ++this.leasesGranted }));
     lease.until = Math.max(lease.until, now + ttlMs);
@@ -61,14 +62,14 @@ export class Watches {
 
   /** Whether `key` has a live lease. */
   has(key: string): boolean {
-    return (this.leases.get(key)?.until ?? 0) > Date.now();
+    return (this.leases.get(key)?.until ?? 0) > performance.now();
   }
 
   /** `key` was merged into `value`; its watchers hear of it at the end of the tick. */
   merged(key: string, value: Lattice): void {
     const lease = this.leases.get(key);
     if (lease === undefined) return;
-    if (lease.until <= Date.now()) {
+    if (lease.until <= performance.now()) {
       this.leases.delete(key);
       return;
     }
@@ -83,7 +84,7 @@ export class Watches {
   }
 
   private expire(): void {
-    const now = Date.now();
+    const now = performance.now();
     for (const [key, { until }] of this.leases) if (until <= now) this.leases.delete(key);
   }
 }

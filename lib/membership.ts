@@ -12,25 +12,40 @@ import { decodeMessage, encodeMessage, str } from './codec/index.js';
 import type { Subjects } from './subjects.js';
 
 export interface Member extends Heartbeat {
-  /** Local time the last heartbeat arrived. */
+  /** Local wall-clock time the last heartbeat arrived (for status; timeouts use the monotonic clock). */
   seenAt: number;
 }
 
-const DEPARTED_MS = 60_000;
+/** How long a member dropped for silence is remembered as such: longer than any hand-off window that asks. */
+const SILENT_MS = 60_000;
 
 export class Membership {
   private readonly members = new Map<string, Member>();
+  /**
+   * When each member was last heard, on the monotonic clock: a wall clock
+   * stepped forward (NTP, an operator, the harness's skew) would otherwise
+   * make every member look silent at once, and one stepped back keep a dead
+   * one alive.
+   */
+  private readonly heardAt = new Map<string, number>();
   private readonly listeners = new Set<() => void>();
   private readonly heardListeners = new Set<(m: Member) => void>();
+  /**
+   * Members dropped for silence (not for a `leave`), with when (monotonic),
+   * until heard again or for SILENT_MS: such a node may still be running
+   * where we cannot hear it (paused, or cut off by a partition), with what
+   * it took in since.
+   */
+  private readonly silent = new Map<string, number>();
   private sweepTimer: NodeJS.Timeout | undefined;
-  /** Members that said goodbye (a `leave` notice, sent only once their stop finished), with when: kept a minute. */
-  private readonly departed = new Map<string, number>();
 
   constructor(readonly timeoutMs: number) {}
 
   heard(hb: Heartbeat): void {
     const had = this.members.get(hb.id);
     const member = { ...hb, seenAt: Date.now() };
+    this.heardAt.set(hb.id, performance.now());
+    this.silent.delete(hb.id);
     // A member learnt second-hand has no incarnation: the first heartbeat names it, nothing restarted.
     if (had && member.incarnation === undefined && had.incarnation !== undefined) member.incarnation = had.incarnation;
     this.members.set(hb.id, member);
@@ -50,16 +65,18 @@ export class Membership {
    */
   left(id: string, incarnation?: string): void {
     const member = this.members.get(id);
-    if (!member) return;
+    if (!member) return void this.silent.delete(id);
     if (incarnation !== undefined && member.incarnation !== undefined && incarnation !== member.incarnation) return;
     this.members.delete(id);
-    this.departed.set(id, Date.now());
+    this.heardAt.delete(id);
+    this.silent.delete(id);
     this.changed();
   }
 
-  /** Whether `id` left with a `leave` notice in the last minute and has not come back (not timed out: died or cut off). */
-  leftCleanly(id: string): boolean {
-    return !this.members.has(id) && Date.now() - (this.departed.get(id) ?? -Infinity) < DEPARTED_MS;
+  /** Whether `id` was dropped for silence in the last minute and not heard since (a `leave` or a heartbeat clears it). */
+  wentSilent(id: string): boolean {
+    this.sweep();
+    return this.silent.has(id);
   }
 
   /** Live members, of one kind or all. */
@@ -123,12 +140,14 @@ export class Membership {
   }
 
   private sweep(): void {
-    const now = Date.now();
-    for (const [id, at] of this.departed) if (now - at >= DEPARTED_MS) this.departed.delete(id);
+    const now = performance.now();
+    for (const [id, at] of this.silent) if (now - at > SILENT_MS) this.silent.delete(id);
     let dropped = false;
-    for (const [id, m] of this.members) {
-      if (now - m.seenAt > this.timeoutMs) {
+    for (const id of this.members.keys()) {
+      if (now - (this.heardAt.get(id) ?? 0) > this.timeoutMs) {
         this.members.delete(id);
+        this.heardAt.delete(id);
+        this.silent.set(id, now);
         dropped = true;
       }
     }
