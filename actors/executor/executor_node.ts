@@ -203,10 +203,14 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return { hits, misses, entries: writer.entries, bytes: writer.bytesUsed, evictions: writer.evictions };
   }
 
-  async get(key: string, { deadline, session, tx }: Invocation): Promise<Lattice | undefined> {
+  async get(key: string, { deadline, session, tx, log }: Invocation): Promise<Lattice | undefined> {
     if (tx) return tx.read(key, deadline);
     if (session?.consistency === 'causal') return this.readCausal(key, session, deadline);
-    if (session?.consistency !== 'rr') return this.state.get(key, deadline);
+    // An exactly-once read is a step decided in the KVS anyway: it reads what
+    // every replica holds, not the cache, which may not have heard a write
+    // acknowledged elsewhere yet (a lost or late push). So exactly-once
+    // read-modify-write calls made one after another each see the last.
+    if (session?.consistency !== 'rr') return log ? this.state.fetch(key, deadline) : this.state.get(key, deadline);
     const where = session.pins.get(key);
     if (where === this.subject) return this.pinned.get(session.id, key);
     if (where !== undefined) {
