@@ -46,7 +46,7 @@
 // everything upstream of it.
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
-import { MalformedMessage } from '../../lib/errors.js';
+import { MalformedMessage, TransactionConflict } from '../../lib/errors.js';
 import { LWWPair, MapLattice, MaxIntLattice, SetLattice, isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
 import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
@@ -78,6 +78,14 @@ export const TX_TIMING: TxTiming = { epochMs: 500, retentionMs: 180_000 };
 const FINISH_AFTER_MS = 2_000;
 /** How long a reader's background finishing of a transaction may take. */
 const FINISH_TIMEOUT_MS = 10_000;
+/**
+ * How long a reader waits for a version it knows was committed and no
+ * replica answers with (a ring change in progress: a shard new to the key
+ * may not hold it yet), before the read fails with TransactionConflict;
+ * the first pause between tries, each next one twice as long.
+ */
+const MISSING_VERSION_WAIT_MS = 1_500;
+const MISSING_VERSION_FIRST_PAUSE_MS = 50;
 
 /**
  * The clock transactions commit by, on one executor: commit times in µs,
@@ -506,9 +514,9 @@ export class Transaction {
       return entry.version;
     }
     if (floor.tx) {
-      // The floor's transaction has not indexed this key yet; its version is there before its commit record.
+      // The floor's transaction has not indexed this key yet (or the index read missed it); its version is there before its index entries.
       this.reads.set(key, floor);
-      return this.kvs.get(versionKey(floor.tx, key), { deadline });
+      return this.floorVersion(key, { ...floor, tx: floor.tx }, deadline);
     }
     if (recent.size === 0 && !olderSeen) {
       // No indexed transaction is kept: they are long done, so the plain key
@@ -522,7 +530,51 @@ export class Transaction {
         return markNow instanceof MaxIntLattice && markNow.value === latest && indexedNow.size === 0;
       });
     }
-    // Some are kept and all would fracture: the version to read is gone.
+    // Some are kept and all would fracture: the version to read is gone, unless the key held nothing before them.
+    return this.beforeKept(key, deadline);
+  }
+
+  /**
+   * The version of `key` the floor's transaction wrote, when no index read
+   * showed it: its copy, written before any of its index entries. Never
+   * absent, since that transaction wrote the key (answering absent made a
+   * transfer write a balance and a ledger from nothing, and an audit see an
+   * account that exists as absent, under ring changes in the fault
+   * harness). A copy one replica does not hold is asked of every replica;
+   * the plain value is that version too when that transaction's commit
+   * stamped it (after retention the copy is deleted, and the plain key
+   * holds it until a later commit writes it); while neither can be read,
+   * the reader waits a little, then fails with TransactionConflict.
+   */
+  private async floorVersion(key: string, floor: ReadVersion & { tx: string }, deadline: number): Promise<Lattice> {
+    const copy = versionKey(floor.tx, key);
+    const stampedByFloor = (v: Lattice | undefined) => v instanceof LWWPair && v.timestamp === floor.ts && v.writer === floor.tx;
+    let found = await this.kvs.get(copy, { deadline });
+    const until = Math.min(deadline, Date.now() + MISSING_VERSION_WAIT_MS);
+    for (let pause = MISSING_VERSION_FIRST_PAUSE_MS; found === undefined; pause *= 2) {
+      const [again, plain] = await Promise.all([this.kvs.get(copy, { deadline, all: true }), this.kvs.get(key, { deadline, all: true })]);
+      found = again ?? (stampedByFloor(plain) ? plain : undefined);
+      if (found !== undefined || Date.now() + pause >= until) break;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+    }
+    if (found === undefined) {
+      throw new TransactionConflict(`transaction ${this.id} read from ${floor.tx}, which wrote "${key}", and no replica holds that version of "${key}" any more`);
+    }
+    return found;
+  }
+
+  /**
+   * What `key` held before every kept version, when each of those would
+   * fracture the reads so far: nothing, if its plain value (asked of every
+   * replica) is absent, since a commit writes the plain key after its index
+   * entries and every commit older than those kept has written it. If it
+   * held something, that version is no longer kept: the read fails with
+   * TransactionConflict rather than read an existing key as absent.
+   */
+  private async beforeKept(key: string, deadline: number): Promise<undefined> {
+    if ((await this.kvs.get(key, { deadline, all: true })) !== undefined) {
+      throw new TransactionConflict(`no version of "${key}" still kept fits what transaction ${this.id} read before; call again`);
+    }
     this.reads.set(key, PLAIN_READ);
     return undefined;
   }
@@ -532,15 +584,19 @@ export class Transaction {
    * is only if no commit reached the key before the read: every commit marks
    * and indexes a key before writing it, so `untouched()`, asked after the
    * read, tells. Otherwise the key is chosen again, now with a version.
+   * An absent answer from one replica is asked of every replica before it
+   * is believed: a shard new to the key in a ring change may not hold it yet.
    */
   private async plain(
     key: string,
     deadline: number,
     untouched: () => Promise<boolean>,
     read = this.kvs.get(key, { deadline }),
+    everyReplica = false,
   ): Promise<Lattice | undefined> {
     const value = await read;
     if (!(await untouched())) return this.choose(key, deadline);
+    if (value === undefined && !everyReplica) return this.plain(key, deadline, untouched, this.kvs.get(key, { deadline, all: true }), true);
     this.reads.set(key, PLAIN_READ);
     return value;
   }
