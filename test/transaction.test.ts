@@ -233,3 +233,17 @@ t.test('a reader that read a key from its plain value never reads a key written 
   const again = begin('again');
   t.same([await read(again, 'a'), await read(again, 'b')], [2, 2], 'a new transaction reads both keys');
 });
+
+t.test('a key its executor has seen marked is never read as absent when the KVS answers without its mark', async (t) => {
+  const { kvs, begin, commit, read, deadline } = await setUp(t);
+  await commit('w', { m: 5, n: 5 });
+  t.equal(await read(begin('first'), 'm'), 5, 'read once: this executor has seen m marked');
+  // What a shard answers for keys it does not hold (new to them in a ring
+  // change whose previous replicas do not answer, or on the minority side of
+  // a partition): nothing, for the mark and for the plain key. A mark is never
+  // removed, so that answer is the KVS not serving the key, not a key no
+  // transaction wrote.
+  await kvs.delete(`${RESERVED_PREFIX}idx/m/latest`, deadline());
+  await kvs.delete('m', deadline());
+  await t.rejects(read(begin('later'), 'm'), TransactionConflict, 'a typed error to call again, not absent');
+});

@@ -87,6 +87,16 @@ const FINISH_TIMEOUT_MS = 10_000;
 const MISSING_VERSION_WAIT_MS = 1_500;
 const MISSING_VERSION_FIRST_PAUSE_MS = 50;
 
+/** `read()` again, with pauses growing from the first, until it finds something or MISSING_VERSION_WAIT_MS (or the deadline) has passed. */
+async function waitFor<T>(deadline: number, read: () => Promise<T | undefined>): Promise<T | undefined> {
+  const until = Math.min(deadline, Date.now() + MISSING_VERSION_WAIT_MS);
+  for (let pause = MISSING_VERSION_FIRST_PAUSE_MS; ; pause *= 2) {
+    const found = await read();
+    if (found !== undefined || Date.now() + pause >= until) return found;
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
+
 /**
  * The clock transactions commit by, on one executor: commit times in µs,
  * each later than the last this clock gave and than the time it is told a
@@ -478,6 +488,16 @@ export class Transaction {
     const plainRead = this.marked.has(key) ? undefined : this.kvs.get(key, { deadline });
     plainRead?.catch(() => undefined);
     const [recent, mark] = await Promise.all([this.indexed(key, [now - 1, now], deadline), this.kvs.get(markKey(key), { deadline })]);
+    if (mark === undefined && this.marked.has(key)) {
+      // A mark is never removed: no replica answering with one this executor
+      // has seen means the KVS is not serving the key now (a ring change, a
+      // partition), not that no transaction wrote it. Read as never written,
+      // a transfer computed a balance and a ledger from nothing.
+      if ((await waitFor(deadline, () => this.kvs.get(markKey(key), { deadline, all: true }))) === undefined) {
+        throw new TransactionConflict(`"${key}" was written by a transaction, and no replica answers with its mark: the KVS is not serving it now; call again`);
+      }
+      return this.choose(key, deadline);
+    }
     if (mark === undefined) {
       // Never written by a transaction: what plain writes left there, if no commit marked the key meanwhile.
       return this.plain(key, deadline, async () => (await this.kvs.get(markKey(key), { deadline })) === undefined, plainRead);
@@ -549,14 +569,12 @@ export class Transaction {
   private async floorVersion(key: string, floor: ReadVersion & { tx: string }, deadline: number): Promise<Lattice> {
     const copy = versionKey(floor.tx, key);
     const stampedByFloor = (v: Lattice | undefined) => v instanceof LWWPair && v.timestamp === floor.ts && v.writer === floor.tx;
-    let found = await this.kvs.get(copy, { deadline });
-    const until = Math.min(deadline, Date.now() + MISSING_VERSION_WAIT_MS);
-    for (let pause = MISSING_VERSION_FIRST_PAUSE_MS; found === undefined; pause *= 2) {
-      const [again, plain] = await Promise.all([this.kvs.get(copy, { deadline, all: true }), this.kvs.get(key, { deadline, all: true })]);
-      found = again ?? (stampedByFloor(plain) ? plain : undefined);
-      if (found !== undefined || Date.now() + pause >= until) break;
-      await new Promise((resolve) => setTimeout(resolve, pause));
-    }
+    const found =
+      (await this.kvs.get(copy, { deadline })) ??
+      (await waitFor(deadline, async () => {
+        const [again, plain] = await Promise.all([this.kvs.get(copy, { deadline, all: true }), this.kvs.get(key, { deadline, all: true })]);
+        return again ?? (stampedByFloor(plain) ? plain : undefined);
+      }));
     if (found === undefined) {
       throw new TransactionConflict(`transaction ${this.id} read from ${floor.tx}, which wrote "${key}", and no replica holds that version of "${key}" any more`);
     }
