@@ -271,6 +271,9 @@ export interface CarriedTransaction {
   writes: [string, Lattice][];
 }
 
+/** One read as a carried transaction holds it, and as an exactly-once call logs it. */
+export type CarriedRead = CarriedTransaction['reads'][number];
+
 /** Checks a carried transaction off the wire (absent: none). */
 export function parseCarriedTransaction(value: unknown): CarriedTransaction | undefined {
   if (value === undefined) return undefined;
@@ -327,6 +330,34 @@ export class Transaction {
       reads: [...this.reads].map(([key, r]) => [key, r.tx ?? null, r.ts, r.keys, this.values.get(key) ?? null]),
       writes: [...this.writes],
     };
+  }
+
+  /**
+   * Reads `key` for an exactly-once call's log: the committed version read
+   * (which transaction wrote it, when, what else it wrote, and its value),
+   * not only the value, so that every attempt that acts on this read is
+   * bounded by it and commits after it (`replay`).
+   */
+  async readForLog(key: string, deadline: number): Promise<CarriedRead> {
+    await this.readCommitted(key, deadline);
+    const r = this.reads.get(key) ?? PLAIN_READ;
+    return [key, r.tx ?? null, r.ts, r.keys, this.values.get(key) ?? null];
+  }
+
+  /**
+   * Acts on the read of `key` an exactly-once call's log decided (this
+   * attempt's, or an earlier or concurrent attempt's) as if it had been read
+   * here, and answers what the function sees: that version merged with its
+   * own writes. A re-run that took only the logged value used to leave its
+   * later reads unbounded by it and propose a commit time on its own clock:
+   * on an executor whose clock was behind, a transfer committed before the
+   * version it read, and was lost.
+   */
+  replay(decided: CarriedRead, deadline: number): Promise<Lattice | undefined> {
+    const [key, tx, ts, keys, value] = decided;
+    this.reads.set(key, { tx: tx ?? undefined, ts, keys });
+    this.values.set(key, value ?? undefined);
+    return this.read(key, deadline);
   }
 
   /** Takes on what an upstream stage read and wrote. */
