@@ -28,6 +28,10 @@
 // after the read. The index epochs a
 // reader looks at are on its own clock, plus those up to the key's mark
 // when a committer's clock is ahead.
+// A read never answers absent for a key it knows a transaction wrote (its
+// floor's, or one this executor has seen marked): what the KVS does not
+// serve is asked of every replica and waited for a little, and then the
+// read fails with TransactionConflict, as it does when no kept version fits.
 // A committer marks its transaction done after the plain writes; a reader
 // that reads an old version of a transaction not marked done redoes its
 // commit from step 2 (`finish`), in case the committer died before.
