@@ -98,6 +98,16 @@ export class Unavailable extends CloudburstError {
   override readonly code = 'UNAVAILABLE';
 }
 
+/**
+ * An atomic read found no version of a key that fits what its transaction
+ * already read (the versions it needs are no longer kept, or no replica
+ * answered with one). Nothing was committed; calling again starts a new
+ * transaction, which reads afresh.
+ */
+export class TransactionConflict extends CloudburstError {
+  override readonly code = 'TRANSACTION_CONFLICT';
+}
+
 /** A leaving KVS shard stopped before every key it held was acknowledged by a replica that keeps it. */
 export class HandoffIncomplete extends CloudburstError {
   override readonly code = 'HANDOFF_INCOMPLETE';
@@ -137,6 +147,7 @@ export const errors = {
   Closed,
   Unauthorized,
   Unavailable,
+  TransactionConflict,
   HandoffIncomplete,
   JoinIncomplete,
   DataDirLocked,

@@ -17,15 +17,16 @@ import { startShard } from './fixtures/cluster.js';
 import { DyingTransport } from './fixtures/dying_transport.js';
 import { eventually } from './fixtures/eventually.js';
 import { KVS_BATCH } from '../lib/kvs/protocol.js';
+import { TransactionConflict } from '../lib/errors.js';
 
 const TIMING: TxTiming = { epochMs: 100, retentionMs: 5_000 };
 
-async function setUp(t: Test, timing = TIMING) {
+async function setUp(t: Test, timing = TIMING, deletesEveryMs = 60_000) {
   const nats = await startNats(t);
   const shard = await startShard(nats.url);
   const transport = await NatsTransport.connect({ servers: nats.url });
   const kvs = new KvsClient(transport, subjectsFor());
-  const deletes = new DelayedDeletes(kvs, 60_000);
+  const deletes = new DelayedDeletes(kvs, deletesEveryMs);
   const marked = new MarkedKeys();
   t.teardown(async () => {
     deletes.close();
@@ -193,4 +194,56 @@ t.test('a transaction whose committer died after indexing it and before its plai
   await epochsPass(timing.retentionMs / timing.epochMs + 1, timing.epochMs);
   const later = begin('later');
   t.same([await read(later, 'x'), await read(later, 'y')], [1, 1], 'past retention its writes are still there, in the plain keys');
+});
+
+t.test('a reader slower than retention never reads a key its floor transaction wrote as absent', async (t) => {
+  // Kept for 500 ms, and deleted then: the reader outlives the versions it needs.
+  const timing: TxTiming = { epochMs: 100, retentionMs: 500 };
+  const { kvs, begin, commit, read, deadline } = await setUp(t, timing, 50);
+  const gone = (tx: string, key: string) => async () => (await kvs.get(`${RESERVED_PREFIX}ver/${tx}/${key}`, { deadline: deadline(), all: true })) === undefined;
+
+  await commit('both', { a: 1, b: 1 });
+  const slow = begin('slow');
+  t.equal(await read(slow, 'a'), 1, 'a as "both" left it: "both" is the floor of b');
+  await eventually("both's version copies are deleted after retention", gone('both', 'b'), 5_000);
+  await epochsPass(timing.retentionMs / timing.epochMs + 1, timing.epochMs);
+  t.equal(await read(slow, 'b'), 1, "b as \"both\" left it: the plain key still holds that version (stamped by its commit)");
+
+  await commit('pair', { c: 1, d: 1 });
+  const slower = begin('slower');
+  t.equal(await read(slower, 'c'), 1);
+  await eventually("pair's version copies are deleted after retention", gone('pair', 'd'), 5_000);
+  // A later commit wrote c and d: it would fracture the read of c, and the plain d no longer holds pair's version.
+  await commit('over', { c: 2, d: 2 });
+  await t.rejects(read(slower, 'd'), TransactionConflict, 'the version to read is gone: a typed error to call again, not absent');
+  const again = begin('again');
+  t.same([await read(again, 'c'), await read(again, 'd')], [2, 2], 'a new transaction reads both keys');
+});
+
+t.test('a reader that read a key from its plain value never reads a key written together with it since as absent', async (t) => {
+  const timing: TxTiming = { epochMs: 100, retentionMs: 500 };
+  const { begin, commit, read } = await setUp(t, timing);
+  await commit('old', { a: 1, b: 1 });
+  await epochsPass(timing.retentionMs / timing.epochMs + 1, timing.epochMs);
+  const reader = begin('reader');
+  t.equal(await read(reader, 'a'), 1, 'a from its plain value: no version of it is kept');
+  // Every kept version of b (only this one) would fracture that read, and b held a value before it.
+  await commit('new', { a: 2, b: 2 });
+  await t.rejects(read(reader, 'b'), TransactionConflict, 'no version of b fits: a typed error to call again, not absent');
+  const again = begin('again');
+  t.same([await read(again, 'a'), await read(again, 'b')], [2, 2], 'a new transaction reads both keys');
+});
+
+t.test('a key its executor has seen marked is never read as absent when the KVS answers without its mark', async (t) => {
+  const { kvs, begin, commit, read, deadline } = await setUp(t);
+  await commit('w', { m: 5, n: 5 });
+  t.equal(await read(begin('first'), 'm'), 5, 'read once: this executor has seen m marked');
+  // What a shard answers for keys it does not hold (new to them in a ring
+  // change whose previous replicas do not answer, or on the minority side of
+  // a partition): nothing, for the mark and for the plain key. A mark is never
+  // removed, so that answer is the KVS not serving the key, not a key no
+  // transaction wrote.
+  await kvs.delete(`${RESERVED_PREFIX}idx/m/latest`, deadline());
+  await kvs.delete('m', deadline());
+  await t.rejects(read(begin('later'), 'm'), TransactionConflict, 'a typed error to call again, not absent');
 });

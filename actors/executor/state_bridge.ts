@@ -7,7 +7,7 @@ import { MalformedMessage } from '../../lib/errors.js';
 import { isLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Delivered } from './inboxes.js';
 import type { EffectLog } from './effect_log.js';
-import type { Transaction } from './transaction.js';
+import { parseCarriedTransaction, type Transaction } from './transaction.js';
 import type { Session } from './sessions.js';
 import type { StateReply, StateRequest } from './worker_protocol.js';
 
@@ -35,6 +35,14 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
   const { deadline } = inv;
   switch (req.op) {
     case 'get': {
+      const { log, tx } = inv;
+      if (log && tx) {
+        // Atomic and exactly-once: the log keeps the version read, not only its value, and every attempt acts on it.
+        const logged = await log.once(`r${req.step}`, deadline, async () => encode(await tx.readForLog(req.key, deadline)));
+        const [read] = parseCarriedTransaction({ reads: [decode(logged!)], writes: [] })!.reads;
+        const value = await tx.replay(read!, deadline);
+        return value === undefined ? {} : { value: encode(value) };
+      }
       // Under exactly-once, a retry gets the value the first attempt read.
       const read = async (): Promise<Uint8Array | null> => {
         const value = await host.get(req.key, inv);

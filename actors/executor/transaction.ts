@@ -28,6 +28,10 @@
 // after the read. The index epochs a
 // reader looks at are on its own clock, plus those up to the key's mark
 // when a committer's clock is ahead.
+// A read never answers absent for a key it knows a transaction wrote (its
+// floor's, or one this executor has seen marked): what the KVS does not
+// serve is asked of every replica and waited for a little, and then the
+// read fails with TransactionConflict, as it does when no kept version fits.
 // A committer marks its transaction done after the plain writes; a reader
 // that reads an old version of a transaction not marked done redoes its
 // commit from step 2 (`finish`), in case the committer died before.
@@ -46,7 +50,7 @@
 // everything upstream of it.
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
-import { MalformedMessage } from '../../lib/errors.js';
+import { MalformedMessage, TransactionConflict } from '../../lib/errors.js';
 import { LWWPair, MapLattice, MaxIntLattice, SetLattice, isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
 import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
@@ -78,6 +82,24 @@ export const TX_TIMING: TxTiming = { epochMs: 500, retentionMs: 180_000 };
 const FINISH_AFTER_MS = 2_000;
 /** How long a reader's background finishing of a transaction may take. */
 const FINISH_TIMEOUT_MS = 10_000;
+/**
+ * How long a reader waits for a version it knows was committed and no
+ * replica answers with (a ring change in progress: a shard new to the key
+ * may not hold it yet), before the read fails with TransactionConflict;
+ * the first pause between tries, each next one twice as long.
+ */
+const MISSING_VERSION_WAIT_MS = 1_500;
+const MISSING_VERSION_FIRST_PAUSE_MS = 50;
+
+/** `read()` again, with pauses growing from the first, until it finds something or MISSING_VERSION_WAIT_MS (or the deadline) has passed. */
+async function waitFor<T>(deadline: number, read: () => Promise<T | undefined>): Promise<T | undefined> {
+  const until = Math.min(deadline, Date.now() + MISSING_VERSION_WAIT_MS);
+  for (let pause = MISSING_VERSION_FIRST_PAUSE_MS; ; pause *= 2) {
+    const found = await read();
+    if (found !== undefined || Date.now() + pause >= until) return found;
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
+}
 
 /**
  * The clock transactions commit by, on one executor: commit times in µs,
@@ -253,6 +275,9 @@ export interface CarriedTransaction {
   writes: [string, Lattice][];
 }
 
+/** One read as a carried transaction holds it, and as an exactly-once call logs it. */
+export type CarriedRead = CarriedTransaction['reads'][number];
+
 /** Checks a carried transaction off the wire (absent: none). */
 export function parseCarriedTransaction(value: unknown): CarriedTransaction | undefined {
   if (value === undefined) return undefined;
@@ -309,6 +334,34 @@ export class Transaction {
       reads: [...this.reads].map(([key, r]) => [key, r.tx ?? null, r.ts, r.keys, this.values.get(key) ?? null]),
       writes: [...this.writes],
     };
+  }
+
+  /**
+   * Reads `key` for an exactly-once call's log: the committed version read
+   * (which transaction wrote it, when, what else it wrote, and its value),
+   * not only the value, so that every attempt that acts on this read is
+   * bounded by it and commits after it (`replay`).
+   */
+  async readForLog(key: string, deadline: number): Promise<CarriedRead> {
+    await this.readCommitted(key, deadline);
+    const r = this.reads.get(key) ?? PLAIN_READ;
+    return [key, r.tx ?? null, r.ts, r.keys, this.values.get(key) ?? null];
+  }
+
+  /**
+   * Acts on the read of `key` an exactly-once call's log decided (this
+   * attempt's, or an earlier or concurrent attempt's) as if it had been read
+   * here, and answers what the function sees: that version merged with its
+   * own writes. A re-run that took only the logged value used to leave its
+   * later reads unbounded by it and propose a commit time on its own clock:
+   * on an executor whose clock was behind, a transfer committed before the
+   * version it read, and was lost.
+   */
+  replay(decided: CarriedRead, deadline: number): Promise<Lattice | undefined> {
+    const [key, tx, ts, keys, value] = decided;
+    this.reads.set(key, { tx: tx ?? undefined, ts, keys });
+    this.values.set(key, value ?? undefined);
+    return this.read(key, deadline);
   }
 
   /** Takes on what an upstream stage read and wrote. */
@@ -470,6 +523,16 @@ export class Transaction {
     const plainRead = this.marked.has(key) ? undefined : this.kvs.get(key, { deadline });
     plainRead?.catch(() => undefined);
     const [recent, mark] = await Promise.all([this.indexed(key, [now - 1, now], deadline), this.kvs.get(markKey(key), { deadline })]);
+    if (mark === undefined && this.marked.has(key)) {
+      // A mark is never removed: no replica answering with one this executor
+      // has seen means the KVS is not serving the key now (a ring change, a
+      // partition), not that no transaction wrote it. Read as never written,
+      // a transfer computed a balance and a ledger from nothing.
+      if ((await waitFor(deadline, () => this.kvs.get(markKey(key), { deadline, all: true }))) === undefined) {
+        throw new TransactionConflict(`"${key}" was written by a transaction, and no replica answers with its mark: the KVS is not serving it now; call again`);
+      }
+      return this.choose(key, deadline);
+    }
     if (mark === undefined) {
       // Never written by a transaction: what plain writes left there, if no commit marked the key meanwhile.
       return this.plain(key, deadline, async () => (await this.kvs.get(markKey(key), { deadline })) === undefined, plainRead);
@@ -506,9 +569,9 @@ export class Transaction {
       return entry.version;
     }
     if (floor.tx) {
-      // The floor's transaction has not indexed this key yet; its version is there before its commit record.
+      // The floor's transaction has not indexed this key yet (or the index read missed it); its version is there before its index entries.
       this.reads.set(key, floor);
-      return this.kvs.get(versionKey(floor.tx, key), { deadline });
+      return this.floorVersion(key, { ...floor, tx: floor.tx }, deadline);
     }
     if (recent.size === 0 && !olderSeen) {
       // No indexed transaction is kept: they are long done, so the plain key
@@ -522,7 +585,49 @@ export class Transaction {
         return markNow instanceof MaxIntLattice && markNow.value === latest && indexedNow.size === 0;
       });
     }
-    // Some are kept and all would fracture: the version to read is gone.
+    // Some are kept and all would fracture: the version to read is gone, unless the key held nothing before them.
+    return this.beforeKept(key, deadline);
+  }
+
+  /**
+   * The version of `key` the floor's transaction wrote, when no index read
+   * showed it: its copy, written before any of its index entries. Never
+   * absent, since that transaction wrote the key (answering absent made a
+   * transfer write a balance and a ledger from nothing, and an audit see an
+   * account that exists as absent, under ring changes in the fault
+   * harness). A copy one replica does not hold is asked of every replica;
+   * the plain value is that version too when that transaction's commit
+   * stamped it (after retention the copy is deleted, and the plain key
+   * holds it until a later commit writes it); while neither can be read,
+   * the reader waits a little, then fails with TransactionConflict.
+   */
+  private async floorVersion(key: string, floor: ReadVersion & { tx: string }, deadline: number): Promise<Lattice> {
+    const copy = versionKey(floor.tx, key);
+    const stampedByFloor = (v: Lattice | undefined) => v instanceof LWWPair && v.timestamp === floor.ts && v.writer === floor.tx;
+    const found =
+      (await this.kvs.get(copy, { deadline })) ??
+      (await waitFor(deadline, async () => {
+        const [again, plain] = await Promise.all([this.kvs.get(copy, { deadline, all: true }), this.kvs.get(key, { deadline, all: true })]);
+        return again ?? (stampedByFloor(plain) ? plain : undefined);
+      }));
+    if (found === undefined) {
+      throw new TransactionConflict(`transaction ${this.id} read from ${floor.tx}, which wrote "${key}", and no replica holds that version of "${key}" any more`);
+    }
+    return found;
+  }
+
+  /**
+   * What `key` held before every kept version, when each of those would
+   * fracture the reads so far: nothing, if its plain value (asked of every
+   * replica) is absent, since a commit writes the plain key after its index
+   * entries and every commit older than those kept has written it. If it
+   * held something, that version is no longer kept: the read fails with
+   * TransactionConflict rather than read an existing key as absent.
+   */
+  private async beforeKept(key: string, deadline: number): Promise<undefined> {
+    if ((await this.kvs.get(key, { deadline, all: true })) !== undefined) {
+      throw new TransactionConflict(`no version of "${key}" still kept fits what transaction ${this.id} read before; call again`);
+    }
     this.reads.set(key, PLAIN_READ);
     return undefined;
   }
@@ -532,15 +637,19 @@ export class Transaction {
    * is only if no commit reached the key before the read: every commit marks
    * and indexes a key before writing it, so `untouched()`, asked after the
    * read, tells. Otherwise the key is chosen again, now with a version.
+   * An absent answer from one replica is asked of every replica before it
+   * is believed: a shard new to the key in a ring change may not hold it yet.
    */
   private async plain(
     key: string,
     deadline: number,
     untouched: () => Promise<boolean>,
     read = this.kvs.get(key, { deadline }),
+    everyReplica = false,
   ): Promise<Lattice | undefined> {
     const value = await read;
     if (!(await untouched())) return this.choose(key, deadline);
+    if (value === undefined && !everyReplica) return this.plain(key, deadline, untouched, this.kvs.get(key, { deadline, all: true }), true);
     this.reads.set(key, PLAIN_READ);
     return value;
   }
