@@ -1,8 +1,8 @@
 // Workload `causal`: Retwis-like posts and replies under `consistency:
 // 'causal'`. Each client process owns a slot: it writes a post (a rising
 // sequence number) to the slot's post key, then calls a reply function that
-// reads the post and writes a reply naming it; between, every process reads
-// random slots' reply then post in one call. Checker: verify/checkers/causal.ts.
+// reads the post and writes a reply naming it; then it reads random slots'
+// reply then post, each in one call. Checker: verify/checkers/causal.ts.
 //
 // What causal consistency adds over lww here is that a cache never shows an
 // effect whose cause has not reached it. With caches kept as fresh as a
@@ -10,12 +10,13 @@
 // both runs are made where causes travel slower than effects (`topology`):
 // NATS routes between servers 1 and 2 are slowed, and every post key is placed
 // on the last shard (kvs-2, attached to server 2), every reply key elsewhere.
-// Merge pushes of a post then reach executor-1 (server 1) a delay later than
-// those of its reply, and an lww read there shows a reply without its post;
-// executor-0 (server 0, with the client and kvs-0) hears both in time, and
-// writes a post there, so the reply function reading it there names it. The
-// harness attaches nodes round-robin in start order (verify/cluster.ts), so
-// kvs-i and executor-i sit on server i.
+// A post written on executor-0 (server 0) is acknowledged over the fast
+// route 2-0, a reply run there next reads it from its cache and names it,
+// and the reply's pushes (from kvs-0 or kvs-1) reach executor-1 (server 1)
+// on time while the post's come a delay later: an lww read on executor-1
+// then shows the reply without its post, where causal fetches the post the
+// reply depends on. The harness attaches nodes round-robin in start order
+// (verify/cluster.ts), so kvs-i and executor-i sit on server i.
 
 import type { Cb } from '../../lib/function_api.js';
 import { HashRing } from '../../lib/kvs/hash_ring.js';
@@ -31,7 +32,11 @@ const replyKey = (slot: string): string => `causal/reply/${slot}`;
  * can still find a cache behind on the post (lww's anomaly in the control).
  */
 const READS = 6;
-/** How late a post's pushes reach executor-1: long beside a call (a few ms), short beside an op's deadline. */
+/**
+ * How late a post's pushes reach executor-1: long beside a call (tens of ms),
+ * and well under half the KVS client's 2 s attempt timeout, which every
+ * request across the pair must beat with its answer (at 1 s none does).
+ */
 const ROUTE_DELAY_MS = 300;
 
 /**
