@@ -22,7 +22,8 @@ function row(label: string, file: VerifyResultFile, s: RunSummary | null, contro
     { class: good ? 'met' : 'missed' },
     textEl('td', {}, label),
     textEl('td', { class: 'num' }, String(file.seed)),
-    textEl('td', {}, file.nemeses.join(', ') || 'none'),
+    // The run's own nemesis: a control may run under another (Workload.controlNemesis); older files name only the file's.
+    textEl('td', {}, (s.nemeses ?? file.nemeses).join(', ') || 'none'),
     textEl('td', { class: 'num' }, ops),
     textEl('td', { class: 'num' }, String(s.faultsInjected)),
     textEl('td', { class: 'num' }, `${Math.round(s.durationMs / 1000)} s`),

@@ -38,9 +38,22 @@ export interface Topology {
   supervisedExecutors: number;
   /** nats-servers: 1, or a cluster (3) whose routes the partition nemesis cuts; nodes are spread over them. */
   natsServers: number;
+  /** Routes between two nats-servers slowed for the whole run (needs a NATS cluster): see SlowRoute. */
+  slowRoutes: SlowRoute[];
 }
 
-export const DEFAULT_TOPOLOGY: Topology = { shards: 3, executors: 2, routers: 2, replication: 2, threads: 2, heartbeatMs: 500, supervisedExecutors: 0, natsServers: 1 };
+/**
+ * Everything between nats-servers `between[0]` and `between[1]` arrives
+ * `delayMs` late, in order, from start to end of the run: a server far away.
+ * Not a fault (the nemesis neither makes nor heals it); cuts of that route
+ * still apply on top.
+ */
+export interface SlowRoute {
+  between: [number, number];
+  delayMs: number;
+}
+
+export const DEFAULT_TOPOLOGY: Topology = { shards: 3, executors: 2, routers: 2, replication: 2, threads: 2, heartbeatMs: 500, supervisedExecutors: 0, natsServers: 1, slowRoutes: [] };
 
 /** `setpriv --pdeathsig SIGKILL` when util-linux has it: the child dies with the harness, even by kill -9. */
 let pdeathsig: string[] | undefined;
@@ -302,6 +315,10 @@ export class HarnessCluster {
       const natsCluster = await NatsCluster.start(opts.topology.natsServers, join(opts.dir, 'logs'));
       cluster = new HarnessCluster(natsCluster.servers[0]!, opts, natsCluster);
       opts.progress(`nats cluster ready: ${natsCluster.servers.map((s) => s.url).join(', ')} (routes through proxies)`);
+      for (const { between: [a, b], delayMs } of opts.topology.slowRoutes) {
+        natsCluster.setDelay(a, b, delayMs);
+        opts.progress(`routes nats-${a} <-> nats-${b} slowed by ${delayMs} ms each way`);
+      }
     } else {
       cluster = new HarnessCluster(new NatsProc(await freePort(), join(opts.dir, 'logs', 'nats-server.log')), opts);
     }

@@ -4,6 +4,8 @@
 // nothing listens on, so servers never find a way around the proxies. Cutting
 // the pair (i, j) closes both proxies' connections and refuses new ones until
 // healed; nodes attached to server i then no longer hear those on server j.
+// Slowing the pair delays every chunk either way by a fixed time, in order: a
+// far-away server, whose messages to one side arrive late but intact.
 
 import { connect } from '@nats-io/transport-node';
 import { createServer, Socket, type Server } from 'node:net';
@@ -11,11 +13,16 @@ import { join } from 'node:path';
 import { freePort } from '../bin/nats_server.js';
 import { NatsProc } from './cluster.js';
 
-/** A loopback TCP proxy to `target` that can be cut (every connection dropped, new ones refused) and healed. */
+/**
+ * A loopback TCP proxy to `target` that can be cut (every connection dropped,
+ * new ones refused) and healed, and slowed: each chunk is passed on `delayMs`
+ * after it arrived, never before the chunks that arrived earlier.
+ */
 export class RouteProxy {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
   private cut = false;
+  private delayMs = 0;
 
   private constructor(
     readonly port: number,
@@ -45,10 +52,47 @@ export class RouteProxy {
       // A reset from either side just ends the pair.
       s.on('error', () => undefined);
     }
-    inbound.pipe(outbound).pipe(inbound);
+    this.relay(inbound, outbound);
+    this.relay(outbound, inbound);
     inbound.once('close', () => outbound.destroy());
     outbound.once('close', () => inbound.destroy());
     outbound.connect(this.target, '127.0.0.1');
+  }
+
+  /**
+   * One direction of a connection: what `from` reads, `to` writes, each chunk
+   * once it is `delayMs` old. One queue per direction and one timer for its
+   * head keep the order even when the delay changes in between.
+   */
+  private relay(from: Socket, to: Socket): void {
+    const queue: { due: number; chunk: Buffer }[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    let ended = false;
+    const flush = (): void => {
+      timer = undefined;
+      const now = performance.now();
+      while (queue.length > 0 && queue[0]!.due <= now) {
+        // Loopback and a route's traffic: backpressure is left to TCP behind `to`.
+        if (!to.destroyed) to.write(queue.shift()!.chunk);
+        else queue.shift();
+      }
+      if (queue.length > 0) timer = setTimeout(flush, queue[0]!.due - now);
+      else if (ended) to.end();
+    };
+    from.on('data', (chunk: Buffer) => {
+      queue.push({ due: performance.now() + this.delayMs, chunk });
+      if (timer === undefined) flush();
+    });
+    from.once('end', () => {
+      ended = true;
+      if (timer === undefined) flush();
+    });
+    from.once('close', () => clearTimeout(timer));
+  }
+
+  /** Every chunk through this proxy from now on waits `ms` (0: passed on at once). */
+  setDelay(ms: number): void {
+    this.delayMs = ms;
   }
 
   setCut(cut: boolean): void {
@@ -103,6 +147,12 @@ export class NatsCluster {
   setCut(a: number, b: number, cut: boolean): void {
     this.proxies.get(`${a}-${b}`)?.setCut(cut);
     this.proxies.get(`${b}-${a}`)?.setCut(cut);
+  }
+
+  /** Delays everything between servers `a` and `b`, both ways, by `ms` (0: no delay). */
+  setDelay(a: number, b: number, ms: number): void {
+    this.proxies.get(`${a}-${b}`)?.setDelay(ms);
+    this.proxies.get(`${b}-${a}`)?.setDelay(ms);
   }
 
   /** Cuts server `i` off from every other server. */

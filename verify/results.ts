@@ -19,6 +19,8 @@ export interface RunSummary {
   durationMs: number;
   phases: Record<string, number>;
   ops: RunOutcome['ops'];
+  /** The nemesis of this run (the control's may differ from the file's: Workload.controlNemesis). Absent in older files. */
+  nemeses?: string[];
   faultsPlanned: number;
   faultsInjected: number;
   /** The first MAX_FAULTS faults, each with its start and end on the run's clock. */
@@ -66,6 +68,7 @@ export function summarize(o: RunOutcome): RunSummary {
     durationMs: o.durationMs,
     phases: o.phases,
     ops: o.ops,
+    nemeses: o.nemeses,
     faultsPlanned: o.planned,
     faultsInjected: o.faults.length,
     faults: o.faults.slice(0, MAX_FAULTS),

@@ -130,9 +130,11 @@ async function healAll(cluster: HarnessCluster, progress: Progress): Promise<voi
 
 export async function runOnce(opts: RunOptions): Promise<RunOutcome> {
   const progress = opts.progress ?? (() => {});
-  const topology: Topology = { ...DEFAULT_TOPOLOGY, ...opts.topology };
+  const topology: Topology = { ...DEFAULT_TOPOLOGY, ...opts.workload.topology, ...opts.topology };
   if (opts.nemeses.includes('supervisor') && topology.supervisedExecutors === 0) topology.supervisedExecutors = 1;
   if (opts.nemeses.includes('partition') && topology.natsServers < 3) topology.natsServers = 3;
+  // A slowed route needs the servers at both its ends.
+  topology.natsServers = Math.max(topology.natsServers, ...topology.slowRoutes.flatMap((r) => r.between.map((i) => i + 1)));
   const started = Date.now();
   const clock = new RunClock();
   const phases: Record<string, number> = {};

@@ -37,7 +37,10 @@ export async function verifyWorkload(workload: Workload, opts: VerifyOptions): P
     ...(opts.progress ? { progress: opts.progress } : {}),
   };
   const run = opts.mode === 'control' ? undefined : await runOnce({ ...base, control: false, seconds: opts.seconds });
-  const control = opts.mode === 'run' ? undefined : await runOnce({ ...base, control: true, seconds: opts.controlSeconds ?? Math.min(opts.seconds, 30) });
+  const control =
+    opts.mode === 'run'
+      ? undefined
+      : await runOnce({ ...base, nemeses: workload.controlNemesis ?? opts.nemeses, control: true, seconds: opts.controlSeconds ?? Math.min(opts.seconds, 30) });
   const any = (run ?? control)!;
   const nemesisArg = opts.nemesisArg ?? (opts.nemeses.join(',') || 'none');
   const file: VerifyResultFile = {

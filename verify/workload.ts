@@ -5,6 +5,8 @@
 // final state, never the implementation, so it says nothing it cannot see.
 
 import type { Cloudburst } from '../lib/client/cloudburst.js';
+import type { Topology } from './cluster.js';
+import type { FaultKind } from './nemesis.js';
 
 /**
  * One entry of a history (after Jepsen): every operation a client process
@@ -71,6 +73,20 @@ export interface Workload {
   description: string;
   /** One line: what the control run drops. */
   control: string;
+  /**
+   * What the workload needs of the cluster beyond the harness's default, in
+   * its run and its control run alike, so that the two differ only in the
+   * mechanism the control drops (causal: a slowed NATS route, without which
+   * lww shows no anomaly here). Options given on the command line win.
+   */
+  topology?: Partial<Topology>;
+  /**
+   * The control run's nemesis, when it must not be the run's: faults that
+   * take away the very condition the control needs to show its anomaly
+   * (causal: a paused kvs-2 or executor ends the slow path for a while) make
+   * a control that finds anomalies only by luck.
+   */
+  controlNemesis?: FaultKind[];
   /** Registers its functions and DAGs and writes any initial state. */
   setup(ctx: WorkloadContext): Promise<void>;
   /** One client process: performs operations through `ctx.op` until `ctx.signal` aborts. */
