@@ -629,7 +629,8 @@ export class KvsNode extends Actor {
       if (this.store.get(key) !== undefined || records.length === live.length) return;
     }
     if (live.length > 0 || previous.some((s) => this.membership.wentSilent(s.id))) {
-      const why = live.length === 0 ? 'none of them is in its ring (dead, or cut off)' : 'none of them answered';
+      const why =
+        live.length === 0 ? 'none of them is in its ring (dead, or cut off)' : records.length === 0 ? 'none of them answered' : 'it holds nothing and not all of them answered';
       throw new NoCapacity(`shard ${this.id} took over "${key}" from ${previous.map((s) => s.id).join(', ')} and ${why}`);
     }
   }

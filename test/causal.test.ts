@@ -5,53 +5,15 @@
 // under causal the executor fetches the cause first and finds none.
 
 import t, { type Test } from 'tap';
-import { ExecutorNode } from '../actors/executor/executor_node.js';
-import { KvsNode } from '../kvs-node/kvs_node.js';
-import type { InboundMessage, SubscribeOptions, Subscription } from '../lib/actor/transport.js';
-import { actorOptions } from '../lib/actor/node_setup.js';
-import { Cloudburst } from '../lib/client/cloudburst.js';
-import { executorConfig, kvsConfig, routerConfig } from '../lib/config.js';
+import type { Cloudburst } from '../lib/client/cloudburst.js';
 import type { Cb } from '../lib/function_api.js';
 import { MultiKeyCausal, VectorClock } from '../lib/lattice/index.js';
-import { RouterNode } from '../router/router_node.js';
 import { startCluster } from './fixtures/cluster.js';
 import { eventually } from './fixtures/eventually.js';
-import { startNats } from './fixtures/nats.js';
-import { WatchedTransport } from './fixtures/watched_transport.js';
-
-/** Holds back merge pushes (`<prefix>.upd.*`) for `delayMs`: a slow path from the KVS to this cache. */
-class SlowUpdates extends WatchedTransport {
-  override subscribe(subject: string, handler: (msg: InboundMessage) => void, opts?: SubscribeOptions): Subscription {
-    if (!subject.includes('.upd.')) return super.subscribe(subject, handler, opts);
-    return super.subscribe(
-      subject,
-      (m) => {
-        const late = { subject: m.subject, reply: m.reply, data: m.data.slice() };
-        setTimeout(() => handler(late), 400);
-      },
-      opts,
-    );
-  }
-}
+import { clusterWithLatePushes } from './fixtures/late_pushes.js';
 
 async function setUp(t: Test): Promise<Cloudburst> {
-  const nats = await startNats(t);
-  const common = { nats: nats.url, heartbeatMs: 200 };
-  const kvs = await KvsNode.create(kvsConfig({ ...common, durability: 'none' }));
-  await kvs.start();
-  const config = executorConfig(common);
-  const opts = await actorOptions('executor', config);
-  const executor = new ExecutorNode({ ...opts, transport: new SlowUpdates(opts.transport) }, config);
-  await executor.start();
-  const router = await RouterNode.create(routerConfig(common));
-  await router.start();
-  const client = await Cloudburst.connect({ servers: nats.url, timeoutMs: 10_000 });
-  t.teardown(async () => {
-    await client.close();
-    await router.stop();
-    await executor.stop();
-    await kvs.stop();
-  });
+  const client = await clusterWithLatePushes(t, 400);
   await client.register('readPair', async (cb: Cb, i: number) => {
     const one = (v: unknown): number => (Array.isArray(v) ? Math.max(...(v as number[])) : ((v as number | undefined) ?? -1));
     const effect = one(await cb.get(`effect/${i}`));

@@ -6,53 +6,14 @@
 // (allowed), an exactly-once call must not.
 
 import t from 'tap';
-import { ExecutorNode } from '../actors/executor/executor_node.js';
-import { KvsNode } from '../kvs-node/kvs_node.js';
-import type { InboundMessage, SubscribeOptions, Subscription } from '../lib/actor/transport.js';
-import { actorOptions } from '../lib/actor/node_setup.js';
-import { Cloudburst } from '../lib/client/cloudburst.js';
-import { executorConfig, kvsConfig, routerConfig } from '../lib/config.js';
 import type { Cb } from '../lib/function_api.js';
-import { RouterNode } from '../router/router_node.js';
-import { ForwardingTransport } from './fixtures/forwarding_transport.js';
-import { startNats } from './fixtures/nats.js';
-
-/** Holds back merge pushes (`<prefix>.upd.*`) for 5 s: a cache that has not heard of a write yet. */
-class LateUpdates extends ForwardingTransport {
-  override subscribe(subject: string, handler: (msg: InboundMessage) => void, opts?: SubscribeOptions): Subscription {
-    if (!subject.includes('.upd.')) return super.subscribe(subject, handler, opts);
-    return super.subscribe(
-      subject,
-      (m) => {
-        const late = { subject: m.subject, reply: m.reply, data: m.data.slice() };
-        setTimeout(() => handler(late), 5_000).unref();
-      },
-      opts,
-    );
-  }
-}
+import { clusterWithLatePushes } from './fixtures/late_pushes.js';
 
 t.test('an exactly-once read sees a write its executor has not heard of; a plain lww read may not', async (t) => {
-  const nats = await startNats(t);
-  const common = { nats: nats.url, heartbeatMs: 200 };
   // Shard heartbeats name the pushes sent since the last one, which makes a
   // cache read a key again (push_tracker.ts): far apart here, so the cache
-  // stays behind for the length of the test.
-  const kvs = await KvsNode.create(kvsConfig({ ...common, heartbeatMs: 4_000, memberTimeoutMs: 20_000, durability: 'none' }));
-  await kvs.start();
-  const config = executorConfig(common);
-  const opts = await actorOptions('executor', config);
-  const executor = new ExecutorNode({ ...opts, transport: new LateUpdates(opts.transport) }, config);
-  await executor.start();
-  const router = await RouterNode.create(routerConfig(common));
-  await router.start();
-  const client = await Cloudburst.connect({ servers: nats.url, timeoutMs: 10_000 });
-  t.teardown(async () => {
-    await client.close();
-    await router.stop();
-    await executor.stop();
-    await kvs.stop();
-  });
+  // stays behind (pushes 5 s late) for the length of the test.
+  const client = await clusterWithLatePushes(t, 5_000, { heartbeatMs: 4_000, memberTimeoutMs: 20_000 });
   await client.register('incr', async (cb: Cb, key: string) => {
     const next = ((await cb.get<number>(key)) ?? 0) + 1;
     await cb.put(key, next);
