@@ -6,12 +6,13 @@
 // wins, and a clean stop removes it. A record a killed up left is covered in
 // cli.test.ts, next to the kill.
 
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { clusterAddress } from '../lib/client/cluster_file.js';
+import { clusterAddress, writeClusterRecord } from '../lib/client/cluster_file.js';
 import { CliProcess, cliIn } from './fixtures/cli.js';
 
 t.test('commands without --nats reach the cluster up recorded in their directory; --nats wins; Ctrl-C removes the record', async (t) => {
@@ -45,4 +46,27 @@ t.test('commands without --nats reach the cluster up recorded in their directory
   up.interrupt();
   t.equal(await up.exited(), 0, 'up stops cleanly');
   t.notOk(existsSync(recordPath), 'and removes its record');
+});
+
+t.test('a record that cannot be trusted is ignored, saying why; servers given win over any record', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'cb-record-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, '.cloudburst'));
+  const path = join(dir, '.cloudburst', 'cluster.json');
+  t.same(clusterAddress({}, dir), { servers: 'nats://127.0.0.1:4222', prefix: 'cb', from: 'default' }, 'no record: the default, nothing to say');
+
+  await writeFile(path, '{"nats": "nats://127.0.0.1:1", "pr');
+  t.match(clusterAddress({}, dir), { servers: 'nats://127.0.0.1:4222', notice: `ignoring ${path}: it is not a cluster record written by cloudburst up` }, 'not a record');
+
+  // A pid that runs, but not a cloudburst command: after a kill -9 of up the pid went to another program.
+  const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.teardown(() => void other.kill('SIGKILL'));
+  await new Promise((resolve) => other.once('spawn', resolve));
+  writeClusterRecord(dir, { nats: 'nats://127.0.0.1:1', prefix: 'p', pid: other.pid!, startedAt: new Date().toISOString() });
+  t.match(
+    clusterAddress({}, dir),
+    { servers: 'nats://127.0.0.1:4222', prefix: 'cb', notice: `ignoring ${path}: the cloudburst up that wrote it (pid ${other.pid}) is no longer running (its pid is now another program's)` },
+    'a pid now used by another program',
+  );
+  t.same(clusterAddress({ servers: 'nats://elsewhere:4222' }, dir), { servers: 'nats://elsewhere:4222', prefix: 'cb', from: 'given' }, 'servers given: the record is not read');
 });
