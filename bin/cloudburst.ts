@@ -9,6 +9,7 @@ import { statusCommand } from './commands/status.js';
 import { demoCommand } from './commands/demo.js';
 import { executorCommand, kvsCommand, routerCommand } from './commands/nodes.js';
 import { upCommand } from './commands/up.js';
+import { FINDING_THE_CLUSTER } from './options.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('cloudburst')
@@ -26,6 +27,7 @@ await yargs(hideBin(process.argv))
   .command(statusCommand)
   .command(demoCommand)
   .demandCommand(1, 'name a command (see --help)')
+  .epilogue(`Start a cluster with \`cloudburst up\` and run the other commands from the same directory. ${FINDING_THE_CLUSTER}`)
   .strict()
   .fail((msg, err, y) => {
     if (err) {

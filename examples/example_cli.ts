@@ -23,7 +23,7 @@ export const say: Say = (line) => void process.stdout.write(`${line}\n`);
 
 /** The example's command line: its own options are added by the caller. */
 export function exampleCli(script: string, describe: string): Argv<ClusterArgs> {
-  return withNats(yargs(hideBin(process.argv)), false)
+  return withNats(yargs(hideBin(process.argv)))
     .scriptName(script)
     .usage(`$0 [options]\n\n${describe}\n\nWithout --nats, a private local cluster (one KVS shard, two executors, one router) runs for the example's duration.`)
     .strict()

@@ -2,14 +2,16 @@
 // with progress, the client commands work against it, a crashed child is
 // restarted, and Ctrl-C leaves no process behind.
 
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { Cloudburst } from '../lib/client/cloudburst.js';
+import { clusterAddress } from '../lib/client/cluster_file.js';
 import { Unavailable } from '../lib/errors.js';
-import { CliProcess, alive, cli } from './fixtures/cli.js';
+import { CliProcess, alive, cli, cliIn } from './fixtures/cli.js';
 import { eventually } from './fixtures/eventually.js';
 import { startNats } from './fixtures/nats.js';
 
@@ -89,10 +91,10 @@ t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing be
   t.same(all.filter(alive), [], 'no child process outlives up');
 });
 
-t.test('kill -9 of up takes its nats-server and every node with it', async (t) => {
+t.test('kill -9 of up takes its nats-server and every node with it; the record it leaves is ignored, saying so', async (t) => {
   const data = await mkdtemp(join(tmpdir(), 'cb-up-kill-'));
   t.teardown(() => rm(data, { recursive: true, force: true }));
-  const up = new CliProcess(['up', '--prefix', 'clikill', '--threads', '1', '--data-dir', data]);
+  const up = new CliProcess(['up', '--prefix', 'clikill', '--threads', '1', '--data-dir', data], process.env, data);
   let pids: number[] = [];
   // Whatever this test finds, it leaves nothing running.
   t.teardown(() => {
@@ -110,6 +112,19 @@ t.test('kill -9 of up takes its nats-server and every node with it', async (t) =
     t.fail(`${err.message}; still running: ${pids.filter(alive).join(', ')} (nats-server ${natsPid})`),
   );
   t.same(pids.filter(alive), [], 'no child outlives a killed up');
+
+  // A killed up cannot remove its record: a command run there must not take
+  // the dead cluster's URL (nor its prefix), and says why it ignores it.
+  const recordPath = join(data, '.cloudburst', 'cluster.json');
+  t.ok(existsSync(recordPath), 'the record is left behind');
+  t.match(clusterAddress({}, data), { servers: 'nats://127.0.0.1:4222', prefix: 'cb', from: 'default' }, 'the SDK ignores it');
+  // Whatever answers on 4222 here (nothing, or a NATS without this cluster), the command fails fast.
+  const out = await cliIn({ cwd: data }, 'get', 'k', '--timeout', '1000');
+  t.match(
+    out.stderr,
+    `cloudburst: ignoring ${recordPath}: the cloudburst up that wrote it (pid ${up.child.pid}) is no longer running; using nats://127.0.0.1:4222\n`,
+    'the CLI says it ignores the record and why',
+  );
 });
 
 t.test('a second up on the same data directory fails fast naming it and the holder; after a kill -9 the directory is free', async (t) => {

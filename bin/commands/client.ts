@@ -3,29 +3,54 @@
 import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { Cloudburst } from '../../lib/client/cloudburst.js';
+import { Cloudburst, withAddressSource } from '../../lib/client/cloudburst.js';
+import type { ClusterAddress } from '../../lib/client/cluster_file.js';
+import { CloudburstError, DeadlineExceeded, NoCapacity } from '../../lib/errors.js';
 import { moduleSource } from '../../lib/client/transpile.js';
 import { CLI_LATTICE_TYPES, valueFromCli, type CliLatticeType } from '../lattice_args.js';
 import { natsAuthFromArgs, type NatsAuthArgs } from '../nats_auth_options.js';
-import { withNats, parseValue } from '../options.js';
+import { joinAddress, withJoinedNats, parseValue } from '../options.js';
 
 export interface ClientArgs extends NatsAuthArgs {
-  nats: string;
-  prefix: string;
+  /** Absent: the cluster is found as FINDING_THE_CLUSTER (bin/options.ts) says. */
+  nats: string | undefined;
+  prefix: string | undefined;
   timeout: number;
 }
 
 export function clientOptions<T>(y: Argv<T>) {
-  return withNats(y, true).option('timeout', { type: 'number', default: 30_000, describe: 'deadline of the request in ms' });
+  return withJoinedNats(y).option('timeout', { type: 'number', default: 30_000, describe: 'deadline of the request in ms' });
 }
 
-export async function withClient<R>(a: ClientArgs, use: (cb: Cloudburst) => Promise<R>): Promise<R> {
-  const cb = await Cloudburst.connect({ servers: a.nats, auth: natsAuthFromArgs(a), prefix: a.prefix, timeoutMs: a.timeout });
+export async function withClient<R>(a: ClientArgs, use: (cb: Cloudburst, address: ClusterAddress) => Promise<R>): Promise<R> {
+  const address = joinAddress(a);
+  let cb: Cloudburst;
   try {
-    return await use(cb);
+    cb = await Cloudburst.connect({ servers: address.servers, auth: natsAuthFromArgs(a), prefix: address.prefix, timeoutMs: a.timeout });
+  } catch (err) {
+    throw withAddressSource(err, address);
+  }
+  try {
+    return await use(cb, address);
+  } catch (err) {
+    throw withDefaultHint(err, address);
   } finally {
     await cb.close();
   }
+}
+
+/**
+ * A NATS at the default URL that holds no cluster (someone else's NATS on
+ * 4222) answers nothing: calls wait out their deadline or find no capacity.
+ * Said with the error, or it reads like a broken cluster.
+ */
+function withDefaultHint(err: unknown, address: ClusterAddress): unknown {
+  if (address.from !== 'default' || !(err instanceof NoCapacity || err instanceof DeadlineExceeded)) return err;
+  const Kind = err.constructor as new (message: string, options: { cause: unknown; data: Record<string, unknown> | undefined }) => CloudburstError;
+  const hint =
+    `no --nats given and no running cloudburst up recorded here, so this asked ${String(address.servers)} under prefix ${address.prefix}: ` +
+    'run cloudburst up in this directory, or give --nats and --prefix as up prints them';
+  return new Kind(`${err.message} (${hint})`, { cause: err, data: err.data });
 }
 
 export function print(value: unknown): void {
@@ -54,7 +79,7 @@ export const registerCommand: Cmd<{ file: string; name: string | undefined }> = 
           'self-contained module (.ts/.mts/.cts transpiled here without type checking, .js/.mjs as is; ' +
           'no relative imports) whose default export is async (cb, ...args) => result',
       })
-      .option('name', { type: 'string', describe: 'function name (default: the file name without extension)' }) as never,
+      .option('name', { type: 'string', describe: 'function name (default: the file name without extension)' }),
   handler: async (a) => {
     // Before connecting: a file that cannot be registered fails without a cluster.
     const code = await moduleSource(a.file, await readFile(a.file, 'utf8'));
@@ -70,7 +95,7 @@ export const callCommand: Cmd<{ fn: string; args: string[] }> = {
   builder: (y) =>
     clientOptions(y)
       .positional('fn', { type: 'string', demandOption: true, describe: 'function name' })
-      .positional('args', { type: 'string', array: true, default: [], describe: 'arguments' }) as never,
+      .positional('args', { type: 'string', array: true, default: [], describe: 'arguments' }),
   handler: async (a) => print(await withClient(a, (cb) => cb.call(a.fn, a.args.map(String).map(parseValue), { timeoutMs: a.timeout }))),
 };
 
@@ -81,7 +106,7 @@ export const getCommand: Cmd<{ key: string; all: boolean; lattice: boolean }> = 
     clientOptions(y)
       .positional('key', { type: 'string', demandOption: true })
       .option('all', { type: 'boolean', default: false, describe: 'read every replica and merge what they hold' })
-      .option('lattice', { type: 'boolean', default: false, describe: 'print the lattice kind and its data, not just its value' }) as never,
+      .option('lattice', { type: 'boolean', default: false, describe: 'print the lattice kind and its data, not just its value' }),
   handler: async (a) =>
     withClient(a, async (cb) => {
       const lattice = await cb.getLattice(a.key, { all: a.all });
@@ -100,7 +125,7 @@ export const putCommand: Cmd<{ key: string; value: string; type: CliLatticeType 
         choices: CLI_LATTICE_TYPES,
         default: 'lww' as const,
         describe: 'lattice: lww (last writer wins), set / ordered-set (JSON array, union), max-int, bool (or)',
-      }) as never,
+      }),
   handler: async (a) => {
     await withClient(a, (cb) => cb.put(a.key, valueFromCli(a.type, String(a.value))));
     process.stdout.write('ok\n');
@@ -110,7 +135,7 @@ export const putCommand: Cmd<{ key: string; value: string; type: CliLatticeType 
 export const deleteCommand: Cmd<{ key: string }> = {
   command: 'delete <key>',
   describe: 'delete a key',
-  builder: (y) => clientOptions(y).positional('key', { type: 'string', demandOption: true }) as never,
+  builder: (y) => clientOptions(y).positional('key', { type: 'string', demandOption: true }),
   handler: async (a) => {
     await withClient(a, (cb) => cb.delete(a.key));
     process.stdout.write('ok\n');
@@ -121,7 +146,7 @@ export const replicationCommand: Cmd<{ key: string; replicas: string }> = {
   command: 'replication <key> <replicas>',
   describe: 'pin how many shards hold a key (a number), or unpin it (none)',
   builder: (y) =>
-    clientOptions(y).positional('key', { type: 'string', demandOption: true }).positional('replicas', { type: 'string', demandOption: true }) as never,
+    clientOptions(y).positional('key', { type: 'string', demandOption: true }).positional('replicas', { type: 'string', demandOption: true }),
   handler: async (a) => {
     const replicas = a.replicas === 'none' ? null : Number(a.replicas);
     await withClient(a, (cb) => cb.setReplication(a.key, replicas));

@@ -8,11 +8,11 @@ import { COMMON_DEFAULTS, EXECUTOR_DEFAULTS, KVS_DEFAULTS, executorConfig, kvsCo
 import type { LogLevel } from '../../lib/log.js';
 import { RouterNode } from '../../router/router_node.js';
 import { natsAuthFromArgs, type NatsAuthArgs } from '../nats_auth_options.js';
-import { withNats } from '../options.js';
+import { joinAddress, withJoinedNats } from '../options.js';
 import { runNode } from '../run_node.js';
 
 function nodeOptions<T>(y: Argv<T>) {
-  return withNats(y, true)
+  return withJoinedNats(y)
     .option('id', { type: 'string', describe: 'node id, unique in the cluster (default: random; give a shard a fixed one to restart it from its data)' })
     .option('heartbeat-ms', { type: 'number', default: COMMON_DEFAULTS.heartbeatMs, describe: 'heartbeat period; a node silent for 3 periods is taken as gone' })
     .option('metrics-port', {
@@ -22,8 +22,9 @@ function nodeOptions<T>(y: Argv<T>) {
 }
 
 interface NodeArgs extends NatsAuthArgs {
-  nats: string;
-  prefix: string;
+  /** Absent: the cluster is found as FINDING_THE_CLUSTER (bin/options.ts) says. */
+  nats: string | undefined;
+  prefix: string | undefined;
   id: string | undefined;
   'log-level': string;
   'heartbeat-ms': number;
@@ -31,10 +32,11 @@ interface NodeArgs extends NatsAuthArgs {
 }
 
 function common(a: NodeArgs) {
+  const address = joinAddress(a);
   return {
-    nats: a.nats,
+    nats: address.servers,
     natsAuth: natsAuthFromArgs(a),
-    prefix: a.prefix,
+    prefix: address.prefix,
     heartbeatMs: a['heartbeat-ms'],
     logLevel: a['log-level'] as LogLevel,
     ...(a.id ? { id: a.id } : {}),
@@ -68,7 +70,7 @@ export const kvsCommand: CommandModule<object, KvsArgs> = {
     kvsOptions(nodeOptions(y)).option('data-dir', {
       type: 'string',
       describe: 'directory of the shard\'s data (required unless --durability none)',
-    }) as unknown as Argv<KvsArgs>,
+    }),
   handler: (a) =>
     runNode(() =>
       KvsNode.create(
@@ -96,7 +98,7 @@ export const executorCommand: CommandModule<object, ExecutorArgs> = {
     nodeOptions(y)
       .option('threads', { type: 'number', default: EXECUTOR_DEFAULTS.threads, describe: 'worker threads running functions (the most the pool grows to)' })
       .option('min-threads', { type: 'number', describe: 'threads kept when idle; the pool grows to --threads while calls queue (default: --threads)' })
-      .option('cache-mb', { type: 'number', default: EXECUTOR_DEFAULTS.cacheBytes / 2 ** 20, describe: 'size of the shared-memory state cache, MiB' }) as unknown as Argv<ExecutorArgs>,
+      .option('cache-mb', { type: 'number', default: EXECUTOR_DEFAULTS.cacheBytes / 2 ** 20, describe: 'size of the shared-memory state cache, MiB' }),
   handler: (a) =>
     runNode(() =>
       ExecutorNode.create(
@@ -113,6 +115,6 @@ export const executorCommand: CommandModule<object, ExecutorArgs> = {
 export const routerCommand: CommandModule<object, NodeArgs> = {
   command: 'router',
   describe: 'run a router (schedules calls onto executors)',
-  builder: (y) => nodeOptions(y) as unknown as Argv<NodeArgs>,
+  builder: (y) => nodeOptions(y),
   handler: (a) => runNode(() => RouterNode.create(routerConfig(common(a)))),
 };

@@ -26,14 +26,14 @@ export const statusCommand: CommandModule<object, StatusArgs> = {
   builder: (y) =>
     clientOptions(y)
       .option('json', { type: 'boolean', default: false, describe: 'print the nodes once as JSON (fields in docs/operations.md) and exit' })
-      .option('interval', { type: 'number', default: 1000, describe: 'ms between refreshes in a terminal (nodes report once per heartbeat, 1 s by default)' }) as never,
+      .option('interval', { type: 'number', default: 1000, describe: 'ms between refreshes in a terminal (nodes report once per heartbeat, 1 s by default)' }),
   handler: async (a) => {
     if (!(a.interval > 0)) throw new InvalidArgument(`--interval must be a positive number of ms, not ${a.interval}`);
-    await withClient(a, async (cb) => {
+    await withClient(a, async (cb, address) => {
       const read = async (): Promise<StatusView> => statusView(await cb.status({ timeoutMs: a.timeout }));
       if (a.json) print(await read());
       else if (!process.stdout.isTTY) process.stdout.write(statusTable(await read()));
-      else await refresh(`cloudburst status (--prefix ${a.prefix})`, read, a.interval);
+      else await refresh(`cloudburst status (--prefix ${address.prefix})`, read, a.interval);
     });
   },
 };

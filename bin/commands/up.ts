@@ -1,6 +1,8 @@
 // `cloudburst up`: the local cluster in the foreground until Ctrl-C.
 
+import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { CLUSTER_FILE, findCluster, removeClusterRecord, writeClusterRecord } from '../../lib/client/cluster_file.js';
 import { COMMON_DEFAULTS, EXECUTOR_DEFAULTS } from '../../lib/config.js';
 import type { LogLevel } from '../../lib/log.js';
 import { LocalCluster } from '../local_cluster.js';
@@ -8,9 +10,10 @@ import { natsAuthFromArgs } from '../nats_auth_options.js';
 import { withNats } from '../options.js';
 import { kvsOptions, type KvsArgs } from './nodes.js';
 
-export interface UpArgs extends Omit<KvsArgs, 'id' | 'nats' | 'data-dir'> {
+export interface UpArgs extends Omit<KvsArgs, 'id' | 'nats' | 'prefix' | 'data-dir'> {
   'data-dir': string;
   nats: string | undefined;
+  prefix: string;
   kvs: number;
   executors: number;
   'max-executors': number | undefined;
@@ -21,7 +24,7 @@ export interface UpArgs extends Omit<KvsArgs, 'id' | 'nats' | 'data-dir'> {
 }
 
 export function clusterOptions<T>(y: Argv<T>) {
-  return kvsOptions(withNats(y, false))
+  return kvsOptions(withNats(y))
     .option('data-dir', { type: 'string', default: '.cloudburst/data', describe: 'where shards keep their data (<dir>/<prefix>/kvs-<n>)' })
     .option('kvs', { type: 'number', default: 1, describe: 'KVS shards' })
     .option('executors', { type: 'number', default: 1, describe: 'executor processes (at start, with autoscaling)' })
@@ -60,11 +63,12 @@ export function startCluster(a: UpArgs, onProgress: (line: string) => void): Pro
 
 export const upCommand: CommandModule<object, UpArgs> = {
   command: 'up',
-  describe: 'start a local cluster in the foreground (a private nats-server unless --nats is given); Ctrl-C stops it',
+  describe: `start a local cluster in the foreground (a private nats-server unless --nats is given); Ctrl-C stops it. It records its NATS URL and prefix in ${CLUSTER_FILE} here while it runs, where the other commands find it without --nats`,
   builder: (y) => clusterOptions(y),
   handler: async (a) => {
     const say = (line: string): void => void process.stderr.write(`[up] ${line}\n`);
     const cluster = await startCluster(a, say);
+    const record = recordCluster(cluster, say);
     process.stdout.write(`cloudburst cluster ready: --nats ${cluster.natsUrl} --prefix ${a.prefix}\n`);
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
@@ -74,6 +78,25 @@ export const upCommand: CommandModule<object, UpArgs> = {
       process.once('SIGINT', () => stop('SIGINT'));
       process.once('SIGTERM', () => stop('SIGTERM'));
     });
+    // Only a clean stop gets here; after a kill the record stays, and readers
+    // ignore it because its pid no longer runs (lib/client/cluster_file.ts).
+    if (record) removeClusterRecord(process.cwd(), process.pid);
     say('stopped');
   },
 };
+
+/** Records the cluster in CLUSTER_FILE of the working directory, so commands run here find it; undefined if that fails (the cluster still runs). */
+function recordCluster(cluster: LocalCluster, say: (line: string) => void): string | undefined {
+  const previous = findCluster(process.cwd());
+  if (previous.state === 'running' && previous.path === resolve(CLUSTER_FILE)) {
+    say(`replacing the record of the cloudburst up (pid ${previous.record.pid}) still running here: commands without --nats now reach this cluster`);
+  }
+  try {
+    const path = writeClusterRecord(process.cwd(), { nats: cluster.natsUrl, prefix: cluster.prefix, pid: process.pid, startedAt: new Date().toISOString() });
+    say(`recorded in ${path}: cloudburst commands and Cloudburst.connect() run in this directory reach this cluster without --nats`);
+    return path;
+  } catch (err) {
+    say(`could not record the cluster in ${CLUSTER_FILE} (${(err as Error).message}): give --nats to reach it`);
+    return undefined;
+  }
+}

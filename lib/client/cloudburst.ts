@@ -8,7 +8,7 @@ import { NatsTransport, type NatsTransportOptions } from '../actor/nats_transpor
 import type { Transport } from '../actor/transport.js';
 import { decode, encodeMessage, obj } from '../codec/index.js';
 import { DEFAULT_TIMEOUT_MS, deadlineIn } from '../deadline.js';
-import { InvalidArgument, MalformedMessage } from '../errors.js';
+import { InvalidArgument, MalformedMessage, Unavailable } from '../errors.js';
 import { validateDag, type DagRecord } from '../dag.js';
 import { DAG_UPDATED, FN_UPDATED, functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
 import { FUTURES_PREFIX, PINNED_REPLICATION_KEY, checkUserKey, dagKey } from '../reserved_keys.js';
@@ -17,13 +17,18 @@ import type { CloudburstFunction } from '../function_api.js';
 import { newId } from '../ids.js';
 import { LWWPair, MapLattice, isLattice, type Lattice } from '../lattice/index.js';
 import { subjectsFor, type Subjects } from '../subjects.js';
+import { CLUSTER_FILE, clusterAddress, type ClusterAddress } from './cluster_file.js';
 import { KvsClient } from './kvs_client.js';
 import type { ClusterStatus } from '../../router/router_node.js';
 
 export interface ConnectOptions {
-  /** NATS URL(s) of the cluster. Default `nats://127.0.0.1:4222`. */
+  /**
+   * NATS URL(s) of the cluster. Default: the cluster a running `cloudburst up`
+   * recorded in `.cloudburst/cluster.json` of the working directory (or the
+   * nearest parent that has one), else `nats://127.0.0.1:4222`.
+   */
   servers?: string | string[];
-  /** Subject prefix of the cluster. Default `cb`. */
+  /** Subject prefix of the cluster. Default: the recorded cluster's when `servers` is not given, else `cb`. */
   prefix?: string;
   /** Deadline of calls and KVS operations that name none. Default 30 s. */
   timeoutMs?: number;
@@ -93,13 +98,21 @@ export class Cloudburst {
   }
 
   static async connect(opts: ConnectOptions = {}): Promise<Cloudburst> {
-    const subjects = subjectsFor(opts.prefix);
-    const transport = await NatsTransport.connect({
-      servers: opts.servers ?? 'nats://127.0.0.1:4222',
-      name: 'cloudburst-client',
-      ...(opts.auth ? { auth: opts.auth } : {}),
-      ...(opts.nats ? { nats: opts.nats } : {}),
-    });
+    const address = clusterAddress(opts);
+    // A record left by a killed `up` is ignored; say so, or a failure to reach the default would puzzle.
+    if (address.notice) process.emitWarning(address.notice, { code: 'CLOUDBURST_CLUSTER_FILE' });
+    const subjects = subjectsFor(address.prefix);
+    let transport: NatsTransport;
+    try {
+      transport = await NatsTransport.connect({
+        servers: address.servers,
+        name: 'cloudburst-client',
+        ...(opts.auth ? { auth: opts.auth } : {}),
+        ...(opts.nats ? { nats: opts.nats } : {}),
+      });
+    } catch (err) {
+      throw withAddressSource(err, address);
+    }
     return new Cloudburst(transport, subjects, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   }
 
@@ -223,4 +236,15 @@ export class Cloudburst {
     this.kvs.close();
     await this.transport.drain();
   }
+}
+
+/** An unreachable NATS whose URL nobody gave: the message says where the URL came from. */
+export function withAddressSource(err: unknown, address: ClusterAddress): unknown {
+  if (!(err instanceof Unavailable) || address.from === 'given') return err;
+  const source =
+    address.from === 'default'
+      ? `no URL given, and no running cloudburst up recorded a cluster in ${CLUSTER_FILE} here or in a parent directory: ` +
+        'start one with cloudburst up, or name one with --nats (servers in code)'
+      : `the URL ${address.from} records, written by a cloudburst up that still runs`;
+  return new Unavailable(`${err.message} (${source})`, { cause: err });
 }
