@@ -9,7 +9,7 @@
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childReady, hasExited, stopChild } from '../bin/child_process.js';
 import { findNatsServer, freePort } from '../bin/nats_server.js';
@@ -81,6 +81,8 @@ function guardedSpawn(command: string, args: string[], opts: { log: string; ipc?
       stdio: ['ignore', opts.stdout ? 'pipe' : fd, fd, ...(opts.ipc ? (['ipc'] as const) : [])],
       detached: true,
       env: opts.env ?? process.env,
+      // The run's logs folder: a `cloudburst up` records its cluster in its working directory (.cloudburst/), never in the checkout.
+      cwd: dirname(opts.log),
     });
     everyChild.add(child);
     child.once('exit', () => everyChild.delete(child));
