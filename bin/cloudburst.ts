@@ -9,21 +9,22 @@ import { statusCommand } from './commands/status.js';
 import { demoCommand } from './commands/demo.js';
 import { executorCommand, kvsCommand, routerCommand } from './commands/nodes.js';
 import { upCommand } from './commands/up.js';
+import { natsAuthListedLast } from './nats_auth_options.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('cloudburst')
   .usage('$0 <command> [options]')
-  .command(upCommand)
-  .command(kvsCommand)
-  .command(executorCommand)
-  .command(routerCommand)
-  .command(registerCommand)
-  .command(callCommand)
-  .command(getCommand)
-  .command(putCommand)
-  .command(deleteCommand)
-  .command(replicationCommand)
-  .command(statusCommand)
+  .command(natsAuthListedLast(upCommand))
+  .command(natsAuthListedLast(kvsCommand))
+  .command(natsAuthListedLast(executorCommand))
+  .command(natsAuthListedLast(routerCommand))
+  .command(natsAuthListedLast(registerCommand))
+  .command(natsAuthListedLast(callCommand))
+  .command(natsAuthListedLast(getCommand))
+  .command(natsAuthListedLast(putCommand))
+  .command(natsAuthListedLast(deleteCommand))
+  .command(natsAuthListedLast(replicationCommand))
+  .command(natsAuthListedLast(statusCommand))
   .command(demoCommand)
   .demandCommand(1, 'name a command (see --help)')
   .strict()

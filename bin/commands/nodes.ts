@@ -11,9 +11,17 @@ import { natsAuthFromArgs, type NatsAuthArgs } from '../nats_auth_options.js';
 import { withNats } from '../options.js';
 import { runNode } from '../run_node.js';
 
-function nodeOptions<T>(y: Argv<T>) {
+// What a fixed --id is for differs by kind: a shard is found again by its
+// id (its place on the ring, its data), other nodes only go by it.
+const ID_HELP = {
+  kvs: 'node id, unique in the cluster (default: random); give a shard a fixed one to restart it from its --data-dir and take back its place on the ring',
+  executor: 'node id, unique in the cluster (default: random); names the executor in status, logs, metrics and cb.id addresses',
+  router: 'node id, unique in the cluster (default: random); names the router in status, logs and metrics',
+} as const;
+
+function nodeOptions<T>(y: Argv<T>, kind: keyof typeof ID_HELP) {
   return withNats(y, true)
-    .option('id', { type: 'string', describe: 'node id, unique in the cluster (default: random; give a shard a fixed one to restart it from its data)' })
+    .option('id', { type: 'string', describe: ID_HELP[kind] })
     .option('heartbeat-ms', { type: 'number', default: COMMON_DEFAULTS.heartbeatMs, describe: 'heartbeat period; a node silent for 3 periods is taken as gone' })
     .option('metrics-port', {
       type: 'number',
@@ -65,7 +73,7 @@ export const kvsCommand: CommandModule<object, KvsArgs> = {
   command: 'kvs',
   describe: 'run a KVS shard (durable lattice store on the hash ring)',
   builder: (y) =>
-    kvsOptions(nodeOptions(y)).option('data-dir', {
+    kvsOptions(nodeOptions(y, 'kvs')).option('data-dir', {
       type: 'string',
       describe: 'directory of the shard\'s data (required unless --durability none)',
     }) as unknown as Argv<KvsArgs>,
@@ -93,7 +101,7 @@ export const executorCommand: CommandModule<object, ExecutorArgs> = {
   command: 'executor',
   describe: 'run an executor (runs functions in worker threads, caches state in shared memory)',
   builder: (y) =>
-    nodeOptions(y)
+    nodeOptions(y, 'executor')
       .option('threads', { type: 'number', default: EXECUTOR_DEFAULTS.threads, describe: 'worker threads running functions (the most the pool grows to)' })
       .option('min-threads', { type: 'number', describe: 'threads kept when idle; the pool grows to --threads while calls queue (default: --threads)' })
       .option('cache-mb', { type: 'number', default: EXECUTOR_DEFAULTS.cacheBytes / 2 ** 20, describe: 'size of the shared-memory state cache, MiB' }) as unknown as Argv<ExecutorArgs>,
@@ -113,6 +121,6 @@ export const executorCommand: CommandModule<object, ExecutorArgs> = {
 export const routerCommand: CommandModule<object, NodeArgs> = {
   command: 'router',
   describe: 'run a router (schedules calls onto executors)',
-  builder: (y) => nodeOptions(y) as unknown as Argv<NodeArgs>,
+  builder: (y) => nodeOptions(y, 'router') as unknown as Argv<NodeArgs>,
   handler: (a) => runNode(() => RouterNode.create(routerConfig(common(a)))),
 };

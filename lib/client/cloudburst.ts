@@ -200,14 +200,18 @@ export class Cloudburst {
 
   /**
    * Pins the number of replicas of `key` (at most one per shard), or unpins
-   * it with `null`. Pinned factors win over the hot-key policy.
+   * it with `null`. Pinned factors win over the hot-key policy. A factor
+   * above the number of shards is kept: every shard holds the key, and more
+   * do as shards join. Resolves with the KVS shards this client saw in the
+   * ring as the pin was stored, for a caller to warn about such a factor.
    */
-  async setReplication(key: string, replicas: number | null): Promise<void> {
+  async setReplication(key: string, replicas: number | null): Promise<{ shards: number }> {
     checkUserKey(key);
     if (replicas !== null && !(Number.isInteger(replicas) && replicas >= 1)) {
       throw new InvalidArgument('replicas must be a whole number >= 1, or null to unpin');
     }
     await this.kvs.put(PINNED_REPLICATION_KEY, new MapLattice([[key, LWWPair.now(replicas, this.clientId)]]));
+    return { shards: this.kvs.ringMembers().length };
   }
 
   async delete(key: string): Promise<void> {
