@@ -109,8 +109,41 @@ t.test('a function that never returns is cancelled at its deadline and its worke
   });
   await client.register('ok', async () => 'still here');
   await t.rejects(client.call('forever', [], { timeoutMs: 500 }), DeadlineExceeded);
+  // The message names the function and what became of it, not an internal subject.
+  const err = (await client.call('forever', [], { timeoutMs: 500 }).catch((e: unknown) => e)) as DeadlineExceeded;
+  t.match(err.message, /^function "forever" was cancelled at its deadline/);
+  t.notMatch(err.message, /\bcb\.sched\b/);
+  t.same(err.data, { name: 'forever', timeoutMs: 500 });
+  await client.registerDag('forever_dag', ['forever']);
+  const dagErr = (await client.callDag('forever_dag', {}, { timeoutMs: 500 }).catch((e: unknown) => e)) as DeadlineExceeded;
+  t.type(dagErr, DeadlineExceeded);
+  t.match(dagErr.message, /^DAG "forever_dag" was cancelled at its deadline/);
   t.equal(await client.call('ok'), 'still here', 'the one thread was replaced and serves the next call');
   t.ok(executors[0], 'executor exists');
+});
+
+t.test('callFuture honours exactlyOnce, requestId, consistency and atomic as call does', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('bump', async (cb: Cb, key: string) => {
+    const n = ((await cb.get<number>(key)) ?? 0) + 1;
+    await cb.put(key, n);
+    return n;
+  });
+  const once = { exactlyOnce: true, requestId: 'bump-1' };
+  t.equal(await client.callFuture<number>('bump', ['once'], once).result(), 1);
+  t.equal(await client.callFuture<number>('bump', ['once'], once).result(), 1, 'the same requestId under exactlyOnce returns the first result');
+  t.equal(await client.get('once'), 1, 'and repeats no effect');
+  await client.register('causalEcho', async (cb: Cb, key: string) => {
+    await cb.put(key, 'v');
+    return cb.get(key);
+  });
+  t.same(await client.callFuture('causalEcho', ['c'], { consistency: 'causal' }).result(), ['v'], 'under causal, get returns the concurrent values');
+  await client.register('writeThenFail', async (cb: Cb, key: string) => {
+    await cb.put(key, 1);
+    throw new Error('changed my mind');
+  });
+  await t.rejects(client.callFuture('writeThenFail', ['tx'], { atomic: true }).result(), ExecutionError);
+  t.equal(await client.get('tx'), undefined, 'an atomic call that threw wrote nothing');
 });
 
 t.test('bad names and reserved keys are InvalidArgument and change nothing', async (t) => {
