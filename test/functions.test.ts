@@ -92,12 +92,26 @@ t.test('a function that throws is an ExecutionError with its message; the execut
   t.equal(await client.call('ok'), 'fine');
 });
 
-t.test('a module that does not load or has no default function is an ExecutionError', async (t) => {
+t.test('source that does not parse or has no default function is refused at register; what only loading shows fails on call', async (t) => {
   const { client } = await startCluster(t);
-  await client.register('syntax', 'export default async function (cb) { return 1 +; }');
-  await t.rejects(client.call('syntax'), { code: 'EXECUTION_ERROR', message: /SyntaxError/ });
-  await client.register('nodefault', 'export const x = 1;');
-  await t.rejects(client.call('nodefault'), { code: 'EXECUTION_ERROR', message: /default export/ });
+  await t.rejects(client.register('syntax', 'export default async function (cb) { return 1 +; }'), {
+    code: 'INVALID_ARGUMENT',
+    message: /^function "syntax" does not parse as a JavaScript module: line 1, column 48: Expression expected/,
+  });
+  await t.rejects(client.register('typed', 'export default async (cb: unknown) => 1;'), { code: 'INVALID_ARGUMENT', message: /TypeScript/ });
+  await t.rejects(client.register('nodefault', 'export const x = 1;'), { code: 'INVALID_ARGUMENT', message: /^function "nodefault": the module has no default export/ });
+  await t.rejects(client.register('literal', 'export default { run() {} };'), { code: 'INVALID_ARGUMENT', message: /is not a function/ });
+  await t.rejects(client.register('klass', 'export default class { }'), { code: 'INVALID_ARGUMENT', message: /class/ });
+  await t.rejects(client.register('klassValue', class {} as never), { code: 'INVALID_ARGUMENT', message: /class/ });
+  await t.rejects(client.call('syntax'), FunctionNotFound, 'nothing refused was stored');
+  // Accepted: a default export named by an identifier, or by an export list.
+  await client.register('named', 'async function run(cb, x) { return x * 2; }\nexport { run as default };');
+  t.equal(await client.call('named', [21]), 42);
+  // What no parse tells: top-level code that throws, an identifier that is not a function.
+  await client.register('throws', "throw new Error('no config'); export default async () => 1;");
+  await t.rejects(client.call('throws'), { code: 'EXECUTION_ERROR', message: /no config/ });
+  await client.register('notfn', 'const x = 1; export default x;');
+  await t.rejects(client.call('notfn'), { code: 'EXECUTION_ERROR', message: /default export/ });
 });
 
 t.test('a function that never returns is cancelled at its deadline and its worker recycled', async (t) => {

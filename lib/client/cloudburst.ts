@@ -18,6 +18,7 @@ import { newId } from '../ids.js';
 import { LWWPair, MapLattice, isLattice, type Lattice } from '../lattice/index.js';
 import { subjectsFor, type Subjects } from '../subjects.js';
 import { KvsClient } from './kvs_client.js';
+import { checkFunctionModule } from './module_check.js';
 import type { ClusterStatus } from '../../router/router_node.js';
 
 export interface ConnectOptions {
@@ -117,10 +118,16 @@ export class Cloudburst {
    * Registers `fn` (a function, or the source of an ES module whose default
    * export is the function) under `name`, replacing any earlier version.
    * The function must not use variables from its enclosing scope: it is
-   * shipped as source and runs in an executor's worker thread.
+   * shipped as source and runs in an executor's worker thread. Source that
+   * does not parse, or has no default export that can be a function, is
+   * refused here with InvalidArgument (module_check.ts says what is and is
+   * not checked); a use of an outer variable is not detected, and fails on
+   * call.
    */
   async register(name: string, fn: CloudburstFunction | string): Promise<FunctionRecord> {
     const record = functionRecord(name, fn);
+    // A function value's source is a function the engine has parsed already.
+    if (typeof fn === 'string') await checkFunctionModule(name, record.code);
     await this.kvs.put(functionKey(name), LWWPair.now(record, this.clientId), deadlineIn(this.timeoutMs));
     await this.announce(FN_UPDATED, name);
     return record;
