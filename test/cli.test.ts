@@ -81,6 +81,18 @@ t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing be
   const [, newPid] = (await up.waitFor(/executor \S+ ready \(pid (\d+)\)/, mark)) as [string, string];
   t.not(newPid, oldPid, 'the crashed executor was restarted');
   t.equal((await cli('call', 'sum', '1', '1', ...conn)).stdout.trim(), '2', 'calls work after the restart');
+  // status shows the crash: the supervisor told the new process how often it was restarted.
+  type Row = { kind: string; restarts?: number };
+  let rows: Row[] = [];
+  await eventually(
+    'status shows the executor restarted once',
+    async () => {
+      rows = (JSON.parse((await cli('status', '--json', ...conn)).stdout) as { nodes: Row[] }).nodes;
+      return rows.find((n) => n.kind === 'executor')?.restarts === 1;
+    },
+    60_000,
+  ).catch((err: Error) => t.fail(`${err.message}: ${JSON.stringify(rows)}`));
+  t.same(rows.map((n) => [n.kind, n.restarts]), [['kvs', 0], ['executor', 1], ['router', 0]], 'the others were never restarted');
 
   up.interrupt();
   t.equal(await up.exited(), 0, 'up exits cleanly on Ctrl-C');

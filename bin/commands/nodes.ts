@@ -23,6 +23,8 @@ function nodeOptions<T>(y: Argv<T>, kind: keyof typeof ID_HELP) {
   return withNats(y, true)
     .option('id', { type: 'string', describe: ID_HELP[kind] })
     .option('heartbeat-ms', { type: 'number', default: COMMON_DEFAULTS.heartbeatMs, describe: 'heartbeat period; a node silent for 3 periods is taken as gone' })
+    // Set by `cloudburst up` when it restarts a node that exited; not for people.
+    .option('restarts', { type: 'number', hidden: true })
     .option('metrics-port', {
       type: 'number',
       describe: 'serve Prometheus metrics on http://<any interface>:PORT/metrics (0: a free one, printed when ready); default: no metrics, no HTTP server',
@@ -36,6 +38,7 @@ interface NodeArgs extends NatsAuthArgs {
   'log-level': string;
   'heartbeat-ms': number;
   'metrics-port': number | undefined;
+  restarts?: number | undefined;
 }
 
 function common(a: NodeArgs) {
@@ -47,6 +50,7 @@ function common(a: NodeArgs) {
     logLevel: a['log-level'] as LogLevel,
     ...(a.id ? { id: a.id } : {}),
     ...(a['metrics-port'] === undefined ? {} : { metricsPort: a['metrics-port'] }),
+    ...(a.restarts === undefined ? {} : { restarts: a.restarts }),
   };
 }
 
