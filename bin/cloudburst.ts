@@ -10,21 +10,22 @@ import { demoCommand } from './commands/demo.js';
 import { executorCommand, kvsCommand, routerCommand } from './commands/nodes.js';
 import { upCommand } from './commands/up.js';
 import { FINDING_THE_CLUSTER } from './options.js';
+import { natsAuthListedLast } from './nats_auth_options.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('cloudburst')
   .usage('$0 <command> [options]')
-  .command(upCommand)
-  .command(kvsCommand)
-  .command(executorCommand)
-  .command(routerCommand)
-  .command(registerCommand)
-  .command(callCommand)
-  .command(getCommand)
-  .command(putCommand)
-  .command(deleteCommand)
-  .command(replicationCommand)
-  .command(statusCommand)
+  .command(natsAuthListedLast(upCommand))
+  .command(natsAuthListedLast(kvsCommand))
+  .command(natsAuthListedLast(executorCommand))
+  .command(natsAuthListedLast(routerCommand))
+  .command(natsAuthListedLast(registerCommand))
+  .command(natsAuthListedLast(callCommand))
+  .command(natsAuthListedLast(getCommand))
+  .command(natsAuthListedLast(putCommand))
+  .command(natsAuthListedLast(deleteCommand))
+  .command(natsAuthListedLast(replicationCommand))
+  .command(natsAuthListedLast(statusCommand))
   .command(demoCommand)
   .demandCommand(1, 'name a command (see --help)')
   .epilogue(`Start a cluster with \`cloudburst up\` and run the other commands from the same directory. ${FINDING_THE_CLUSTER}`)

@@ -70,6 +70,8 @@ export interface ChildNode {
   readonly id: string;
   process: ChildProcess;
   restarts: number[];
+  /** Restarts since the cluster started (`restarts` keeps only the last minute's); the node reports it in heartbeats. */
+  restarted: number;
   /** Stopped on purpose (autoscaling): not restarted when it exits. */
   retired?: boolean;
   /** The port asked for its metrics (kept across restarts); what it listens on is in its ready message. */
@@ -151,8 +153,9 @@ export class LocalCluster {
     return port;
   }
 
-  private args(kind: NodeKind, id: string, metricsPort: number | undefined): string[] {
+  private args(kind: NodeKind, id: string, metricsPort: number | undefined, restarted: number): string[] {
     const args = [CLI, kind, '--nats', this.natsUrl, '--prefix', this.opts.prefix, '--id', id, '--log-level', this.opts.logLevel];
+    args.push('--restarts', String(restarted));
     if (this.opts.heartbeatMs !== undefined) args.push('--heartbeat-ms', String(this.opts.heartbeatMs));
     if (metricsPort !== undefined) args.push('--metrics-port', String(metricsPort));
     if (kind === 'executor') args.push('--threads', String(this.opts.threads));
@@ -170,12 +173,12 @@ export class LocalCluster {
     // supervisor, which stops the nodes in order (routers first, NATS last).
     // A node still stops by itself if the supervisor dies (run_node.ts).
     const metricsPort = node ? node.metricsPort : this.opts.metricsPort === undefined ? undefined : this.nextMetricsPort(this.opts.metricsPort);
-    const child = spawn(process.execPath, this.args(kind, id, metricsPort), {
+    const child = spawn(process.execPath, this.args(kind, id, metricsPort, node?.restarted ?? 0), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,
       env: envWithNatsAuth(this.natsAuth),
     });
-    const entry: ChildNode = node ?? { kind, id, process: child, restarts: [], ...(metricsPort === undefined ? {} : { metricsPort }) };
+    const entry: ChildNode = node ?? { kind, id, process: child, restarts: [], restarted: 0, ...(metricsPort === undefined ? {} : { metricsPort }) };
     entry.process = child;
     if (!node) this.nodes.push(entry);
     let listening: number | undefined;
@@ -207,6 +210,7 @@ export class LocalCluster {
       return;
     }
     node.restarts.push(now);
+    node.restarted++;
     this.progress(`${node.kind} ${node.id} exited (${signal ?? `code ${code}`}); restarting it`);
     this.spawnNode(node.kind, node.id, node).catch((err: Error) => this.progress(`restart of ${node.id} failed: ${err.message}`));
   }

@@ -3,7 +3,7 @@
 // and shell history would show them. An option given here wins over its
 // environment variable.
 
-import type { Argv } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { NATS_AUTH_ENV, NATS_TLS_ENV, NATS_TLS_REQUIRED_ENV, natsAuthFromEnv, readSecretFile, type NatsAuth, type NatsTls } from '../lib/actor/nats_auth.js';
 
 export interface NatsAuthArgs {
@@ -20,17 +20,47 @@ export interface NatsAuthArgs {
 
 const GROUP = 'NATS security (see docs/security.md):';
 
+/** The options `withNatsAuth` defines, as `--help` groups them. */
+export const NATS_AUTH_OPTIONS = [
+  'nats-user',
+  'nats-pass-file',
+  'nats-token-file',
+  'nats-nkey-file',
+  'nats-creds',
+  'nats-tls',
+  'nats-tls-ca',
+  'nats-tls-cert',
+  'nats-tls-key',
+] as const satisfies readonly (keyof NatsAuthArgs)[];
+
 export function withNatsAuth<T>(y: Argv<T>) {
   return y
-    .option('nats-user', { type: 'string', group: GROUP, describe: `NATS user name (or ${NATS_AUTH_ENV.user}); its password from --nats-pass-file or ${NATS_AUTH_ENV.pass}` })
-    .option('nats-pass-file', { type: 'string', group: GROUP, describe: `file holding the NATS password (or ${NATS_AUTH_ENV.pass})` })
-    .option('nats-token-file', { type: 'string', group: GROUP, describe: `file holding the NATS token (or ${NATS_AUTH_ENV.token})` })
-    .option('nats-nkey-file', { type: 'string', group: GROUP, describe: `file holding the user's NKey seed (or ${NATS_AUTH_ENV.nkeySeed}, the seed itself)` })
-    .option('nats-creds', { type: 'string', group: GROUP, describe: `NATS creds file: user JWT and seed (or ${NATS_AUTH_ENV.credsFile}, its path)` })
-    .option('nats-tls', { type: 'boolean', group: GROUP, describe: `connect only over TLS (or ${NATS_TLS_REQUIRED_ENV}=1; implied by the files below)` })
-    .option('nats-tls-ca', { type: 'string', group: GROUP, describe: `CA certificate to verify the server with, PEM (or ${NATS_TLS_ENV.caFile}; default: the system's CAs)` })
-    .option('nats-tls-cert', { type: 'string', group: GROUP, describe: `client certificate, PEM (or ${NATS_TLS_ENV.certFile})` })
-    .option('nats-tls-key', { type: 'string', group: GROUP, describe: `key of the client certificate, PEM (or ${NATS_TLS_ENV.keyFile})` });
+    .option('nats-user', { type: 'string', describe: `NATS user name (or ${NATS_AUTH_ENV.user}); its password from --nats-pass-file or ${NATS_AUTH_ENV.pass}` })
+    .option('nats-pass-file', { type: 'string', describe: `file holding the NATS password (or ${NATS_AUTH_ENV.pass})` })
+    .option('nats-token-file', { type: 'string', describe: `file holding the NATS token (or ${NATS_AUTH_ENV.token})` })
+    .option('nats-nkey-file', { type: 'string', describe: `file holding the user's NKey seed (or ${NATS_AUTH_ENV.nkeySeed}, the seed itself)` })
+    .option('nats-creds', { type: 'string', describe: `NATS creds file: user JWT and seed (or ${NATS_AUTH_ENV.credsFile}, its path)` })
+    .option('nats-tls', { type: 'boolean', describe: `connect only over TLS (or ${NATS_TLS_REQUIRED_ENV}=1; implied by the files below)` })
+    .option('nats-tls-ca', { type: 'string', describe: `CA certificate to verify the server with, PEM (or ${NATS_TLS_ENV.caFile}; default: the system's CAs)` })
+    .option('nats-tls-cert', { type: 'string', describe: `client certificate, PEM (or ${NATS_TLS_ENV.certFile})` })
+    .option('nats-tls-key', { type: 'string', describe: `key of the client certificate, PEM (or ${NATS_TLS_ENV.keyFile})` });
+}
+
+/**
+ * `cmd` with its NATS security options listed after its own in `--help`.
+ * yargs lists groups in the order they are first named (its default
+ * "Options:" only when the help is drawn), and these options are defined
+ * before a command's own; so the headings come first and this group is named
+ * only once the command's builder has defined everything else, and nine
+ * rarely needed flags no longer stand between a newcomer and `--nats`.
+ */
+export function natsAuthListedLast<U>(cmd: CommandModule<object, U>): CommandModule<object, U> {
+  const { builder } = cmd;
+  if (typeof builder !== 'function') return cmd;
+  const build = builder as (y: Argv) => Argv<U>;
+  // yargs' own headings (its English ones), named first so they keep their place ahead of this group.
+  const headed = (y: Argv): Argv => y.group([], 'Positionals:').group([], 'Options:');
+  return { ...cmd, builder: (y: Argv) => build(headed(y)).group([...NATS_AUTH_OPTIONS], GROUP) };
 }
 
 /** The credentials and TLS settings the options and the environment name. */

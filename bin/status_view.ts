@@ -16,6 +16,8 @@ export interface NodeStatus {
   uptimeMs: number;
   /** Since the router last heard from the node. */
   lastHeardMs: number;
+  /** Times `cloudburst up` restarted the node after it exited (a crash); absent for a node no supervisor runs. */
+  restarts?: number;
   /** Executor: worker threads, calls running on them, calls waiting for one. */
   threads?: number;
   running?: number;
@@ -73,6 +75,7 @@ export function nodeStatus(m: Member, now: number): NodeStatus {
   const set = (field: NumberField, value: number | undefined): void => {
     if (value !== undefined) out[field] = value;
   };
+  set('restarts', n('restarts'));
   if (m.kind === 'executor') {
     for (const f of ['threads', 'running', 'queued', 'cacheBytes', 'cacheHits', 'cacheMisses'] as const) set(f, n(f));
     set('keys', n('cacheEntries'));
@@ -92,6 +95,7 @@ const COLUMNS: { title: string; right: boolean; cell: (s: NodeStatus) => string 
   { title: 'ID', right: false, cell: (s) => s.id },
   { title: 'STATE', right: false, cell: (s) => s.state },
   { title: 'UPTIME', right: true, cell: (s) => duration(s.uptimeMs) },
+  { title: 'RESTARTS', right: true, cell: (s) => orDash(s.restarts) },
   { title: 'LOAD', right: false, cell: load },
   { title: 'THREADS', right: true, cell: (s) => orDash(s.threads) },
   { title: 'CACHE', right: true, cell: (s) => (s.cacheBytes === undefined ? '-' : bytes(s.cacheBytes)) },

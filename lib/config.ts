@@ -26,6 +26,12 @@ export interface CommonConfig {
   maxMessageBytes: number;
   /** Serve Prometheus metrics on this TCP port (0: any free one). Default: none, and no HTTP server. */
   metricsPort?: number;
+  /**
+   * How many times a supervisor (`cloudburst up`) has restarted this node
+   * after it exited, told to the new process so that heartbeats (and
+   * `cloudburst status`) show it. Default: none, for a node no supervisor runs.
+   */
+  restarts?: number;
 }
 
 /** Default of `maxMessageBytes`, also what clients use when they name no limit. */

@@ -54,6 +54,8 @@ export function functionRecord(name: string, fnOrModule: ((...args: never[]) => 
   if (typeof fnOrModule === 'function') {
     const src = fnOrModule.toString();
     if (src.includes('[native code]')) throw new InvalidArgument('a native or bound function cannot be registered');
+    // typeof a class is 'function', but calling one without new throws.
+    if (/^class\b/.test(src)) throw new InvalidArgument(`function "${name}": a class cannot be registered, it cannot be called; register a function`);
     // A method shorthand (`name(cb) {}`) is not an expression; make it one.
     const expr = /^(async\s+)?(function\b|\(|[A-Za-z_$][\w$]*\s*=>|async\s*\()/.test(src) ? src : methodToFunction(src);
     code = `export default (${expr});\n`;

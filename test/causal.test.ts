@@ -96,3 +96,17 @@ t.test('a causal write keeps a version it never read beside it, also from a call
   await client.call('append', [3], { consistency: 'causal' });
   t.same(list(await client.get('list', { all: true })), [0, 1, 2, 3], 'a write after reading both supersedes them with their union');
 });
+
+t.test('under causal a put of a lattice is refused with InvalidArgument; plain values and LWWPair are taken', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('addTag', async (cb: Cb, key: string) => cb.put(key, new cb.lattices.SetLattice(['a'])));
+  await t.rejects(client.call('addTag', ['tags'], { consistency: 'causal' }), { code: 'INVALID_ARGUMENT', message: /under causal consistency, put plain values/ });
+  t.equal(await client.get('tags'), undefined, 'nothing was written');
+  await client.call('addTag', ['tags-lww']);
+  t.same(await client.get('tags-lww'), new Set(['a']), 'the same call under lww merges the set');
+  await client.register('putPair', async (cb: Cb, key: string) => {
+    await cb.put(key, new cb.lattices.LWWPair(1, 'w', 'plain'));
+    return cb.get(key);
+  });
+  t.same(await client.call('putPair', ['pair'], { consistency: 'causal' }), ['plain'], "an LWWPair's value becomes the causal version");
+});

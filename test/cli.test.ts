@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
+import { statusView, type NodeStatus } from '../bin/status_view.js';
 import { Cloudburst } from '../lib/client/cloudburst.js';
 import { clusterAddress } from '../lib/client/cluster_file.js';
 import { Unavailable } from '../lib/errors.js';
@@ -83,6 +84,24 @@ t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing be
   const [, newPid] = (await up.waitFor(/executor \S+ ready \(pid (\d+)\)/, mark)) as [string, string];
   t.not(newPid, oldPid, 'the crashed executor was restarted');
   t.equal((await cli('call', 'sum', '1', '1', ...conn)).stdout.trim(), '2', 'calls work after the restart');
+  // status shows the crash: the supervisor told the new process how often it
+  // was restarted. Read in this process (what `status --json` prints), as a
+  // CLI process per look would cost seconds each on a loaded machine.
+  const client = await Cloudburst.connect({ servers: natsUrl, prefix: 'clitest' });
+  let rows: NodeStatus[] = [];
+  try {
+    await eventually(
+      'status shows the executor restarted once',
+      async () => {
+        rows = statusView(await client.status()).nodes;
+        return rows.find((n) => n.kind === 'executor')?.restarts === 1;
+      },
+      30_000,
+    ).catch((err: Error) => t.fail(`${err.message}: ${JSON.stringify(rows)}`));
+  } finally {
+    await client.close();
+  }
+  t.same(rows.map((n) => [n.kind, n.restarts]), [['kvs', 0], ['executor', 1], ['router', 0]], 'the others were never restarted');
 
   up.interrupt();
   t.equal(await up.exited(), 0, 'up exits cleanly on Ctrl-C');

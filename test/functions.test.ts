@@ -92,12 +92,26 @@ t.test('a function that throws is an ExecutionError with its message; the execut
   t.equal(await client.call('ok'), 'fine');
 });
 
-t.test('a module that does not load or has no default function is an ExecutionError', async (t) => {
+t.test('source that does not parse or has no default function is refused at register; what only loading shows fails on call', async (t) => {
   const { client } = await startCluster(t);
-  await client.register('syntax', 'export default async function (cb) { return 1 +; }');
-  await t.rejects(client.call('syntax'), { code: 'EXECUTION_ERROR', message: /SyntaxError/ });
-  await client.register('nodefault', 'export const x = 1;');
-  await t.rejects(client.call('nodefault'), { code: 'EXECUTION_ERROR', message: /default export/ });
+  await t.rejects(client.register('syntax', 'export default async function (cb) { return 1 +; }'), {
+    code: 'INVALID_ARGUMENT',
+    message: /^function "syntax" does not parse as a JavaScript module: line 1, column 48: Expression expected/,
+  });
+  await t.rejects(client.register('typed', 'export default async (cb: unknown) => 1;'), { code: 'INVALID_ARGUMENT', message: /TypeScript/ });
+  await t.rejects(client.register('nodefault', 'export const x = 1;'), { code: 'INVALID_ARGUMENT', message: /^function "nodefault": the module has no default export/ });
+  await t.rejects(client.register('literal', 'export default { run() {} };'), { code: 'INVALID_ARGUMENT', message: /is not a function/ });
+  await t.rejects(client.register('klass', 'export default class { }'), { code: 'INVALID_ARGUMENT', message: /class/ });
+  await t.rejects(client.register('klassValue', class {} as never), { code: 'INVALID_ARGUMENT', message: /class/ });
+  await t.rejects(client.call('syntax'), FunctionNotFound, 'nothing refused was stored');
+  // Accepted: a default export named by an identifier, or by an export list.
+  await client.register('named', 'async function run(cb, x) { return x * 2; }\nexport { run as default };');
+  t.equal(await client.call('named', [21]), 42);
+  // What no parse tells: top-level code that throws, an identifier that is not a function.
+  await client.register('throws', "throw new Error('no config'); export default async () => 1;");
+  await t.rejects(client.call('throws'), { code: 'EXECUTION_ERROR', message: /no config/ });
+  await client.register('notfn', 'const x = 1; export default x;');
+  await t.rejects(client.call('notfn'), { code: 'EXECUTION_ERROR', message: /default export/ });
 });
 
 t.test('a function that never returns is cancelled at its deadline and its worker recycled', async (t) => {
@@ -109,8 +123,41 @@ t.test('a function that never returns is cancelled at its deadline and its worke
   });
   await client.register('ok', async () => 'still here');
   await t.rejects(client.call('forever', [], { timeoutMs: 500 }), DeadlineExceeded);
+  // The message names the function and what became of it, not an internal subject.
+  const err = (await client.call('forever', [], { timeoutMs: 500 }).catch((e: unknown) => e)) as DeadlineExceeded;
+  t.match(err.message, /^function "forever" was cancelled at its deadline/);
+  t.notMatch(err.message, /\bcb\.sched\b/);
+  t.same(err.data, { name: 'forever', timeoutMs: 500 });
+  await client.registerDag('forever_dag', ['forever']);
+  const dagErr = (await client.callDag('forever_dag', {}, { timeoutMs: 500 }).catch((e: unknown) => e)) as DeadlineExceeded;
+  t.type(dagErr, DeadlineExceeded);
+  t.match(dagErr.message, /^DAG "forever_dag" was cancelled at its deadline/);
   t.equal(await client.call('ok'), 'still here', 'the one thread was replaced and serves the next call');
   t.ok(executors[0], 'executor exists');
+});
+
+t.test('callFuture honours exactlyOnce, requestId, consistency and atomic as call does', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('bump', async (cb: Cb, key: string) => {
+    const n = ((await cb.get<number>(key)) ?? 0) + 1;
+    await cb.put(key, n);
+    return n;
+  });
+  const once = { exactlyOnce: true, requestId: 'bump-1' };
+  t.equal(await client.callFuture<number>('bump', ['once'], once).result(), 1);
+  t.equal(await client.callFuture<number>('bump', ['once'], once).result(), 1, 'the same requestId under exactlyOnce returns the first result');
+  t.equal(await client.get('once'), 1, 'and repeats no effect');
+  await client.register('causalEcho', async (cb: Cb, key: string) => {
+    await cb.put(key, 'v');
+    return cb.get(key);
+  });
+  t.same(await client.callFuture('causalEcho', ['c'], { consistency: 'causal' }).result(), ['v'], 'under causal, get returns the concurrent values');
+  await client.register('writeThenFail', async (cb: Cb, key: string) => {
+    await cb.put(key, 1);
+    throw new Error('changed my mind');
+  });
+  await t.rejects(client.callFuture('writeThenFail', ['tx'], { atomic: true }).result(), ExecutionError);
+  t.equal(await client.get('tx'), undefined, 'an atomic call that threw wrote nothing');
 });
 
 t.test('bad names and reserved keys are InvalidArgument and change nothing', async (t) => {

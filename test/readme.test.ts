@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { CliProcess, cliIn } from './fixtures/cli.js';
+import { errors } from '../lib/errors.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const likes = join(repo, 'examples', 'hello', 'likes.mjs');
@@ -44,4 +45,15 @@ t.test('examples/hello runs against cloudburst up in the same directory, with no
     );
   });
   t.equal(stdout, 'edsger makes it 3\npost-1 is liked by ada, alan, barbara, edsger, grace\nhello\n');
+});
+
+t.test('the README\'s error table lists every error class beside the code a caller matches on', async (t) => {
+  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+  const rows = readme.split('\n').filter((line) => line.startsWith('| `'));
+  for (const [name, cls] of Object.entries(errors)) {
+    const { code } = new cls('');
+    const row = rows.find((r) => r.includes(`\`${name}\``));
+    t.ok(row, `${name} has a row`);
+    t.match(row ?? '', `\`${code}\``, `${name}'s row names its code ${code}`);
+  }
 });

@@ -66,7 +66,7 @@ t.test('status without a terminal prints the table once', async (t) => {
   const out = await cli('status', '--nats', nats.url);
   t.equal(out.code, 0);
   const lines = out.stdout.trimEnd().split('\n');
-  t.match(lines[0], /^KIND\s+ID\s+STATE\s+UPTIME\s+LOAD\s+THREADS\s+CACHE\s+HIT RATE\s+KEYS\s+REPL$/);
+  t.match(lines[0], /^KIND\s+ID\s+STATE\s+UPTIME\s+RESTARTS\s+LOAD\s+THREADS\s+CACHE\s+HIT RATE\s+KEYS\s+REPL$/);
   t.equal(lines.length, 4, 'a header and one line per node');
   t.match(out.stdout, new RegExp(`executor\\s+${executors[0]!.id}\\s+up\\s`));
   t.match(out.stdout, new RegExp(`router\\s+${router.id}\\s+up\\s`));
@@ -105,7 +105,7 @@ t.test('the table on fixed input', async (t) => {
     at,
     members: [
       member({ id: 'router-1', kind: 'router', callsPerSec: 1234.4, inFlight: 3, uptimeMs: 59_500 }),
-      member({ id: 'executor-b', kind: 'executor', threads: 4, running: 2, queued: 1, cacheBytes: 1536, cacheEntries: 7, cacheHits: 3, cacheMisses: 1, uptimeMs: 3_723_000 }),
+      member({ id: 'executor-b', kind: 'executor', threads: 4, running: 2, queued: 1, cacheBytes: 1536, cacheEntries: 7, cacheHits: 3, cacheMisses: 1, uptimeMs: 3_723_000, restarts: 2 }),
       member({ id: 'executor-a', kind: 'executor', threads: 2, running: 0, queued: 0, cacheBytes: 0, cacheEntries: 0, cacheHits: 0, cacheMisses: 0 }),
       member({ id: 'kvs-0', kind: 'kvs', state: 'active', keys: 120, replication: 2, opsPerSec: 2.25, uptimeMs: 90_061_000 }),
     ],
@@ -121,11 +121,11 @@ t.test('the table on fixed input', async (t) => {
   t.equal(
     statusTable(view),
     [
-      'KIND      ID          STATE   UPTIME  LOAD                 THREADS    CACHE  HIT RATE  KEYS  REPL',
-      'kvs       kvs-0       active  1d 01h  2.3 ops/s                  -        -         -   120     2',
-      'executor  executor-a  up         59s  0 running, 0 queued        2      0 B         -     0     -',
-      'executor  executor-b  up      1h 02m  2 running, 1 queued        4  1.5 KiB     75.0%     7     -',
-      'router    router-1    up         59s  1234 calls/s, 3 out        -        -         -     -     -',
+      'KIND      ID          STATE   UPTIME  RESTARTS  LOAD                 THREADS    CACHE  HIT RATE  KEYS  REPL',
+      'kvs       kvs-0       active  1d 01h         -  2.3 ops/s                  -        -         -   120     2',
+      'executor  executor-a  up         59s         -  0 running, 0 queued        2      0 B         -     0     -',
+      'executor  executor-b  up      1h 02m         2  2 running, 1 queued        4  1.5 KiB     75.0%     7     -',
+      'router    router-1    up         59s         -  1234 calls/s, 3 out        -        -         -     -     -',
       '',
     ].join('\n'),
   );

@@ -5,7 +5,7 @@ import { basename, extname } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { Cloudburst, withAddressSource } from '../../lib/client/cloudburst.js';
 import type { ClusterAddress } from '../../lib/client/cluster_file.js';
-import { CloudburstError, DeadlineExceeded, NoCapacity } from '../../lib/errors.js';
+import { CloudburstError, DeadlineExceeded, InvalidArgument, NoCapacity } from '../../lib/errors.js';
 import { moduleSource } from '../../lib/client/transpile.js';
 import { CLI_LATTICE_TYPES, valueFromCli, type CliLatticeType } from '../lattice_args.js';
 import { natsAuthFromArgs, type NatsAuthArgs } from '../nats_auth_options.js';
@@ -53,8 +53,13 @@ function withDefaultHint(err: unknown, address: ClusterAddress): unknown {
   return new Kind(`${err.message} (${hint})`, { cause: err, data: err.data });
 }
 
+/**
+ * Prints `value` as one line of JSON. Nothing (a missing key, a function that
+ * returned undefined) prints `null`, which JSON has and scripts can parse;
+ * `undefined` is not JSON.
+ */
 export function print(value: unknown): void {
-  process.stdout.write(`${value === undefined ? 'undefined' : JSON.stringify(value, replacer)}\n`);
+  process.stdout.write(`${value === undefined ? 'null' : JSON.stringify(value, replacer)}\n`);
 }
 
 // Sets and maps (revealed lattices) print as arrays and objects.
@@ -91,7 +96,7 @@ export const registerCommand: Cmd<{ file: string; name: string | undefined }> = 
 
 export const callCommand: Cmd<{ fn: string; args: string[] }> = {
   command: 'call <fn> [args..]',
-  describe: 'call a function; each argument is parsed as JSON, or taken as a string',
+  describe: 'call a function; each argument is parsed as JSON, or taken as a string; prints the result as JSON (null for undefined)',
   builder: (y) =>
     clientOptions(y)
       .positional('fn', { type: 'string', demandOption: true, describe: 'function name' })
@@ -101,7 +106,10 @@ export const callCommand: Cmd<{ fn: string; args: string[] }> = {
 
 export const getCommand: Cmd<{ key: string; all: boolean; lattice: boolean }> = {
   command: 'get <key>',
-  describe: 'print the value stored under a key (JSON)',
+  // A missing key prints null and exits 0, as the SDK's get returns undefined
+  // rather than throwing: a key without a value is an answer, not a failure,
+  // and scripts (`cloudburst get k | jq`) get JSON either way.
+  describe: 'print the value stored under a key as JSON; a key with no value prints null (exit 0), and with --lattice a stored null prints its lattice',
   builder: (y) =>
     clientOptions(y)
       .positional('key', { type: 'string', demandOption: true })
@@ -144,12 +152,29 @@ export const deleteCommand: Cmd<{ key: string }> = {
 
 export const replicationCommand: Cmd<{ key: string; replicas: string }> = {
   command: 'replication <key> <replicas>',
-  describe: 'pin how many shards hold a key (a number), or unpin it (none)',
+  describe:
+    'pin how many shards hold a key (a number), or unpin it (none); a number above the shard count is kept, ' +
+    'with a warning: the key is held by every shard until more join',
   builder: (y) =>
-    clientOptions(y).positional('key', { type: 'string', demandOption: true }).positional('replicas', { type: 'string', demandOption: true }),
+    clientOptions(y)
+      .positional('key', { type: 'string', demandOption: true })
+      .positional('replicas', { type: 'string', demandOption: true, describe: 'a whole number >= 1, or none to unpin' }),
   handler: async (a) => {
+    // Checked before connecting, in the words of this command (none, not the SDK's null).
     const replicas = a.replicas === 'none' ? null : Number(a.replicas);
-    await withClient(a, (cb) => cb.setReplication(a.key, replicas));
+    if (replicas !== null && !(Number.isInteger(replicas) && replicas >= 1)) {
+      throw new InvalidArgument(`replicas must be a whole number >= 1, or none to unpin, not "${a.replicas}"`);
+    }
+    const { shards } = await withClient(a, (cb) => cb.setReplication(a.key, replicas));
+    // Warned, not refused: the factor is kept and takes effect as shards
+    // join, so pinning ahead of a scale-up is legitimate, and a shard count
+    // seen at one moment (one shard restarting) is no reason to refuse.
+    if (replicas !== null && replicas > shards) {
+      process.stderr.write(
+        `cloudburst: warning: pinned ${replicas} replicas of "${a.key}", but the cluster has ${shards} KVS shard${shards === 1 ? '' : 's'}: ` +
+          `${shards === 1 ? 'it holds' : `all ${shards} hold`} the key until more shards join\n`,
+      );
+    }
     process.stdout.write('ok\n');
   },
 };

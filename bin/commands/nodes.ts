@@ -11,10 +11,20 @@ import { natsAuthFromArgs, type NatsAuthArgs } from '../nats_auth_options.js';
 import { joinAddress, withJoinedNats } from '../options.js';
 import { runNode } from '../run_node.js';
 
-function nodeOptions<T>(y: Argv<T>) {
+// What a fixed --id is for differs by kind: a shard is found again by its
+// id (its place on the ring, its data), other nodes only go by it.
+const ID_HELP = {
+  kvs: 'node id, unique in the cluster (default: random); give a shard a fixed one to restart it from its --data-dir and take back its place on the ring',
+  executor: 'node id, unique in the cluster (default: random); names the executor in status, logs, metrics and cb.id addresses',
+  router: 'node id, unique in the cluster (default: random); names the router in status, logs and metrics',
+} as const;
+
+function nodeOptions<T>(y: Argv<T>, kind: keyof typeof ID_HELP) {
   return withJoinedNats(y)
-    .option('id', { type: 'string', describe: 'node id, unique in the cluster (default: random; give a shard a fixed one to restart it from its data)' })
+    .option('id', { type: 'string', describe: ID_HELP[kind] })
     .option('heartbeat-ms', { type: 'number', default: COMMON_DEFAULTS.heartbeatMs, describe: 'heartbeat period; a node silent for 3 periods is taken as gone' })
+    // Set by `cloudburst up` when it restarts a node that exited; not for people.
+    .option('restarts', { type: 'number', hidden: true })
     .option('metrics-port', {
       type: 'number',
       describe: 'serve Prometheus metrics on http://<any interface>:PORT/metrics (0: a free one, printed when ready); default: no metrics, no HTTP server',
@@ -29,6 +39,7 @@ interface NodeArgs extends NatsAuthArgs {
   'log-level': string;
   'heartbeat-ms': number;
   'metrics-port': number | undefined;
+  restarts?: number | undefined;
 }
 
 function common(a: NodeArgs) {
@@ -41,6 +52,7 @@ function common(a: NodeArgs) {
     logLevel: a['log-level'] as LogLevel,
     ...(a.id ? { id: a.id } : {}),
     ...(a['metrics-port'] === undefined ? {} : { metricsPort: a['metrics-port'] }),
+    ...(a.restarts === undefined ? {} : { restarts: a.restarts }),
   };
 }
 
@@ -67,7 +79,7 @@ export const kvsCommand: CommandModule<object, KvsArgs> = {
   command: 'kvs',
   describe: 'run a KVS shard (durable lattice store on the hash ring)',
   builder: (y) =>
-    kvsOptions(nodeOptions(y)).option('data-dir', {
+    kvsOptions(nodeOptions(y, 'kvs')).option('data-dir', {
       type: 'string',
       describe: 'directory of the shard\'s data (required unless --durability none)',
     }),
@@ -95,7 +107,7 @@ export const executorCommand: CommandModule<object, ExecutorArgs> = {
   command: 'executor',
   describe: 'run an executor (runs functions in worker threads, caches state in shared memory)',
   builder: (y) =>
-    nodeOptions(y)
+    nodeOptions(y, 'executor')
       .option('threads', { type: 'number', default: EXECUTOR_DEFAULTS.threads, describe: 'worker threads running functions (the most the pool grows to)' })
       .option('min-threads', { type: 'number', describe: 'threads kept when idle; the pool grows to --threads while calls queue (default: --threads)' })
       .option('cache-mb', { type: 'number', default: EXECUTOR_DEFAULTS.cacheBytes / 2 ** 20, describe: 'size of the shared-memory state cache, MiB' }),
@@ -115,6 +127,6 @@ export const executorCommand: CommandModule<object, ExecutorArgs> = {
 export const routerCommand: CommandModule<object, NodeArgs> = {
   command: 'router',
   describe: 'run a router (schedules calls onto executors)',
-  builder: (y) => nodeOptions(y),
+  builder: (y) => nodeOptions(y, 'router'),
   handler: (a) => runNode(() => RouterNode.create(routerConfig(common(a)))),
 };

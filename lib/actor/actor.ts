@@ -53,6 +53,8 @@ export interface ActorOptions {
   maxMessageBytes?: number;
   /** Served over HTTP while the node runs; none, no server. */
   metrics?: Metrics;
+  /** Restarts by a supervisor before this start (CommonConfig.restarts); reported in heartbeats. */
+  restarts?: number;
 }
 
 /** What a node says of itself in each heartbeat. */
@@ -71,6 +73,8 @@ export interface Heartbeat {
   at: number;
   /** `at - startedAt`, by the node's own clock. */
   uptimeMs?: number;
+  /** Times a supervisor (`cloudburst up`) restarted the node after it exited; absent when no supervisor runs it. */
+  restarts?: number;
   [extra: string]: unknown;
 }
 
@@ -95,6 +99,7 @@ export abstract class Actor {
   private readonly outgoing = new TransferTable<Outgoing>();
   private transferSub: Subscription | undefined;
   private readonly startedAt = Date.now();
+  private readonly restarts: number | undefined;
   /** See Heartbeat.incarnation. A clock could repeat (restarted in the same ms, or set back); 122 random bits do not. */
   readonly incarnation = randomUUID();
   private readonly subs: Subscription[] = [];
@@ -110,6 +115,7 @@ export abstract class Actor {
     this.heartbeatMs = opts.heartbeatMs;
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.metrics = opts.metrics;
+    this.restarts = opts.restarts;
     this.requests = opts.metrics && requestMetrics(opts.metrics);
     if (!Number.isSafeInteger(this.maxMessageBytes) || this.maxMessageBytes < 1) {
       throw new InvalidArgument(`maxMessageBytes must be a positive integer, not ${this.maxMessageBytes}`);
@@ -221,6 +227,7 @@ export abstract class Actor {
       incarnation: this.incarnation,
       at,
       uptimeMs: at - this.startedAt,
+      ...(this.restarts === undefined ? {} : { restarts: this.restarts }),
     };
     try {
       this.transport.publish(this.subjects.members, encodeMessage('heartbeat', hb));

@@ -23,6 +23,7 @@ export async function actorOptions(kind: NodeKind, config: CommonConfig): Promis
     logger: createLogger(`${kind}:${id}`, config.logLevel),
     heartbeatMs: config.heartbeatMs,
     maxMessageBytes: config.maxMessageBytes,
+    ...(config.restarts === undefined ? {} : { restarts: config.restarts }),
     ...(metrics ? { metrics } : {}),
   };
 }

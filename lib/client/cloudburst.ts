@@ -8,7 +8,7 @@ import { NatsTransport, type NatsTransportOptions } from '../actor/nats_transpor
 import type { Transport } from '../actor/transport.js';
 import { decode, encodeMessage, obj } from '../codec/index.js';
 import { DEFAULT_TIMEOUT_MS, deadlineIn } from '../deadline.js';
-import { InvalidArgument, MalformedMessage, Unavailable } from '../errors.js';
+import { DeadlineExceeded, InvalidArgument, MalformedMessage, Unavailable } from '../errors.js';
 import { validateDag, type DagRecord } from '../dag.js';
 import { DAG_UPDATED, FN_UPDATED, functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
 import { FUTURES_PREFIX, PINNED_REPLICATION_KEY, checkUserKey, dagKey } from '../reserved_keys.js';
@@ -19,6 +19,7 @@ import { LWWPair, MapLattice, isLattice, type Lattice } from '../lattice/index.j
 import { subjectsFor, type Subjects } from '../subjects.js';
 import { CLUSTER_FILE, clusterAddress, type ClusterAddress } from './cluster_file.js';
 import { KvsClient } from './kvs_client.js';
+import { checkFunctionModule } from './module_check.js';
 import type { ClusterStatus } from '../../router/router_node.js';
 
 export interface ConnectOptions {
@@ -79,6 +80,16 @@ export interface DagCallOptions extends CallOptions {
   outputKey?: string;
 }
 
+/** The fields of a call or DAG call message that carry its `CallOptions`. */
+function callFields(opts: CallOptions): Record<string, unknown> {
+  return {
+    consistency: opts.consistency ?? 'lww',
+    once: opts.exactlyOnce ?? false,
+    atomic: opts.atomic ?? false,
+    ...(opts.requestId === undefined ? {} : { id: opts.requestId }),
+  };
+}
+
 /** A call's result to come; pass it as an argument, or await `result()`. */
 export type CallFuture<T> = Ref & { result(): Promise<T> };
 
@@ -120,10 +131,16 @@ export class Cloudburst {
    * Registers `fn` (a function, or the source of an ES module whose default
    * export is the function) under `name`, replacing any earlier version.
    * The function must not use variables from its enclosing scope: it is
-   * shipped as source and runs in an executor's worker thread.
+   * shipped as source and runs in an executor's worker thread. Source that
+   * does not parse, or has no default export that can be a function, is
+   * refused here with InvalidArgument (module_check.ts says what is and is
+   * not checked); a use of an outer variable is not detected, and fails on
+   * call.
    */
   async register(name: string, fn: CloudburstFunction | string): Promise<FunctionRecord> {
     const record = functionRecord(name, fn);
+    // A function value's source is a function the engine has parsed already.
+    if (typeof fn === 'string') await checkFunctionModule(name, record.code);
     await this.kvs.put(functionKey(name), LWWPair.now(record, this.clientId), deadlineIn(this.timeoutMs));
     await this.announce(FN_UPDATED, name);
     return record;
@@ -152,11 +169,29 @@ export class Cloudburst {
    * stored under that key before the call returns.
    */
   async callDag<T = unknown>(name: string, args: Record<string, unknown[]> = {}, opts: DagCallOptions = {}): Promise<T> {
-    const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
-    const fields: Record<string, unknown> = { dag: name, args, consistency: opts.consistency ?? 'lww', once: opts.exactlyOnce ?? false, atomic: opts.atomic ?? false };
-    if (opts.requestId !== undefined) fields['id'] = opts.requestId;
+    const fields: Record<string, unknown> = { dag: name, args, ...callFields(opts) };
     if (opts.outputKey !== undefined) fields['outputKey'] = checkUserKey(opts.outputKey);
-    return this.result<T>(await request(this.transport, this.subjects.sched, 'dag', fields, deadline));
+    return this.result<T>(await this.run('DAG', name, 'dag', fields, opts.timeoutMs ?? this.timeoutMs));
+  }
+
+  /**
+   * Sends a call or DAG call and waits for its answer until its deadline.
+   * Executors cancel a function still running at the deadline (the worker
+   * thread is replaced; an atomic call's writes are dropped), and the caller
+   * stops waiting at the same moment, so whichever side notices first, a
+   * DeadlineExceeded says which function or DAG was cancelled, not which
+   * internal subject went unanswered.
+   */
+  private async run(what: 'function' | 'DAG', name: string, t: string, fields: Record<string, unknown>, timeoutMs: number): Promise<unknown> {
+    try {
+      return await request(this.transport, this.subjects.sched, t, fields, deadlineIn(timeoutMs));
+    } catch (err) {
+      if (!(err instanceof DeadlineExceeded)) throw err;
+      throw new DeadlineExceeded(`${what} "${name}" was cancelled at its deadline: no result within ${timeoutMs} ms (raise timeoutMs, or --timeout in the CLI)`, {
+        cause: err,
+        data: { name, timeoutMs },
+      });
+    }
   }
 
   /**
@@ -176,21 +211,21 @@ export class Cloudburst {
 
   /** Runs function `name` with `args` and returns what it returned. */
   async call<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): Promise<T> {
-    const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
-    const fields: Record<string, unknown> = { fn: name, args, consistency: opts.consistency ?? 'lww', once: opts.exactlyOnce ?? false, atomic: opts.atomic ?? false };
-    if (opts.requestId !== undefined) fields['id'] = opts.requestId;
-    return this.result<T>(await request(this.transport, this.subjects.sched, 'call', fields, deadline));
+    return this.result<T>(await this.run('function', name, 'call', { fn: name, args, ...callFields(opts) }, opts.timeoutMs ?? this.timeoutMs));
   }
 
   /**
    * Starts a call and returns at once a future of its result. The future can
    * be awaited (`result()`), or passed as an argument to later calls, which
    * the executor holds until this result exists (Cloudburst's futures).
+   * Takes the options `call` does, with the same meaning; the result is
+   * stored for later calls once the call is done (under `atomic`, after its
+   * commit; under `exactlyOnce`, a retry stores the first result again).
    */
   callFuture<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): CallFuture<T> {
     const key = `${FUTURES_PREFIX}${newId()}`;
-    const deadline = deadlineIn(opts.timeoutMs ?? this.timeoutMs);
-    const result = request(this.transport, this.subjects.sched, 'call', { fn: name, args, outputKey: key }, deadline).then((r) => this.result<T>(r));
+    const fields = { fn: name, args, ...callFields(opts), outputKey: key };
+    const result = this.run('function', name, 'call', fields, opts.timeoutMs ?? this.timeoutMs).then((r) => this.result<T>(r));
     // Awaited or not, a failure must not become an unhandled rejection.
     result.catch(() => undefined);
     return Object.assign(new Ref(key), { result: () => result });
@@ -213,14 +248,18 @@ export class Cloudburst {
 
   /**
    * Pins the number of replicas of `key` (at most one per shard), or unpins
-   * it with `null`. Pinned factors win over the hot-key policy.
+   * it with `null`. Pinned factors win over the hot-key policy. A factor
+   * above the number of shards is kept: every shard holds the key, and more
+   * do as shards join. Resolves with the KVS shards this client saw in the
+   * ring as the pin was stored, for a caller to warn about such a factor.
    */
-  async setReplication(key: string, replicas: number | null): Promise<void> {
+  async setReplication(key: string, replicas: number | null): Promise<{ shards: number }> {
     checkUserKey(key);
     if (replicas !== null && !(Number.isInteger(replicas) && replicas >= 1)) {
       throw new InvalidArgument('replicas must be a whole number >= 1, or null to unpin');
     }
     await this.kvs.put(PINNED_REPLICATION_KEY, new MapLattice([[key, LWWPair.now(replicas, this.clientId)]]));
+    return { shards: this.kvs.ringMembers().length };
   }
 
   async delete(key: string): Promise<void> {

@@ -1,7 +1,8 @@
 // What `cloudburst register <file>` ships: the file's source as one ES module.
 // TypeScript is transpiled here, on the client, so executors only ever load
-// JavaScript. Only the CLI imports this module, and it loads the TypeScript
-// compiler lazily, so the SDK, the nodes and their workers never load it.
+// JavaScript. The CLI imports this module, and the SDK's `register` for the
+// loader (module_check.ts); the TypeScript compiler is loaded lazily, when
+// source is registered, so nodes and their workers never load it.
 
 import { extname } from 'node:path';
 import { InvalidArgument } from '../errors.js';
@@ -31,7 +32,7 @@ export async function moduleSource(path: string, source: string): Promise<string
   return code;
 }
 
-async function loadTypeScript(): Promise<TypeScript> {
+export async function loadTypeScript(): Promise<TypeScript> {
   try {
     return (await import('typescript')).default;
   } catch (err) {
