@@ -7,7 +7,7 @@ import { MalformedMessage } from '../../lib/errors.js';
 import { isLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Delivered } from './inboxes.js';
 import type { EffectLog } from './effect_log.js';
-import { parseCarriedTransaction, type Transaction } from './transaction.js';
+import { parseCarriedRead, type Transaction } from './transaction.js';
 import type { Session } from './sessions.js';
 import type { StateReply, StateRequest } from './worker_protocol.js';
 
@@ -39,8 +39,7 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
       if (log && tx) {
         // Atomic and exactly-once: the log keeps the version read, not only its value, and every attempt acts on it.
         const logged = await log.once(`r${req.step}`, deadline, async () => encode(await tx.readForLog(req.key, deadline)));
-        const [read] = parseCarriedTransaction({ reads: [decode(logged!)], writes: [] })!.reads;
-        const value = await tx.replay(read!, deadline);
+        const value = await tx.replay(parseCarriedRead(decode(logged!)), deadline);
         return value === undefined ? {} : { value: encode(value) };
       }
       // Under exactly-once, a retry gets the value the first attempt read.

@@ -278,11 +278,10 @@ export interface CarriedTransaction {
 /** One read as a carried transaction holds it, and as an exactly-once call logs it. */
 export type CarriedRead = CarriedTransaction['reads'][number];
 
-/** Checks a carried transaction off the wire (absent: none). */
-export function parseCarriedTransaction(value: unknown): CarriedTransaction | undefined {
-  if (value === undefined) return undefined;
-  const { reads, writes } = (value ?? {}) as Partial<CarriedTransaction>;
-  const readOk = (r: unknown): boolean =>
+/** Checks one carried (or logged) read off the wire. */
+export function parseCarriedRead(raw: unknown): CarriedRead {
+  const r = raw as unknown[];
+  const ok =
     Array.isArray(r) &&
     typeof r[0] === 'string' &&
     (r[1] === null || typeof r[1] === 'string') &&
@@ -290,11 +289,19 @@ export function parseCarriedTransaction(value: unknown): CarriedTransaction | un
     Array.isArray(r[3]) &&
     r[3].every((k) => typeof k === 'string') &&
     (r[4] === null || isLattice(r[4]));
+  if (!ok) throw new MalformedMessage('a carried read needs [key, tx, ts, keys, value]');
+  return r as CarriedRead;
+}
+
+/** Checks a carried transaction off the wire (absent: none). */
+export function parseCarriedTransaction(value: unknown): CarriedTransaction | undefined {
+  if (value === undefined) return undefined;
+  const { reads, writes } = (value ?? {}) as Partial<CarriedTransaction>;
   const writeOk = (w: unknown): boolean => Array.isArray(w) && typeof w[0] === 'string' && isLattice(w[1]);
-  if (!Array.isArray(reads) || !Array.isArray(writes) || !reads.every(readOk) || !writes.every(writeOk)) {
+  if (!Array.isArray(reads) || !Array.isArray(writes) || !writes.every(writeOk)) {
     throw new MalformedMessage('a carried transaction needs reads [key, tx, ts, keys, value] and writes [key, lattice]');
   }
-  return { reads, writes };
+  return { reads: reads.map(parseCarriedRead), writes };
 }
 
 export class Transaction {
