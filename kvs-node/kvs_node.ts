@@ -159,7 +159,10 @@ export class KvsNode extends Actor {
       accept: async (r, key, field, value) =>
         lattice((await request(this.transport, r.subject, KVS_ACCEPT, { from: this.id, key, field, value }, deadlineIn(ACCEPT_TIMEOUT_MS))) as Envelope, 'value'),
       wrongShard: (key, what) => this.wrongShard(key, what),
-      fromPrevious: (key) => (this.previousReplicas(key).length > 0 ? this.fromPrevious(key) : Promise.resolve()),
+      fromPrevious: (key) => {
+        const previous = this.previousReplicas(key);
+        return previous.length > 0 ? this.fromPrevious(key, previous) : Promise.resolve();
+      },
     });
   }
 
@@ -521,10 +524,11 @@ export class KvsNode extends Actor {
             return value === undefined ? {} : { value };
           };
           // A key this shard came to hold by a recent ring change: what the previous replicas hold first.
-          if (op.local || this.previousReplicas(op.key).length === 0) results[i] = answer();
+          const previous = op.local ? [] : this.previousReplicas(op.key);
+          if (previous.length === 0) results[i] = answer();
           else {
             pending.push(
-              this.fromPrevious(op.key).then(
+              this.fromPrevious(op.key, previous).then(
                 () => (results[i] = answer()),
                 (err: unknown) => (results[i] = { error: asCloudburstError(err).toWire() }),
               ),
@@ -607,7 +611,8 @@ export class KvsNode extends Actor {
 
   /**
    * Before this shard serves `key` (a read, a decide) while a ring change
-   * that made it one of the key's replicas is in hand-off: what it holds may
+   * that made it one of the key's replicas is in hand-off (`previous`, from
+   * previousReplicas, not empty): what it holds may
    * be nothing yet, or a copy left from an earlier time it held the key, so
    * it asks the shards that held the key before and keeps what they answer.
    * If none answers and one may hold writes this shard never saw (it is in
@@ -617,8 +622,7 @@ export class KvsNode extends Actor {
    * read as absent or stale, or decide a field afresh. A previous replica
    * that left with a `leave` is not waited for: it handed its keys off first.
    */
-  private async fromPrevious(key: string): Promise<void> {
-    const previous = this.previousReplicas(key);
+  private async fromPrevious(key: string, previous: ShardInfo[]): Promise<void> {
     const live = previous.filter((s) => this.ring.shard(s.id) !== undefined);
     const answers = await Promise.all(
       live.map((r) =>
