@@ -24,6 +24,10 @@
 //     decided value is stamped like any put (after the key's tombstone, if
 //     it was deleted) and travels in the key's record by gossip, hand-off
 //     and join pulls.
+//   - The primary decides only with a majority of the shards it knows of, or
+//     of the key's replicas among them (decide_quorum.ts): a shard cut off
+//     by a partition, or restarted where it hears nobody, does not decide
+//     alone while the other side decides too.
 // It is not consensus: there are no ballots. A candidate left on a replica
 // that then crashed, restarting after another value was answered without
 // it, merges in and can change the answer (two failures within one
@@ -62,6 +66,11 @@ export interface DeciderHost {
    * answers (see KvsNode.fromPrevious).
    */
   fromPrevious(key: string): Promise<void>;
+  /**
+   * Why this shard may not answer a decide of `key` that `holders` (itself
+   * included) take, or undefined when it may (see decide_quorum.ts).
+   */
+  refusal(key: string, holders: string[]): string | undefined;
 }
 
 /** Field `field` of the map lattice `value`, if it is one. */
@@ -101,6 +110,8 @@ export class Decider {
     let decided = fieldOf(this.host.store.get(key), field) ?? value;
     for (let round = 0; round < DECIDE_ROUNDS; round++) {
       const others = this.host.otherReplicas(key);
+      const refused = this.host.refusal(key, [this.host.id, ...others.map((r) => r.id)]);
+      if (refused !== undefined) throw new NoCapacity(refused);
       const held = await Promise.all(others.map((r) => this.acceptAt(r, key, field, decided)));
       // Every other replica holds it durably: the answer need not wait for
       // this shard's own disk write (it pulls the value back from them if it

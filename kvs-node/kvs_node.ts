@@ -36,9 +36,11 @@ import type { Lattice } from '../lib/lattice/index.js';
 import { Membership } from '../lib/membership.js';
 import { kvsMetrics } from '../lib/node_metrics.js';
 import { RateMeter } from '../lib/rate_meter.js';
+import { DecideQuorum, type QuorumView } from './decide_quorum.js';
 import { Decider } from './decider.js';
 import { GossipQueue } from './gossip.js';
 import { HotKeys } from './hot_keys.js';
+import { KnownShardsFile, loadKnownShards } from './known_shards.js';
 import { UnownedSweep } from './unowned_sweep.js';
 import { ShardStore } from './storage/index.js';
 import { Watches } from './watches.js';
@@ -104,6 +106,11 @@ export class KvsNode extends Actor {
   /** Set when the leave ran out of time with keys not handed off: stop() rejects with it. */
   private handoffError: HandoffIncomplete | undefined;
   private readonly decider: Decider;
+  private readonly quorum = new DecideQuorum();
+  /** The hot-key policy's replication factors, as last heard. */
+  private overrides: [string, number][] = [];
+  /** Where the known shards are kept across restarts (with a data directory only). */
+  private readonly knownShards: KnownShardsFile | undefined;
 
   constructor(
     opts: ActorOptions,
@@ -163,7 +170,11 @@ export class KvsNode extends Actor {
         const previous = this.previousReplicas(key);
         return previous.length > 0 ? this.fromPrevious(key, previous) : Promise.resolve();
       },
+      refusal: (key, holders) => this.quorum.refusal(key, holders, this.quorumView()),
     });
+    if (config.dataDir && config.durability !== 'none') {
+      this.knownShards = new KnownShardsFile(config.dataDir, (err) => this.log.warn({ err }, 'known shards not saved'));
+    }
   }
 
   static async create(config: KvsConfig): Promise<KvsNode> {
@@ -198,6 +209,12 @@ export class KvsNode extends Actor {
   override async start(): Promise<void> {
     await super.start();
     const onBad = (err: unknown): void => this.log.debug({ err }, 'bad cluster message');
+    // Shards known before a restart count as silent until heard (decide_quorum.ts).
+    if (this.knownShards && this.config.dataDir) {
+      for (const s of await loadKnownShards(this.config.dataDir)) {
+        if (s.id !== this.id) this.membership.remember({ ...s, kind: 'kvs', startedAt: 0, at: 0, seenAt: 0 });
+      }
+    }
     this.membership.follow(this.transport, this.subjects, onBad);
     followOverrides(this.transport, this.subjects, (o) => this.setOverrides(o), onBad);
     this.gossip.start();
@@ -298,6 +315,7 @@ export class KvsNode extends Actor {
     clearInterval(this.sweepTimer);
     clearInterval(this.tombstoneTimer);
     clearInterval(this.awayTimer);
+    await this.knownShards?.flushed();
     await this.store.close();
   }
 
@@ -361,10 +379,28 @@ export class KvsNode extends Actor {
     for (const id of this.pulls.keys()) if (!shards.has(id)) this.pulls.delete(id);
     const before = this.ring.clone();
     if (this.ring.update(shards.values())) this.onRingChange(before);
+    this.knownShards?.save(this.knownServing());
     if (this.state === 'leaving') for (const s of this.ring.members) if (s.id !== this.id) this.leavePeers.set(s.id, s.state);
   }
 
+  /** What decide_quorum.ts weighs: the shards heard now, and the ones known but silent. */
+  private quorumView(): QuorumView {
+    return {
+      self: { id: this.id, subject: this.subject, state: this.state, replication: this.config.replication },
+      heard: this.ring.members.filter((s) => s.id !== this.id),
+      silent: this.membership.silentMembers('kvs').map(shardInfo),
+      overrides: this.overrides,
+    };
+  }
+
+  /** The serving shards this one knows of, heard or silent, itself excluded: what a restart should remember. */
+  private knownServing(): ShardInfo[] {
+    const { heard, silent } = this.quorumView();
+    return [...heard, ...silent].filter((s) => s.state !== 'joining');
+  }
+
   private setOverrides(overrides: [string, number][]): void {
+    this.overrides = overrides;
     const before = this.ring.clone();
     if (this.ring.setOverrides(overrides)) this.onRingChange(before);
   }

@@ -36,7 +36,7 @@ export class Membership {
    * where we cannot hear it (paused, or cut off by a partition), with what
    * it took in since.
    */
-  private readonly silent = new Map<string, number>();
+  private readonly silent = new Map<string, { at: number; member: Member }>();
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly timeoutMs: number) {}
@@ -77,6 +77,25 @@ export class Membership {
   wentSilent(id: string): boolean {
     this.sweep();
     return this.silent.has(id);
+  }
+
+  /** Members dropped for silence in the last minute and not heard since, as last heard (of one kind or all). */
+  silentMembers(kind?: NodeKind): Member[] {
+    this.sweep();
+    const out: Member[] = [];
+    for (const { member } of this.silent.values()) if (kind === undefined || member.kind === kind) out.push(member);
+    return out;
+  }
+
+  /**
+   * Counts a member not heard yet as silent (for SILENT_MS, or until heard):
+   * a node restarting learns who it knew before its restart this way (a KVS
+   * shard, from its data directory), so a partition at that moment does not
+   * make it take itself for the whole cluster.
+   */
+  remember(member: Member): void {
+    if (this.members.has(member.id)) return;
+    this.silent.set(member.id, { at: performance.now(), member });
   }
 
   /** Live members, of one kind or all. */
@@ -141,13 +160,13 @@ export class Membership {
 
   private sweep(): void {
     const now = performance.now();
-    for (const [id, at] of this.silent) if (now - at > SILENT_MS) this.silent.delete(id);
+    for (const [id, { at }] of this.silent) if (now - at > SILENT_MS) this.silent.delete(id);
     let dropped = false;
-    for (const id of this.members.keys()) {
+    for (const [id, member] of this.members) {
       if (now - (this.heardAt.get(id) ?? 0) > this.timeoutMs) {
         this.members.delete(id);
         this.heardAt.delete(id);
-        this.silent.set(id, now);
+        this.silent.set(id, { at: now, member });
         dropped = true;
       }
     }

@@ -7,6 +7,8 @@
 // shard read exactly-once counters as 0, or as an old value, and the calls
 // routed to it wrote them back: increments lost, results repeated.
 
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { request } from '../lib/actor/rpc.js';
@@ -19,7 +21,7 @@ import type { KvsNode } from '../kvs-node/kvs_node.js';
 import { startShard } from './fixtures/cluster.js';
 import { eventually } from './fixtures/eventually.js';
 import { startNats } from './fixtures/nats.js';
-import { shardProcess } from './fixtures/shard_process.js';
+import { dataRoot, shardProcess } from './fixtures/shard_process.js';
 
 /** What shard `id` answers one op sent straight to it: its value, `absent`, or `error <code>`. */
 async function askShard(transport: NatsTransport, id: string, op: Record<string, unknown>): Promise<string> {
@@ -95,4 +97,58 @@ t.test('a copy left from an earlier time the shard held a key is not served as t
   await eventually('s takes both peers for gone', () => s.ringMembers().length === 1 && s.holds(key), 5_000);
   const read = await askShard(transport, 'kvs-s', { op: 'get', key });
   t.notMatch(read, /^value/, `the old copy is not answered (got: ${read})`);
+});
+
+/** The first key `<prefix><n>` that `shard` replicates. */
+const on = (shard: KvsNode, prefix: string): string => {
+  for (let i = 0; ; i++) if (shard.holds(`${prefix}${i}`)) return `${prefix}${i}`;
+};
+
+// Under the harness, a shard cut off by a partition decided exactly-once steps
+// alone on its side while the shards on the other side decided them too: an
+// increment applied twice. A decide needs a majority of the shards the primary
+// knows of, or of the key's replicas among them.
+t.test('a shard cut off from the other replicas of a key it holds decides no field of it alone', async (t) => {
+  const { s, peers, transport, client } = await cutOffShard(t);
+  const logKey = on(s, 'held-log');
+  t.equal(((await client.decide(logKey, 'step', new PriorityLattice(0, 'first'))) as PriorityLattice<string>).value, 'first');
+
+  for (const p of peers) p.child.kill('SIGSTOP');
+  await eventually('s takes both peers for gone', () => s.ringMembers().length === 1, 5_000);
+  const fresh = await askShard(transport, 'kvs-s', { op: 'decide', key: logKey, field: 'next', value: new PriorityLattice(0, 'alone') });
+  t.equal(fresh, 'error NO_CAPACITY', `a new field is not decided by s alone (got: ${fresh})`);
+
+  for (const p of peers) p.child.kill('SIGCONT');
+  await eventually('s hears its peers again', () => s.ringMembers().length === 3, 10_000);
+  t.equal(((await client.decide(logKey, 'next', new PriorityLattice(0, 'together'))) as PriorityLattice<string>).value, 'together', 'decided once a majority is back');
+});
+
+t.test('a shard restarted from its data directory where it hears none of its peers decides nothing alone', async (t) => {
+  const nats = await startNats(t);
+  const root = await dataRoot(t);
+  const ids = ['kvs-a', 'kvs-b', 'kvs-c'];
+  const start = (id: string) => shardProcess(t, nats.url, id, ['--data-dir', join(root, id)], 'kill');
+  const procs = ids.map(start);
+  for (const p of procs) await p.waitFor(/ready on/);
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const client = new KvsClient(transport, subjectsFor(), { memberTimeoutMs: 600, timeoutMs: 10_000 });
+  t.teardown(() => client.close());
+  await eventually('the client sees three shards', () => client.ringMembers().length === 3);
+  // Each shard keeps the shards it knows in its data directory once it has heard them.
+  await eventually('kvs-a has saved its two peers', async () => {
+    const saved = await readFile(join(root, 'kvs-a', 'known-shards.json'), 'utf8').catch(() => '[]');
+    return (JSON.parse(saved) as { id: string }[]).length === 2;
+  });
+  const [a, ...rest] = procs;
+  a!.child.kill('SIGKILL');
+  await a!.exited();
+  for (const p of rest) p.child.kill('SIGSTOP');
+  t.teardown(() => {
+    for (const p of rest) p.child.kill('SIGCONT');
+  });
+  const again = start('kvs-a');
+  await again.waitFor(/ready on/);
+  const decided = await askShard(transport, 'kvs-a', { op: 'decide', key: 'restart-log', field: 'step', value: new PriorityLattice(0, 'alone') });
+  t.equal(decided, 'error NO_CAPACITY', `kvs-a, back alone, does not decide (got: ${decided})`);
 });
