@@ -56,6 +56,7 @@ export function parseStage(msg: Record<string, unknown>): Stage {
     once: msg['once'] === true,
     atomic: msg['atomic'] === true,
   };
+  checkModes(stage.consistency, stage.atomic);
   if (typeof msg['router'] === 'string') stage.router = msg['router'];
   if (typeof msg['outputKey'] === 'string') stage.outputKey = msg['outputKey'];
   return stage;
@@ -67,6 +68,16 @@ export type Consistency = 'lww' | 'rr' | 'causal';
 export function parseConsistency(value: unknown): Consistency {
   if (value === undefined || value === 'lww' || value === 'rr' || value === 'causal') return value ?? 'lww';
   throw new InvalidArgument(`consistency must be lww, rr or causal, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * Refuses the one combination of a call's modes that is not supported: an
+ * atomic call reads versions by commit time, not by causal order, so
+ * `causal` would silently not hold. (`rr` with `atomic` is allowed: a
+ * transaction reads each key once and keeps that version.)
+ */
+export function checkModes(consistency: Consistency, atomic: boolean): void {
+  if (atomic && consistency === 'causal') throw new InvalidArgument("atomic calls cannot be causal: use consistency 'lww' or 'rr' with atomic, or causal without it");
 }
 
 /** A causal session's dependencies travel with results as [key, vector clock] pairs. */

@@ -8,7 +8,7 @@ import { Actor, NO_REPLY, type ActorOptions, type MessageContext } from '../lib/
 import { actorOptions } from '../lib/actor/node_setup.js';
 import { encodeError, request, requestEncoded } from '../lib/actor/rpc.js';
 import { DAGS, downstream, upstream, type DagRecord } from '../lib/dag.js';
-import { DAG_CALL, DAG_STAGE, parseConsistency, type Consistency } from '../lib/dag_protocol.js';
+import { DAG_CALL, DAG_STAGE, checkModes, parseConsistency, type Consistency } from '../lib/dag_protocol.js';
 import { RegistryCache } from '../lib/registry_cache.js';
 import { arr, encodeMessage, num, obj, str, type Envelope } from '../lib/codec/index.js';
 import type { RouterConfig } from '../lib/config.js';
@@ -241,6 +241,7 @@ export class RouterNode extends Actor {
       executors: [],
       retried: false,
     };
+    checkModes(run.consistency, run.atomic);
     await this.startDagRun(run, await this.executors(deadline));
     return NO_REPLY;
   }

@@ -160,6 +160,25 @@ t.test('callFuture honours exactlyOnce, requestId, consistency and atomic as cal
   t.equal(await client.get('tx'), undefined, 'an atomic call that threw wrote nothing');
 });
 
+t.test('atomic with causal is refused (InvalidArgument) by the client, the executor and the router, not run as lww', async (t) => {
+  const { nats, client, executors } = await startCluster(t);
+  await client.register('echo', async (_cb: Cb, x: unknown) => x);
+  await client.registerDag('echoDag', ['echo'], []);
+  const both = { atomic: true, consistency: 'causal' as const };
+  await t.rejects(client.call('echo', [1], both), InvalidArgument, 'call');
+  await t.rejects(client.callDag('echoDag', { echo: [1] }, both), InvalidArgument, 'DAG call');
+  t.throws(() => client.callFuture('echo', [1], both), InvalidArgument, 'future: at once, as no call starts');
+  // What another client sends on the wire is refused too.
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  const deadline = Date.now() + 5000;
+  const fields = { args: [1], deadline, consistency: 'causal', atomic: true };
+  await t.rejects(transport.request(executors[0]!.subject, encodeMessage('call', { fn: 'echo', ...fields }), 5000).then(readReply), InvalidArgument, 'a call sent to an executor');
+  await t.rejects(transport.request(subjectsFor().sched, encodeMessage('call', { fn: 'echo', ...fields }), 5000).then(readReply), InvalidArgument, 'a call sent to the router');
+  await t.rejects(transport.request(subjectsFor().sched, encodeMessage('dag', { dag: 'echoDag', args: { echo: [1] }, deadline, consistency: 'causal', atomic: true }), 5000).then(readReply), InvalidArgument, 'a DAG call sent to the router');
+  t.same(await client.call('echo', [2], { atomic: true, consistency: 'rr' }), 2, 'atomic with rr runs');
+});
+
 t.test('bad names and reserved keys are InvalidArgument and change nothing', async (t) => {
   const { client } = await startCluster(t);
   await t.rejects(client.register('no spaces', async () => 1), InvalidArgument);

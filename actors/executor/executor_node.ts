@@ -15,7 +15,7 @@ import { Closed, DeadlineExceeded, InvalidArgument, MalformedMessage, asCloudbur
 import { remainingMs } from '../../lib/deadline.js';
 import { newId } from '../../lib/ids.js';
 import { FN_MESSAGE, FUNCTIONS, type FunctionRecord } from '../../lib/function_record.js';
-import { DAG_RESULT, DAG_STAGE, PIN_GET, parseConsistency, parseDeps, parsePins, parseStage, type Stage } from '../../lib/dag_protocol.js';
+import { DAG_RESULT, DAG_STAGE, PIN_GET, checkModes, parseConsistency, parseDeps, parsePins, parseStage, type Stage } from '../../lib/dag_protocol.js';
 import { encodeError, encodeReply, request } from '../../lib/actor/rpc.js';
 import { LWWPair, MultiKeyCausal, VectorClock, type Lattice } from '../../lib/lattice/index.js';
 import { DagStages, type Upstream } from './dag_stages.js';
@@ -179,6 +179,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     const id = typeof msg['id'] === 'string' ? msg['id'] : newId('inv-');
     const deadline = num(msg, 'deadline');
     const consistency = parseConsistency(msg['consistency']);
+    checkModes(consistency, msg['atomic'] === true);
     try {
       const session: Session | undefined = consistency === 'lww' ? undefined : { id, consistency, pins: new Map(), deps: new Map() };
       const once = msg['once'] === true;

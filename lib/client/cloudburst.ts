@@ -8,6 +8,7 @@ import { NatsTransport, type NatsTransportOptions } from '../actor/nats_transpor
 import type { Transport } from '../actor/transport.js';
 import { decode, encodeMessage, obj } from '../codec/index.js';
 import { DEFAULT_TIMEOUT_MS, deadlineIn } from '../deadline.js';
+import { checkModes } from '../dag_protocol.js';
 import { DeadlineExceeded, InvalidArgument, MalformedMessage, Unavailable } from '../errors.js';
 import { validateDag, type DagRecord } from '../dag.js';
 import { DAG_UPDATED, FN_UPDATED, functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
@@ -82,6 +83,7 @@ export interface DagCallOptions extends CallOptions {
 
 /** The fields of a call or DAG call message that carry its `CallOptions`. */
 function callFields(opts: CallOptions): Record<string, unknown> {
+  checkModes(opts.consistency ?? 'lww', opts.atomic ?? false);
   return {
     consistency: opts.consistency ?? 'lww',
     once: opts.exactlyOnce ?? false,
@@ -221,6 +223,8 @@ export class Cloudburst {
    * Takes the options `call` does, with the same meaning; the result is
    * stored for later calls once the call is done (under `atomic`, after its
    * commit; under `exactlyOnce`, a retry stores the first result again).
+   * Options that cannot be combined (`atomic` with `causal`) throw
+   * InvalidArgument at once: no call starts.
    */
   callFuture<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): CallFuture<T> {
     const key = `${FUTURES_PREFIX}${newId()}`;
