@@ -14,6 +14,15 @@ export class RunClock {
   }
 }
 
+export interface OpCounts {
+  ok: number;
+  fail: number;
+  info: number;
+  invoked: number;
+  /** Absent in result files written before it was counted. */
+  errors?: Record<string, number>;
+}
+
 /** Thrown when an operation outlives the harness's own deadline for it. */
 export class HarnessDeadline extends Error {
   readonly code = 'HARNESS_DEADLINE';
@@ -106,11 +115,17 @@ export class Recorder {
     });
   }
 
-  counts(): { ok: number; fail: number; info: number; invoked: number } {
-    const c = { ok: 0, fail: 0, info: 0, invoked: 0 };
+  /** Operations by outcome, and the ones that did not complete ok by outcome and error code (`fail NO_CAPACITY`): what kept clients from being served. */
+  counts(): OpCounts {
+    const errors: Record<string, number> = {};
+    const c = { ok: 0, fail: 0, info: 0, invoked: 0, errors };
     for (const op of this.history) {
       if (op.type === 'invoke') c.invoked++;
       else c[op.type]++;
+      if (op.type === 'fail' || op.type === 'info') {
+        const key = `${op.type} ${(op.error ?? 'UNKNOWN').split(':')[0]}`;
+        errors[key] = (errors[key] ?? 0) + 1;
+      }
     }
     return c;
   }

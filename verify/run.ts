@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cloudburst } from '../lib/client/cloudburst.js';
 import { DEFAULT_TOPOLOGY, HarnessCluster, type Progress, type Topology } from './cluster.js';
-import { Recorder, RunClock } from './history.js';
+import { Recorder, RunClock, type OpCounts } from './history.js';
 import { Nemesis, planSchedule, type FaultKind, type FaultRecord } from './nemesis.js';
 import { workloadContext } from './session.js';
 import type { CheckResult, Workload } from './workload.js';
@@ -45,7 +45,7 @@ export interface RunOutcome {
   durationMs: number;
   /** Run-clock ms of each phase's end. */
   phases: Record<string, number>;
-  ops: { invoked: number; ok: number; fail: number; info: number };
+  ops: OpCounts;
   planned: number;
   faults: FaultRecord[];
   /** Nodes that exited without the harness asking (each a crash worth a look). */
