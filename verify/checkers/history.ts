@@ -78,7 +78,17 @@ export class Anomalies {
 
 /** A short view of a call for an anomaly's example. */
 export function brief(call: Call): Record<string, unknown> {
-  return { process: call.process, f: call.f, type: call.type, args: call.args, result: call.result, invoke: call.invokeIndex, complete: call.completeIndex };
+  return {
+    process: call.process,
+    f: call.f,
+    type: call.type,
+    args: call.args,
+    result: call.result,
+    invoke: call.invokeIndex,
+    complete: call.completeIndex,
+    // On the run's clock, as the faults' times are: which faults an anomaly falls among.
+    at: [Math.round(call.invokeTime), call.completeTime === undefined ? null : Math.round(call.completeTime)],
+  };
 }
 
 /** Narrows a JSON value to a record (or an empty one). */
