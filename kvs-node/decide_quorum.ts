@@ -14,7 +14,7 @@
 //   - or the shards taking the decision include more than half of the key's
 //     replicas on the ring of the shards it knows of: a majority of a set
 //     every side computes alike.
-// Joiners do not count: they never served, and every decision they took was
+// Joiners do not count until they have served: every decision they took was
 // also taken by the serving replicas.
 // Limits: a shard that restarts without a data directory knows only whom it
 // hears; views that disagree on who is known (a shard forgotten after a
@@ -24,24 +24,39 @@ import { RingView, type ShardInfo } from '../lib/kvs/ring_view.js';
 
 export interface QuorumView {
   self: ShardInfo;
-  /** KVS shards this shard hears now (itself excluded). */
+  /** KVS shards that have served (a joiner not yet) that this shard hears now, in whatever state (itself excluded). */
   heard: ShardInfo[];
-  /** KVS shards it knows of but does not hear (went silent, or remembered from before a restart). */
+  /** Shards that have served that it knows of but does not hear (went silent, or remembered from before a restart). */
   silent: ShardInfo[];
   /** The hot-key policy's per-key replication factors. */
   overrides: [string, number][];
 }
 
-const serving = (s: ShardInfo): boolean => s.state !== 'joining';
+/**
+ * The shards `view` hears (itself included) and the shards it knows of,
+ * heard or not. A shard catching up (`joining` again after a pause or a
+ * partition) still counts: leaving it out would cost the others their
+ * majority while it catches up, and send them catching up in turn.
+ */
+function servingShards(view: QuorumView): { heard: Set<string>; known: Map<string, ShardInfo> } {
+  const heard = new Set([view.self, ...view.heard].map((s) => s.id));
+  const known = new Map<string, ShardInfo>();
+  for (const s of [view.self, ...view.heard, ...view.silent]) if (!known.has(s.id)) known.set(s.id, { ...s, state: 'active' });
+  return { heard, known };
+}
+
+/** Whether the shard hears more than half of the serving shards it knows of (itself included). */
+export function hearsMajority(view: QuorumView): boolean {
+  const { heard, known } = servingShards(view);
+  return 2 * heard.size > known.size;
+}
 
 export class DecideQuorum {
   private known: { signature: string; ring: RingView } | undefined;
 
   /** Why the primary may not answer a decide of `key` taken by `holders` (itself included), or undefined when it may. */
   refusal(key: string, holders: string[], view: QuorumView): string | undefined {
-    const heard = new Set([view.self, ...view.heard].filter(serving).map((s) => s.id));
-    const known = new Map<string, ShardInfo>();
-    for (const s of [view.self, ...view.heard, ...view.silent]) if (serving(s) && !known.has(s.id)) known.set(s.id, s);
+    const { heard, known } = servingShards(view);
     if (2 * heard.size > known.size) return undefined;
     const replicas = this.ringOf(known, view.overrides).readReplicas(key).map((s) => s.id);
     const taking = replicas.filter((id) => holders.includes(id));

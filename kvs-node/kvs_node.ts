@@ -36,7 +36,7 @@ import type { Lattice } from '../lib/lattice/index.js';
 import { Membership } from '../lib/membership.js';
 import { kvsMetrics } from '../lib/node_metrics.js';
 import { RateMeter } from '../lib/rate_meter.js';
-import { DecideQuorum, type QuorumView } from './decide_quorum.js';
+import { DecideQuorum, hearsMajority, type QuorumView } from './decide_quorum.js';
 import { Decider } from './decider.js';
 import { GossipQueue } from './gossip.js';
 import { HotKeys } from './hot_keys.js';
@@ -92,6 +92,15 @@ export class KvsNode extends Actor {
   private lastTick = performance.now();
   private awayTimer: NodeJS.Timeout | undefined;
   private catchingUp = false;
+  /**
+   * This shard stopped hearing most of the serving shards it knows of (a
+   * partition cut it off, or it restarted where it heard none of them): the
+   * others may acknowledge writes without it, so it serves no reads until it
+   * hears a majority again and has caught up.
+   */
+  private cutOff = false;
+  /** Shards seen serving (active or leaving), kept while heard or remembered: a joiner counts in a majority only once it has served. */
+  private readonly served = new Set<string>();
   /** Rings before recent changes, until (monotonic ms) their hand-offs should be done. */
   private handoffs: { before: RingView; until: number }[] = [];
   /** Key snapshots of the join pulls in progress, by joiner. */
@@ -212,7 +221,7 @@ export class KvsNode extends Actor {
     // Shards known before a restart count as silent until heard (decide_quorum.ts).
     if (this.knownShards && this.config.dataDir) {
       for (const s of await loadKnownShards(this.config.dataDir)) {
-        if (s.id !== this.id) this.membership.remember({ ...s, kind: 'kvs', startedAt: 0, at: 0, seenAt: 0 });
+        if (s.id !== this.id) this.membership.remember({ ...s, state: 'active', kind: 'kvs', startedAt: 0, at: 0, seenAt: 0 });
       }
     }
     this.membership.follow(this.transport, this.subjects, onBad);
@@ -330,7 +339,23 @@ export class KvsNode extends Actor {
     const now = performance.now();
     const awayMs = now - this.lastTick;
     this.lastTick = now;
-    if (awayMs > this.config.memberTimeoutMs && this.state === 'active' && !this.catchingUp) void this.catchUp(awayMs);
+    if (awayMs > this.config.memberTimeoutMs && this.state === 'active' && !this.catchingUp) {
+      void this.catchUp(`did not run for ${Math.round(awayMs)} ms, longer than the member timeout`);
+    }
+  }
+
+  /** Catches up (catchUp) when this shard hears a majority of the shards it knows again, after it did not. */
+  private watchMajority(): void {
+    // Starting, catching up or leaving: what it hears then says nothing of what it missed while serving.
+    if (this.state !== 'active' || this.catchingUp) return;
+    if (!hearsMajority(this.quorumView())) {
+      if (!this.cutOff) this.log.warn('hears fewer than half of the serving shards it knows of: it will catch up once it hears them');
+      this.cutOff = true;
+      return;
+    }
+    if (!this.cutOff) return;
+    this.cutOff = false;
+    void this.catchUp('heard a majority of the shards it knows again');
   }
 
   /**
@@ -338,9 +363,9 @@ export class KvsNode extends Actor {
    * elsewhere, and reads that reach it anyway are refused), asks every node
    * to announce itself, pulls from its active peers, then serves again.
    */
-  private async catchUp(awayMs: number): Promise<void> {
+  private async catchUp(why: string): Promise<void> {
     this.catchingUp = true;
-    this.log.warn({ awayMs: Math.round(awayMs) }, 'did not run for longer than the member timeout: catching up before serving reads');
+    this.log.warn({ why }, 'catching up before serving reads');
     this.setState('joining');
     try {
       this.transport.publish(this.subjects.membersPing, encodeMessage('ping', {}));
@@ -380,23 +405,30 @@ export class KvsNode extends Actor {
     const before = this.ring.clone();
     if (this.ring.update(shards.values())) this.onRingChange(before);
     this.knownShards?.save(this.knownServing());
+    this.watchMajority();
     if (this.state === 'leaving') for (const s of this.ring.members) if (s.id !== this.id) this.leavePeers.set(s.id, s.state);
   }
 
-  /** What decide_quorum.ts weighs: the shards heard now, and the ones known but silent. */
+  /** What decide_quorum.ts weighs: the shards that have served, heard now or known but silent. */
   private quorumView(): QuorumView {
+    const silent = this.membership.silentMembers('kvs').map(shardInfo);
+    const heard = this.ring.members.filter((s) => s.id !== this.id);
+    // Shards seen serving, while they are heard or remembered (bounded by the membership).
+    for (const s of [...heard, ...silent]) if (s.state !== 'joining') this.served.add(s.id);
+    const around = new Set([...heard, ...silent].map((s) => s.id));
+    for (const id of this.served) if (!around.has(id)) this.served.delete(id);
     return {
       self: { id: this.id, subject: this.subject, state: this.state, replication: this.config.replication },
-      heard: this.ring.members.filter((s) => s.id !== this.id),
-      silent: this.membership.silentMembers('kvs').map(shardInfo),
+      heard: heard.filter((s) => this.served.has(s.id)),
+      silent: silent.filter((s) => this.served.has(s.id)),
       overrides: this.overrides,
     };
   }
 
-  /** The serving shards this one knows of, heard or silent, itself excluded: what a restart should remember. */
+  /** The shards that have served that this one knows of, heard or silent, itself excluded: what a restart should remember. */
   private knownServing(): ShardInfo[] {
     const { heard, silent } = this.quorumView();
-    return [...heard, ...silent].filter((s) => s.state !== 'joining');
+    return [...heard, ...silent];
   }
 
   private setOverrides(overrides: [string, number][]): void {
@@ -555,6 +587,8 @@ export class KvsNode extends Actor {
         if (op.op === 'get') {
           // Joining (starting, or catching up after a pause): what it holds may be old.
           if (this.state === 'joining' && !op.local) throw this.wrongShard(op.key, 'is catching up and serves no reads of');
+          // Cut off from most shards it knows: they may be acknowledging writes it does not see.
+          if (this.cutOff && !op.local) throw new NoCapacity(`shard ${this.id} hears fewer than half of the serving shards it knows of and serves no reads until it hears them again and has caught up`);
           const answer = (): KvsResult => {
             const value = this.store.get(op.key);
             return value === undefined ? {} : { value };

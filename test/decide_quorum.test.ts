@@ -1,5 +1,6 @@
 // The rule a key's primary decides by (kvs-node/decide_quorum.ts): a majority
-// of the serving shards it knows of, or of the key's replicas among them.
+// of the shards it knows of, or of the key's replicas among them. (Which
+// shards count, those that have served, is the shard's: kvs_node.ts.)
 
 import t from 'tap';
 import { RingView, type ShardInfo } from '../lib/kvs/ring_view.js';
@@ -21,9 +22,10 @@ t.test('a majority of the known shards decides; a minority does not', async (t) 
   t.equal(q.refusal('k', ['a'], view('a', [], [])), undefined, 'a shard alone in a cluster of one');
 });
 
-t.test('joiners are not counted: they never served', async (t) => {
+t.test('a shard catching up (joining again) still counts, heard or silent', async (t) => {
   const q = new DecideQuorum();
-  t.equal(q.refusal('k', ['a', 'b', 'j1', 'j2'], view('a', ['b'], ['c'], ['j1', 'j2'])), undefined);
+  t.equal(q.refusal('k', ['a', 'b'], view('a', [], ['c'], ['b'])), undefined, 'b heard while it catches up: two of three');
+  t.match(q.refusal('k', ['a'], view('a', [], ['b', 'c'])), /hears 1 of the 3/);
 });
 
 t.test('short of a majority of the cluster, a majority of the key\'s replicas among the known shards decides', async (t) => {
