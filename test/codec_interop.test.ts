@@ -98,3 +98,9 @@ void t.test('byte strings go out untagged', async (t) => {
   const fromBuffer = decode(Buffer.from(encode({ b: Uint8Array.from([9]) }))) as { b: Uint8Array };
   t.equal(fromBuffer.b.constructor, Uint8Array, 'decoded byte strings are Uint8Array, even from a Buffer (as LMDB gives)');
 });
+
+void t.test('maps and arrays as any encoder may write them', async (t) => {
+  t.strictSame(decode(Uint8Array.from([0xa1, 0x01, ...text('a')])), { 1: 'a' }, 'a map key that is not text becomes text');
+  t.strictSame(decode(Uint8Array.from([0x9f, 0x01, 0x02, 0xff])), [1, 2], 'an indefinite-length array');
+  t.strictSame(decode(Uint8Array.from([0xbf, ...text('a'), 0x01, 0xff])), { a: 1 }, 'an indefinite-length map');
+});
