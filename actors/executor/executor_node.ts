@@ -297,6 +297,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private async invoke(name: string, args: unknown[], deadline: number, invocationId: string, ctx: Omit<Invocation, 'deadline'> = {}): Promise<Uint8Array> {
     const record = await this.functions.get(name, deadline);
     args = await this.resolveReferences(args, deadline);
+    // Past its deadline already (it came late, or waited for its code or
+    // arguments): not started, since cancelling it would cost a worker thread.
+    if (deadline <= Date.now()) throw new DeadlineExceeded(`function ${name} was not started: its deadline had passed`, { data: { name } });
     // The instance's address for cb.send / cb.recv.
     const instance = `${this.id}.${++this.instances}`;
     this.inboxes.open(instance);
