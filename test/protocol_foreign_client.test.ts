@@ -87,6 +87,8 @@ void t.test('a deadline of any width', async (t) => {
   t.equal((await foreign.call('slow', [300], Number.MAX_SAFE_INTEGER)).ok, undefined, '2^53 - 1: as long as possible');
   t.equal(code(await foreign.call('sum', [1, 1], 2n ** 53n)), 'MALFORMED_MESSAGE', '2^53 is no number a deadline can be');
   t.equal(code(await foreign.call('sum', [1, 1], null)), 'MALFORMED_MESSAGE', 'none at all');
+  const dag = await foreign.ask<Record<string, unknown>>('sched', { v: 1, t: 'dag', dag: 'sq_inc', args: { increment: [3] } });
+  t.match(dag, { t: 'err', error: { code: 'MALFORMED_MESSAGE' } }, 'none at all, on a DAG call');
 });
 
 void t.test('envelopes a node does not speak', async (t) => {
@@ -148,6 +150,12 @@ void t.test('the KVS through the hash ring', async (t) => {
   t.equal(wrong.ok.results[0]!.error.code, 'WRONG_SHARD', 'a shard that does not hold the key');
   t.equal((wrong.ok.results[0]!.error.data!['members'] as unknown[]).length, 3, 'says which shards it knows');
 
+  const [first, second] = await foreign.ask<string[]>('writeReplicas', 'forwarded');
+  const value = { $tag: 40501, value: [Date.now() * 1000, 'foreign-w', 'passed on'] };
+  t.same(await foreign.ask('batchAt', first, [{ op: 'put', key: 'forwarded', value }]), { ok: { results: [{}] } }, 'a put sent to one replica, without `ring`');
+  const atSecond = await foreign.ask<{ ok: { results: { value: PlainTag }[] } }>('batchAt', second, [{ op: 'get', key: 'forwarded' }]);
+  t.equal((atSecond.ok.results[0]!.value.value as unknown[])[2], 'passed on', 'is on the other replica once answered');
+
   await client.setReplication('pinned', 3);
   await eventually('the router publishes the pinned factor', async () =>
     (await foreign.ask<{ overrides: [string, number][] }>('replication')).overrides.some(([k, n]) => k === 'pinned' && n === 3),
@@ -168,7 +176,7 @@ void t.test('registering from the foreign client', async (t) => {
 void t.test('membership and status', async (t) => {
   const beats = await foreign.ask<Record<string, unknown>[]>('heartbeats');
   const shard = beats.find((b) => b['kind'] === 'kvs')!;
-  for (const field of ['id', 'kind', 'subject', 'startedAt', 'incarnation', 'at', 'uptimeMs', 'state', 'replication']) t.ok(field in shard, `a shard's heartbeat has ${field}`);
+  for (const field of ['id', 'kind', 'subject', 'startedAt', 'incarnation', 'at', 'uptimeMs', 'state', 'replication', 'keys']) t.ok(field in shard, `a shard's heartbeat has ${field}`);
   t.same(new Set(beats.map((b) => b['kind'])), new Set(['kvs', 'executor', 'router']), 'every kind heartbeats');
   const status = await foreign.ask<{ ok: { router: string; at: number; members: Record<string, unknown>[] } }>('status');
   t.equal(status.ok.router, cluster.router.id, 'a router answers status');
