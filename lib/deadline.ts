@@ -11,9 +11,22 @@ export function deadlineIn(timeoutMs: number = DEFAULT_TIMEOUT_MS): number {
   return Date.now() + timeoutMs;
 }
 
-/** Milliseconds left before `deadline`; throws DeadlineExceeded when none are. */
+/**
+ * Longest a Node timer waits: beyond it, setTimeout fires after 1 ms. A
+ * deadline may lie further ahead (a foreign client may send 2^53 - 1 for
+ * "none"), so every wait derived from one is capped here: a node waits at
+ * most this long for anything (docs/protocol.md, "Deadlines").
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Milliseconds left before `deadline`, at most MAX_TIMER_MS; throws DeadlineExceeded when none are. */
 export function remainingMs(deadline: number, what = 'request'): number {
   const left = deadline - Date.now();
   if (left <= 0) throw new DeadlineExceeded(`${what} passed its deadline`);
-  return left;
+  return Math.min(left, MAX_TIMER_MS);
+}
+
+/** What a timer set to fire at `deadline` should wait: 0 once it has passed, at most MAX_TIMER_MS. */
+export function timerMs(deadline: number): number {
+  return Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now()));
 }

@@ -8,6 +8,8 @@
 // timeout, and the new process knows nothing of the old one's calls. Entries
 // go at their deadline.
 
+import { timerMs } from '../lib/deadline.js';
+
 /** An executor process work was sent to: its id, and which start of it. */
 export interface Placement {
   id: string;
@@ -31,7 +33,7 @@ export class InFlight<T extends Tracked> {
 
   track(item: T): void {
     this.done(item.id);
-    const timer = setTimeout(() => this.expired(this.done(item.id)!), Math.max(0, item.deadline - Date.now()));
+    const timer = setTimeout(() => this.expired(this.done(item.id)!), timerMs(item.deadline));
     timer.unref();
     this.items.set(item.id, { item, timer });
   }

@@ -24,6 +24,7 @@ import { SchedulerPolicy } from './scheduler_policy.js';
 import { InFlight, type Placement, type Tracked } from './in_flight.js';
 import { referencedKeys } from '../lib/reference.js';
 import { CALLS_DONE } from '../lib/call_protocol.js';
+import { remainingMs } from '../lib/deadline.js';
 import { routerMetrics } from '../lib/node_metrics.js';
 import { RateMeter } from '../lib/rate_meter.js';
 
@@ -140,9 +141,11 @@ export class RouterNode extends Actor {
   }
 
   private async forward(msg: Envelope, ctx: MessageContext): Promise<unknown> {
-    str(msg, 'fn');
+    const fn = str(msg, 'fn');
     this.taken.add();
     const deadline = num(msg, 'deadline');
+    // Already over (a clock behind, a deadline sent as a small integer): answered at once, never run.
+    remainingMs(deadline, `the call of ${fn}`);
     const target = (await this.executors(deadline)).pick(referencedKeys(arr(msg, 'args')));
     const { v: _v, t: _t, ...fields } = msg;
     const id = typeof fields['id'] === 'string' ? fields['id'] : newId('inv-');
@@ -222,6 +225,7 @@ export class RouterNode extends Actor {
     if (ctx.reply === undefined) throw new MalformedMessage('a DAG call needs a reply subject');
     this.taken.add();
     const deadline = num(msg, 'deadline');
+    remainingMs(deadline, `the call of DAG ${str(msg, 'dag')}`);
     const args = obj(msg['args'] ?? {}, 'DAG arguments');
     const dag = await this.dags.get(str(msg, 'dag'), deadline);
     for (const [fn, list] of Object.entries(args)) {

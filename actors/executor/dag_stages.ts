@@ -3,6 +3,7 @@
 // itself (another executor can be quicker than the router), so both are
 // kept until the call's deadline and then dropped.
 
+import { timerMs } from '../../lib/deadline.js';
 import type { Stage } from '../../lib/dag_protocol.js';
 import type { VectorClock } from '../../lib/lattice/index.js';
 import type { CarriedTransaction } from './transaction.js';
@@ -55,7 +56,7 @@ export class DagStages {
     const key = `${id}/${fn}`;
     let w = this.waiting.get(key);
     if (!w) {
-      const timer = setTimeout(() => this.waiting.delete(key), Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(() => this.waiting.delete(key), timerMs(deadline));
       timer.unref();
       this.waiting.set(key, (w = { inputs: new Map(), pins: new Map(), deps: new Map(), txs: [], timer }));
     }

@@ -12,7 +12,7 @@ import { KvsClient } from '../../lib/client/kvs_client.js';
 import { arr, decode, encode, num, obj, str } from '../../lib/codec/index.js';
 import type { ExecutorConfig } from '../../lib/config.js';
 import { Closed, DeadlineExceeded, InvalidArgument, MalformedMessage, asCloudburstError, errorFromWire } from '../../lib/errors.js';
-import { remainingMs } from '../../lib/deadline.js';
+import { remainingMs, timerMs } from '../../lib/deadline.js';
 import { newId } from '../../lib/ids.js';
 import { FN_MESSAGE, FUNCTIONS, type FunctionRecord } from '../../lib/function_record.js';
 import { DAG_RESULT, DAG_STAGE, PIN_GET, checkModes, parseConsistency, parseDeps, parsePins, parseStage, type Stage } from '../../lib/dag_protocol.js';
@@ -298,12 +298,15 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private async invoke(name: string, args: unknown[], deadline: number, invocationId: string, ctx: Omit<Invocation, 'deadline'> = {}): Promise<Uint8Array> {
     const record = await this.functions.get(name, deadline);
     args = await this.resolveReferences(args, deadline);
+    // Past its deadline already (it came late, or waited for its code or
+    // arguments): not started, since cancelling it would cost a worker thread.
+    if (deadline <= Date.now()) throw new DeadlineExceeded(`function ${name} was not started: its deadline had passed`, { data: { name } });
     // The instance's address for cb.send / cb.recv.
     const instance = `${this.id}.${++this.instances}`;
     this.inboxes.open(instance);
     this.live.set(instance, { ...ctx, deadline });
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), deadline - Date.now());
+    const timer = setTimeout(() => abort.abort(), timerMs(deadline));
     const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), reads: workerReads(ctx) };
     this.running++;
     const measured = this.calls?.call(name);
@@ -395,7 +398,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
         if (value instanceof Error) reject(value);
         else resolve(value);
       };
-      const timer = setTimeout(() => settle(new DeadlineExceeded(`the future ${ref.key} did not resolve before the deadline`)), deadline - Date.now());
+      const timer = setTimeout(() => settle(new DeadlineExceeded(`the future ${ref.key} did not resolve before the deadline`)), timerMs(deadline));
       const watch = this.kvs.watch([ref.key], (_key, value) => settle(value));
       // It may have been stored between the first read and the watch.
       this.kvs.get(ref.key, { deadline }).then(

@@ -5,6 +5,7 @@
 // unclaimed, for INBOX_TTL_MS. Each holds at most INBOX_LIMIT messages; a
 // send to a full inbox is refused, so a sender learns of it.
 
+import { timerMs } from '../../lib/deadline.js';
 import { DeadlineExceeded, NoCapacity } from '../../lib/errors.js';
 
 export const INBOX_LIMIT = 1024;
@@ -59,7 +60,7 @@ export class Inboxes {
       const timer = setTimeout(() => {
         box.waiter = undefined;
         reject(new DeadlineExceeded(`no message reached ${id} in time`));
-      }, Math.max(0, deadline - Date.now()));
+      }, timerMs(deadline));
       box.waiter = (m) => {
         clearTimeout(timer);
         if (m) resolve(m);

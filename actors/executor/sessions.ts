@@ -3,6 +3,7 @@
 // of that key in the same call gets that version, here or, from another
 // executor, by asking this one (`pin.get`). Pins go at the call's deadline.
 
+import { timerMs } from '../../lib/deadline.js';
 import { DeadlineExceeded } from '../../lib/errors.js';
 import type { Lattice } from '../../lib/lattice/index.js';
 
@@ -31,7 +32,7 @@ export class PinnedVersions {
   pin(session: string, key: string, value: Lattice | undefined, deadline: number): void {
     let s = this.sessions.get(session);
     if (!s) {
-      const timer = setTimeout(() => this.sessions.delete(session), Math.max(0, deadline - Date.now()));
+      const timer = setTimeout(() => this.sessions.delete(session), timerMs(deadline));
       timer.unref();
       this.sessions.set(session, (s = { values: new Map(), timer }));
     }

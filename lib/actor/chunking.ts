@@ -22,6 +22,7 @@
 // transfer and by the deadline in time.
 
 import { encodeMessage, num, str, type Envelope } from '../codec/index.js';
+import { timerMs } from '../deadline.js';
 import { DeadlineExceeded, MalformedMessage, PayloadTooLarge } from '../errors.js';
 import { newId } from '../ids.js';
 
@@ -155,9 +156,6 @@ export class Incoming {
 
 type Ending = 'finished' | 'expired' | 'aborted';
 
-/** Longest a timer can wait (setTimeout fires at once beyond it). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /**
  * The transfers a node is in the middle of, by id, each dropped at its
  * deadline. Remembers how the last few ended, so a late piece gets a precise
@@ -176,7 +174,7 @@ export class TransferTable<T> {
 
   open(id: string, deadline: number, value: T): void {
     if (this.live.has(id) || this.ended.has(id)) throw new MalformedMessage(`transfer ${id} was already started`);
-    const timer = setTimeout(() => this.end(id, 'expired'), Math.min(MAX_TIMER_MS, Math.max(0, deadline - Date.now())));
+    const timer = setTimeout(() => this.end(id, 'expired'), timerMs(deadline));
     timer.unref();
     this.live.set(id, { value, timer });
   }

@@ -6,11 +6,19 @@
 // pooled buffer that the next call reuses, so results are copied; and decoded
 // byte strings are views into the source (a NATS read buffer) unless
 // `copyBuffers` is set.
+//
+// And two of its habits that a client in another language would trip on
+// (docs/protocol.md): cbor-x wraps byte strings in tag 64 (a typed array),
+// which is turned off, so they go out as plain byte strings; and it decodes
+// every 8-byte integer as a BigInt, though a standard encoder writes any
+// integer of 2^32 or more that way, so integers are made numbers again
+// wherever that is exact (integers.ts).
 
 import { Encoder, addExtension } from 'cbor-x';
 import { MalformedMessage, PayloadTooLarge, UnknownMessageType } from '../errors.js';
 import { LATTICE_TYPES, type Lattice } from '../lattice/index.js';
 import { REFERENCE_TAG, Ref } from '../reference.js';
+import { bignum, exactIntegers, mayHoldBigInts } from './integers.js';
 
 /** Version of the message envelope; a node answers others with UnknownMessageType. */
 export const PROTOCOL_VERSION = 1;
@@ -18,12 +26,20 @@ export const PROTOCOL_VERSION = 1;
 /** NATS's default max_payload; the real limit comes from the server's INFO. */
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
+/**
+ * Whether the message being decoded may hold BigInts to turn into numbers.
+ * True outside decode(), so a lattice decoded by cbor-x called directly
+ * (tests do) is still checked.
+ */
+let bigIntsPossible = true;
+
 for (const type of LATTICE_TYPES) {
   addExtension({
     Class: type.cls,
     tag: type.tag,
     encode: (instance: Lattice, encode: (data: unknown) => Uint8Array) => encode(instance.toData()),
-    decode: (data: unknown) => type.fromData(data),
+    // A lattice is built inside cbor-x's decode, before decode() below sees the result.
+    decode: (data: unknown) => type.fromData(bigIntsPossible ? exactIntegers(data) : data),
   });
 }
 
@@ -34,7 +50,13 @@ addExtension({
   decode: (data: unknown) => Ref.fromData(data),
 });
 
-const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+// Decode only (BigInts are encoded natively): cbor-x's typings ask for a
+// Class and an encoder, which it does not need when Class is absent.
+for (const [tag, negative] of [[2, false], [3, true]] as const) {
+  addExtension({ tag, decode: bignum(negative) } as unknown as Parameters<typeof addExtension>[0]);
+}
+
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, copyBuffers: true, tagUint8Array: false });
 
 /** Encodes any value (lattices included) to bytes the caller owns. */
 export function encode(value: unknown, maxBytes = Infinity): Uint8Array {
@@ -60,11 +82,19 @@ export function decode(bytes: Uint8Array, maxBytes = Infinity): unknown {
     });
   }
   if (bytes.byteLength === 0) throw new MalformedMessage('empty message');
+  // Byte strings decode as the source's class: a Buffer (LMDB gives them)
+  // would make them Buffers, so the decoder reads a plain view of it.
+  const source = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  bigIntsPossible = mayHoldBigInts(source);
   try {
-    return cbor.decode(bytes);
+    const value: unknown = cbor.decode(source);
+    // Inside the try: a cyclic value (cbor-x's shared-reference tags) overflows the stack, a RangeError.
+    return bigIntsPossible ? exactIntegers(value) : value;
   } catch (err) {
     if (err instanceof MalformedMessage) throw err;
     throw new MalformedMessage(`not valid CBOR: ${(err as Error).message}`, { cause: err });
+  } finally {
+    bigIntsPossible = true;
   }
 }
 
