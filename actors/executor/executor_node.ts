@@ -22,9 +22,10 @@ import { DagStages, type Upstream } from './dag_stages.js';
 import { RegistryCache } from '../../lib/registry_cache.js';
 import { answerState, type Invocation, type InvocationHost } from './state_bridge.js';
 import { PinnedVersions, addDependency, type Session } from './sessions.js';
-import { EffectLog, LOG_RETENTION_MS, logKey } from './effect_log.js';
+import { EffectLog, logKey } from './effect_log.js';
+import { executorTiming, type ExecutorTiming } from './executor_timing.js';
 import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
-import { FinishedTransactions, MarkedKeys, TX_TIMING, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
+import { FinishedTransactions, MarkedKeys, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
@@ -82,6 +83,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   /** The last causal version stamp each worker thread wrote (see writeCausal). */
   private readonly causalStamps = new Map<string, number>();
   private readonly calls: ReturnType<typeof executorMetrics> | undefined;
+  private readonly timing: ExecutorTiming = executorTiming();
 
   constructor(opts: ActorOptions, config: Pick<ExecutorConfig, 'threads' | 'minThreads' | 'cacheBytes'>) {
     super(opts);
@@ -89,7 +91,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'cache refresh failed') });
     this.state = new ExecutorState(this.kvs, config.cacheBytes);
     this.done = new DoneNotices(this.transport);
-    this.deletes = new DelayedDeletes(this.kvs, LOG_RETENTION_MS / 10);
+    this.deletes = new DelayedDeletes(this.kvs, Math.min(this.timing.logRetentionMs, this.timing.tx.retentionMs) / 10);
     this.line = new MainStateLine(
       this.id,
       async (req) => {
@@ -251,7 +253,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
    * writes and so must be a transaction of its own.
    */
   private transaction(id: string, once: boolean): Transaction {
-    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.deletes, this.marked, TX_TIMING, this.txClock, this.finished);
+    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.deletes, this.marked, this.timing.tx, this.txClock, this.finished);
   }
 
   /**
@@ -289,7 +291,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     if (tx && !passedOn) await tx.commit(deadline, log && tx.writing ? ((await decided('commit', () => tx.now())) as number) : undefined, wrote);
     else if (tx && log) tx.adopt((await decided('tx', () => tx.carried())) as CarriedTransaction);
     if (!log) return result;
-    this.deletes.at(logKey(requestId), Date.now() + LOG_RETENTION_MS);
+    this.deletes.at(logKey(requestId), Date.now() + this.timing.logRetentionMs);
     return (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
   }
 

@@ -54,6 +54,7 @@ import { MalformedMessage, TransactionConflict } from '../../lib/errors.js';
 import { LWWPair, MapLattice, MaxIntLattice, SetLattice, isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
 import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
+import { stopCommitAt } from './test_hooks.js';
 
 const versionKey = (tx: string, key: string): string => `${RESERVED_PREFIX}ver/${tx}/${key}`;
 const commitKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}`;
@@ -453,10 +454,12 @@ export class Transaction {
     const copies = keys.length > 1;
     if (copies) await Promise.all([...keys.map(async (k) => this.kvs.put(versionKey(this.id, k), await version(k), deadline)), ...marksAndRecord()]);
     else await version(keys[0]!);
+    await stopCommitAt('versions', this.id);
     await Promise.all([
       ...keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), deadline)),
       ...(copies ? [] : marksAndRecord()),
     ]);
+    await stopCommitAt('indexed', this.id);
     await Promise.all(keys.map((k) => this.kvs.put(k, writes.get(k)!, deadline)));
     for (const k of keys) written?.(k, writes.get(k)!);
     // Not awaited: if it is lost, a reader writes the plain keys again (the same stamps: no change).
