@@ -51,13 +51,11 @@
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
 import { MalformedMessage, TransactionConflict } from '../../lib/errors.js';
-import { LWWPair, MapLattice, MaxIntLattice, SetLattice, isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
+import { LWWPair, MapLattice, MaxIntLattice, isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
 import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
-import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
 import { stopCommitAt } from './test_hooks.js';
+import { DONE, commitKey, doneKey, epochOf, indexEntry, indexKey, markKey, parseIndexEntry, versionKey, type Indexed } from './tx_keys.js';
 
-const versionKey = (tx: string, key: string): string => `${RESERVED_PREFIX}ver/${tx}/${key}`;
-const commitKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}`;
 /**
  * Version indexes are kept per epoch of commit time, so old ones can be
  * deleted whole (a map lattice only grows). A reader looks at this epoch's
@@ -131,19 +129,19 @@ const SYSTEM_CLOCK = new TxClock();
 
 /** Index epochs on `timing`'s clock: which one a commit time (µs) falls in, and which are kept. */
 class Epochs {
-  private readonly epochUs: number;
+  private readonly epochMs: number;
   private readonly kept: number;
 
   constructor(
     timing: TxTiming,
     private readonly clock: TxClock,
   ) {
-    this.epochUs = timing.epochMs * 1000;
+    this.epochMs = timing.epochMs;
     this.kept = Math.ceil(timing.retentionMs / timing.epochMs);
   }
 
   of(tsUs: number): number {
-    return Math.floor(tsUs / this.epochUs);
+    return epochOf(tsUs, this.epochMs);
   }
 
   now(): number {
@@ -167,47 +165,6 @@ class Epochs {
 
 /** How many older epochs' indexes a read fetches at first when it looks past its window; each next fetch twice as many. */
 const OLDER_EPOCHS_FIRST = 4;
-const indexKey = (key: string, epoch: number): string => `${RESERVED_PREFIX}idx/${key}/${epoch}`;
-/**
- * Marks a key some transaction has written (set before its index entry; one
- * small key per key ever written atomically, kept): it holds the latest
- * epoch a commit indexed the key in.
- */
-const markKey = (key: string): string => `${RESERVED_PREFIX}idx/${key}/latest`;
-/**
- * Set once a transaction's plain keys are all written (after them, by its
- * committer or by a reader that finished it). Without it, a reader that
- * reads an old version of the transaction writes its plain keys again: the
- * committer may have died after indexing it, and once its index epoch ages
- * out of readers' reach, the plain keys are all that is left of it.
- */
-const doneKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}/done`;
-const DONE = new MaxIntLattice(1);
-
-interface Commit {
-  ts: number;
-  keys: string[];
-}
-
-/** A transaction as a key's index lists it: when it committed, what it wrote, and its version of the key. */
-interface Indexed extends Commit {
-  version: Lattice;
-}
-
-const indexEntry = (ts: number, keys: string[], version: Lattice): MapLattice<Lattice> =>
-  new MapLattice<Lattice>([
-    ['ts', new MaxIntLattice(ts)],
-    ['keys', new SetLattice(keys)],
-    ['version', version],
-  ]);
-
-function parseIndexEntry(entry: Lattice): Indexed | undefined {
-  if (!(entry instanceof MapLattice)) return undefined;
-  const [ts, keys, version] = (['ts', 'keys', 'version'] as const).map((field) => (entry as MapLattice<Lattice>).get(field));
-  if (!(ts instanceof MaxIntLattice) || !(keys instanceof SetLattice) || !version) return undefined;
-  return { ts: ts.value, keys: [...(keys.reveal() as ReadonlySet<string>)], version };
-}
-
 /** Names an executor remembers, the oldest forgotten past `max`. */
 class BoundedNames {
   private readonly names = new Set<string>();
