@@ -9,6 +9,7 @@ import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
 import { deadlineIn } from '../lib/deadline.js';
 import { DelayedDeletes } from '../lib/kvs/delayed_deletes.js';
+import type { BucketTiming } from '../lib/kvs/time_buckets.js';
 import { LWWPair, type Lattice } from '../lib/lattice/index.js';
 import { RESERVED_PREFIX } from '../lib/reserved_keys.js';
 import { subjectsFor } from '../lib/subjects.js';
@@ -21,15 +22,18 @@ import { TransactionConflict } from '../lib/errors.js';
 
 const TIMING: TxTiming = { epochMs: 100, retentionMs: 5_000 };
 
-async function setUp(t: Test, timing = TIMING, deletesEveryMs = 60_000) {
+/** Buckets of 100 ms, swept 300 ms after they end. */
+const BUCKETS: BucketTiming = { bucketMs: 100, shards: 2, delayMs: 300, lookbackMs: 60_000, everyMs: 50, giveUpMs: 60_000 };
+
+async function setUp(t: Test, timing = TIMING) {
   const nats = await startNats(t);
   const shard = await startShard(nats.url);
   const transport = await NatsTransport.connect({ servers: nats.url });
   const kvs = new KvsClient(transport, subjectsFor());
-  const deletes = new DelayedDeletes(kvs, deletesEveryMs);
+  const deletes = new DelayedDeletes(kvs, BUCKETS);
   const marked = new MarkedKeys();
   t.teardown(async () => {
-    deletes.close();
+    await deletes.close();
     kvs.close();
     await transport.close();
     await shard.stop();
@@ -173,9 +177,9 @@ t.test('a transaction whose committer died after indexing it and before its plai
     msg['t'] === KVS_BATCH && (msg['ops'] as { op: string; key: string }[]).some((op) => op.op === 'put' && !op.key.startsWith(RESERVED_PREFIX));
   const connection = new DyingTransport(await NatsTransport.connect({ servers: nats.url }), plainWrite);
   const committerKvs = new KvsClient(connection, subjectsFor());
-  const committerDeletes = new DelayedDeletes(committerKvs, 60_000);
+  const committerDeletes = new DelayedDeletes(committerKvs, BUCKETS);
   t.teardown(async () => {
-    committerDeletes.close();
+    await committerDeletes.close().catch(() => undefined);
     committerKvs.close();
     await connection.close().catch(() => undefined);
   });
@@ -199,7 +203,7 @@ t.test('a transaction whose committer died after indexing it and before its plai
 t.test('a reader slower than retention never reads a key its floor transaction wrote as absent', async (t) => {
   // Kept for 500 ms, and deleted then: the reader outlives the versions it needs.
   const timing: TxTiming = { epochMs: 100, retentionMs: 500 };
-  const { kvs, begin, commit, read, deadline } = await setUp(t, timing, 50);
+  const { kvs, begin, commit, read, deadline } = await setUp(t, timing);
   const gone = (tx: string, key: string) => async () => (await kvs.get(`${RESERVED_PREFIX}ver/${tx}/${key}`, { deadline: deadline(), all: true })) === undefined;
 
   await commit('both', { a: 1, b: 1 });

@@ -91,7 +91,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'cache refresh failed') });
     this.state = new ExecutorState(this.kvs, config.cacheBytes);
     this.done = new DoneNotices(this.transport);
-    this.deletes = new DelayedDeletes(this.kvs, Math.min(this.timing.logRetentionMs, this.timing.tx.retentionMs) / 10);
+    this.deletes = new DelayedDeletes(this.kvs, this.timing.deletes, (err, what) => this.log.debug({ err, what }, 'delayed deletes: failed; tried again'));
     this.line = new MainStateLine(
       this.id,
       async (req) => {
@@ -170,7 +170,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   protected override async onStop(): Promise<void> {
-    this.deletes.close();
+    await this.deletes.close();
     this.line.close();
     this.state.close();
     this.kvs.close();
@@ -276,6 +276,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
     passedOn = false,
   ): Promise<Uint8Array> {
     const log = once ? await EffectLog.open(this.kvs, requestId, deadline) : undefined;
+    // Filed as the attempt starts (every attempt does), so that a call that
+    // throws, or whose executor dies, does not leave its log for good.
+    if (log) this.deletes.at(logKey(requestId), deadline + this.timing.logRetentionMs);
     const logged = await log?.logged('result', deadline);
     if (log && logged) {
       const carried = await log.logged('tx', deadline);
@@ -291,7 +294,6 @@ export class ExecutorNode extends Actor implements InvocationHost {
     if (tx && !passedOn) await tx.commit(deadline, log && tx.writing ? ((await decided('commit', () => tx.now())) as number) : undefined, wrote);
     else if (tx && log) tx.adopt((await decided('tx', () => tx.carried())) as CarriedTransaction);
     if (!log) return result;
-    this.deletes.at(logKey(requestId), Date.now() + this.timing.logRetentionMs);
     return (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
   }
 

@@ -1,18 +1,32 @@
-// How long an executor keeps what it writes for readers and retries, in one
-// object: the defaults, unless a test set CB_TEST_TIMING (test_hooks.ts).
+// How long an executor keeps what it writes for readers and retries, and
+// when it sweeps what is due, in one object: the defaults, unless a test
+// set CB_TEST_TIMING (test_hooks.ts). Every executor of a cluster must run
+// on the same timing: each sweeps buckets the others file into.
 
+import { DELETE_TIMING } from '../../lib/kvs/delayed_deletes.js';
+import type { BucketTiming } from '../../lib/kvs/time_buckets.js';
 import { LOG_RETENTION_MS } from './effect_log.js';
 import { timingOverrides } from './test_hooks.js';
 import { TX_TIMING, type TxTiming } from './transaction.js';
 
 export interface ExecutorTiming {
   tx: TxTiming;
-  /** How long an exactly-once call's log is kept for retries to find. */
+  /** How long an exactly-once call's log is kept for retries to find (after its attempt's deadline). */
   logRetentionMs: number;
+  /** Buckets of keys due for deletion (lib/kvs/delayed_deletes.ts). */
+  deletes: BucketTiming;
 }
 
-const TX_FIELDS = ['epochMs', 'retentionMs', 'finishAfterMs'] as const;
-const OWN_FIELDS = ['logRetentionMs'] as const;
+/** The names CB_TEST_TIMING may set, and where each goes. */
+const OVERRIDES: Record<string, (t: ExecutorTiming, ms: number) => void> = {
+  epochMs: (t, ms) => (t.tx.epochMs = ms),
+  retentionMs: (t, ms) => (t.tx.retentionMs = ms),
+  finishAfterMs: (t, ms) => (t.tx.finishAfterMs = ms),
+  logRetentionMs: (t, ms) => (t.logRetentionMs = ms),
+  deleteBucketMs: (t, ms) => (t.deletes.bucketMs = ms),
+  deleteGraceMs: (t, ms) => (t.deletes.delayMs = ms),
+  sweepEveryMs: (t, ms) => (t.deletes.everyMs = ms),
+};
 
 /**
  * The defaults with the overrides given (CB_TEST_TIMING's unless told).
@@ -20,12 +34,11 @@ const OWN_FIELDS = ['logRetentionMs'] as const;
  * against builds from before a setting existed.
  */
 export function executorTiming(overrides: Record<string, unknown> = timingOverrides()): ExecutorTiming {
-  const tx: TxTiming = { ...TX_TIMING };
-  const timing: ExecutorTiming = { tx, logRetentionMs: LOG_RETENTION_MS };
+  const timing: ExecutorTiming = { tx: { ...TX_TIMING }, logRetentionMs: LOG_RETENTION_MS, deletes: { ...DELETE_TIMING } };
   for (const [field, value] of Object.entries(overrides)) {
+    if (!(field in OVERRIDES)) continue;
     if (typeof value !== 'number' || !(value >= 0)) throw new Error(`timing override ${field} must be a number of ms, not ${JSON.stringify(value)}`);
-    if ((TX_FIELDS as readonly string[]).includes(field)) tx[field as (typeof TX_FIELDS)[number]] = value;
-    else if ((OWN_FIELDS as readonly string[]).includes(field)) timing[field as (typeof OWN_FIELDS)[number]] = value;
+    OVERRIDES[field]!(timing, value);
   }
   return timing;
 }
