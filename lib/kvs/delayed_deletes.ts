@@ -51,7 +51,9 @@ export class DelayedDeletes {
       this.pending.delete(oldest!);
       this.onError(new Error(`more than ${MAX_PENDING} deletes wait to be filed: ${oldest} will not be deleted`), 'filing delayed deletes');
     }
-    if (!this.closed) this.timer ??= setTimeout(() => this.fileTaken(), FILE_EVERY_MS);
+    if (this.closed || this.timer) return;
+    this.timer = setTimeout(() => this.fileTaken(), FILE_EVERY_MS);
+    this.timer.unref();
   }
 
   /** Files `keys` for deletion at `when` or after; resolves once the KVS holds the filing. */
