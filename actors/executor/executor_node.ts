@@ -25,6 +25,8 @@ import { PinnedVersions, addDependency, type Session } from './sessions.js';
 import { EffectLog, logKey } from './effect_log.js';
 import { executorTiming, type ExecutorTiming } from './executor_timing.js';
 import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
+import { CommitIntents } from './commit_intents.js';
+import { Collector } from './collector.js';
 import { FinishedTransactions, MarkedKeys, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
@@ -67,6 +69,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private readonly live = new Map<string, Invocation>();
   private readonly pinned = new PinnedVersions();
   private readonly deletes: DelayedDeletes;
+  /** Where this executor's commits file their intents, and what finishes or rolls back every executor's commits from them. */
+  private readonly intents: CommitIntents;
+  private readonly collector: Collector;
   /** Keys seen marked by a transaction, shared by every transaction here. */
   private readonly marked = new MarkedKeys();
   /** Transactions seen done, shared likewise (a reader finishes an old one it reads, once per executor). */
@@ -92,6 +97,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.state = new ExecutorState(this.kvs, config.cacheBytes);
     this.done = new DoneNotices(this.transport);
     this.deletes = new DelayedDeletes(this.kvs, this.timing.deletes, (err, what) => this.log.debug({ err, what }, 'delayed deletes: failed; tried again'));
+    this.intents = new CommitIntents(this.kvs, this.timing.intents);
+    this.collector = new Collector(this.kvs, this.intents, this.deletes, this.timing.tx, this.log);
     this.line = new MainStateLine(
       this.id,
       async (req) => {
@@ -170,6 +177,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   protected override async onStop(): Promise<void> {
+    this.collector.close();
     await this.deletes.close();
     this.line.close();
     this.state.close();
@@ -253,7 +261,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
    * writes and so must be a transaction of its own.
    */
   private transaction(id: string, once: boolean): Transaction {
-    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.deletes, this.marked, this.timing.tx, this.txClock, this.finished);
+    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.intents, this.marked, this.timing.tx, this.txClock, this.finished);
   }
 
   /**
