@@ -19,6 +19,9 @@ import { subjectsFor } from '../lib/subjects.js';
 import { startNats } from './fixtures/nats.js';
 import { startShard } from './fixtures/cluster.js';
 import { DyingTransport } from './fixtures/dying_transport.js';
+import { ForwardingTransport } from './fixtures/forwarding_transport.js';
+import { decodeMessage } from '../lib/codec/codec.js';
+import type { Transport } from '../lib/actor/transport.js';
 import { eventually } from './fixtures/eventually.js';
 import { KVS_BATCH } from '../lib/kvs/protocol.js';
 import { TransactionConflict } from '../lib/errors.js';
@@ -206,6 +209,41 @@ t.test('a transaction whose committer died after indexing it and before its plai
   await epochsPass(timing.retentionMs / timing.epochMs + 1, timing.epochMs);
   const later = begin('later');
   t.same([await read(later, 'x'), await read(later, 'y')], [1, 1], 'past retention its writes are still there, in the plain keys');
+});
+
+/** A connection on which KVS batches that put a version copy go out `delayMs` late. */
+class SlowCopies extends ForwardingTransport {
+  constructor(
+    inner: Transport,
+    private readonly delayMs: number,
+  ) {
+    super(inner);
+  }
+
+  override async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const msg = decodeMessage(data) as Record<string, unknown>;
+    const copies = msg['t'] === KVS_BATCH && (msg['ops'] as { op: string; key: string }[]).some((op) => op.op === 'put' && op.key.startsWith(`${RESERVED_PREFIX}ver/`));
+    if (copies) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    return super.request(subject, data, timeoutMs);
+  }
+}
+
+t.test('a committer that does not reach its index within its commit window commits nothing, and says so', async (t) => {
+  const timing: TxTiming = { epochMs: 100, retentionMs: 5_000, commitWindowMs: 200 };
+  const { nats, kvs, begin, read, deadline } = await setUp(t, timing);
+  const connection = new SlowCopies(await NatsTransport.connect({ servers: nats.url }), 400);
+  const committerKvs = new KvsClient(connection, subjectsFor());
+  t.teardown(async () => {
+    committerKvs.close();
+    await connection.close();
+  });
+  const late = new Transaction('late', committerKvs, intentsOn(committerKvs, timing), new MarkedKeys(), timing);
+  late.write('w1', LWWPair.now(1, 'late'));
+  late.write('w2', LWWPair.now(1, 'late'));
+  await t.rejects(late.commit(deadline()), TransactionConflict, 'its copies took longer than its window: a typed error to call again');
+  t.not(await kvs.get(`${RESERVED_PREFIX}ver/late/w1`, { deadline: deadline(), all: true }), undefined, 'its versions were written');
+  const reader = begin('reader');
+  t.same([await read(reader, 'w1'), await read(reader, 'w2')], [undefined, undefined], 'and never indexed: readers see nothing of it');
 });
 
 t.test('a reader slower than retention never reads a key its floor transaction wrote as absent', async (t) => {

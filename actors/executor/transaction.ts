@@ -407,9 +407,9 @@ export class Transaction {
     // last) without looking at the index first. So is the commit's intent,
     // by which the collector finds the commit if this committer dies.
     const versions = new Map<string, Lattice>();
-    const version = async (k: string, by: number): Promise<Lattice> => {
+    const version = async (k: string): Promise<Lattice> => {
       const write = writes.get(k)!;
-      const installed = write instanceof LWWPair ? undefined : await this.kvs.get(k, { deadline: by });
+      const installed = write instanceof LWWPair ? undefined : await this.kvs.get(k, { deadline });
       versions.set(k, installed ? mergeLattices(installed, write) : write);
       return versions.get(k)!;
     };
@@ -418,17 +418,18 @@ export class Transaction {
       this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), by),
     ];
     const copies = keys.length > 1;
-    // Past its commit window the collector may find the commit unindexed and
-    // leave it rolled back: every index entry is sent before, or none is.
+    // The commit window: past it, the collector may find the commit
+    // unindexed and leave it rolled back, so every index entry is sent
+    // before its end, or none is.
     const indexBy = Date.now() + (this.timing.commitWindowMs ?? COMMIT_WINDOW_MS);
-    const by = Math.min(deadline, indexBy);
-    const intent = this.intents.record({ tx: this.id, ts, keys }, by);
-    if (copies) await Promise.all([intent, ...keys.map(async (k) => this.kvs.put(versionKey(this.id, k), await version(k, by), by)), ...marksAndRecord(by)]);
-    else await Promise.all([intent, version(keys[0]!, by)]);
+    const intent = this.intents.record({ tx: this.id, ts, keys }, deadline);
+    if (copies) await Promise.all([intent, ...keys.map(async (k) => this.kvs.put(versionKey(this.id, k), await version(k), deadline)), ...marksAndRecord(deadline)]);
+    else await Promise.all([intent, version(keys[0]!)]);
     await stopCommitAt('versions', this.id);
     if (Date.now() >= indexBy) {
-      throw new TransactionConflict(`transaction ${this.id} took longer than its commit window to reach its index; nothing was committed; call again`);
+      throw new TransactionConflict(`transaction ${this.id} did not reach its index within its commit window; nothing was committed; call again`);
     }
+    const by = Math.min(deadline, indexBy);
     await Promise.all([
       ...keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), by)),
       ...(copies ? [] : marksAndRecord(by)),
