@@ -422,9 +422,12 @@ export class Transaction {
     // unindexed and leave it rolled back, so every index entry is sent
     // before its end, or none is.
     const indexBy = Date.now() + (this.timing.commitWindowMs ?? COMMIT_WINDOW_MS);
-    const intent = this.intents.record({ tx: this.id, ts, keys }, deadline);
-    if (copies) await Promise.all([intent, ...keys.map(async (k) => this.kvs.put(versionKey(this.id, k), await version(k), deadline)), ...marksAndRecord(deadline)]);
-    else await Promise.all([intent, version(keys[0]!)]);
+    // The intent is asked for last: the KVS client sends what is asked for
+    // in one go as one batch, and the copies wait a microtask for their
+    // versions; asked for first, it went out alone ahead of them.
+    const fileIntent = () => this.intents.record({ tx: this.id, ts, keys }, deadline);
+    if (copies) await Promise.all([...keys.map(async (k) => this.kvs.put(versionKey(this.id, k), await version(k), deadline)), ...marksAndRecord(deadline), fileIntent()]);
+    else await Promise.all([version(keys[0]!), fileIntent()]);
     await stopCommitAt('versions', this.id);
     if (Date.now() >= indexBy) {
       throw new TransactionConflict(`transaction ${this.id} did not reach its index within its commit window; nothing was committed; call again`);
