@@ -246,6 +246,43 @@ t.test('a committer that does not reach its index within its commit window commi
   t.same([await read(reader, 'w1'), await read(reader, 'w2')], [undefined, undefined], 'and never indexed: readers see nothing of it');
 });
 
+/** A connection that counts the KVS batches sent on it, and the ops in them. */
+class CountedBatches extends ForwardingTransport {
+  batches = 0;
+  ops = 0;
+
+  override request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const msg = decodeMessage(data) as Record<string, unknown>;
+    if (msg['t'] === KVS_BATCH) {
+      this.batches++;
+      this.ops += (msg['ops'] as unknown[]).length;
+    }
+    return super.request(subject, data, timeoutMs);
+  }
+}
+
+t.test("a commit's intent costs one more op: in the first step's batch for two keys, a batch of its own for one", async (t) => {
+  const { nats, kvs, deadline } = await setUp(t);
+  const connection = new CountedBatches(await NatsTransport.connect({ servers: nats.url }));
+  const committerKvs = new KvsClient(connection, subjectsFor());
+  t.teardown(async () => {
+    committerKvs.close();
+    await connection.close();
+  });
+  const cost = async (id: string, keys: string[]) => {
+    const tx = new Transaction(id, committerKvs, intentsOn(committerKvs, TIMING), new MarkedKeys(), TIMING);
+    for (const key of keys) tx.write(key, LWWPair.now(1, id));
+    const before = { batches: connection.batches, ops: connection.ops };
+    await tx.commit(deadline());
+    // The done mark goes without being waited for (read here on another connection).
+    await eventually('the done mark is stored', async () => (await kvs.get(`${RESERVED_PREFIX}tx/${id}/done`, { deadline: deadline() })) !== undefined);
+    return { batches: connection.batches - before.batches, ops: connection.ops - before.ops };
+  };
+  // Versions (two keys only), marks, record and intent; index entries; plain keys; done mark.
+  t.same(await cost('two', ['c1', 'c2']), { batches: 4, ops: 11 }, 'two keys: 4 batches, as before the intent (10 ops then)');
+  t.same(await cost('one', ['c3']), { batches: 4, ops: 6 }, 'one key: the intent, then index entry with mark and record, then the key, then the done mark (3 batches and 5 ops before)');
+});
+
 t.test('a reader slower than retention never reads a key its floor transaction wrote as absent', async (t) => {
   // Kept for 500 ms, deleted once the collector has dealt with the commit (past its 1 s commit window): the reader outlives the versions it needs.
   const timing: TxTiming = { epochMs: 100, retentionMs: 500, commitWindowMs: 1_000 };
