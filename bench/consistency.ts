@@ -349,7 +349,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       ` fractured reads = the two keys read at different rounds (at most 1 per call)`,
     `calls whose stages ran on both executors: ${dags.map((d) => `${d.name} ${spread(d)}`).join('; ')}`,
     'exactly-once rows: a call of f2 alone (2 reads, 1 write) with exactlyOnce and a fresh requestId, against the same call without: what the effect log costs',
-    'atomic single-call rows: a call of f2 alone as a read-atomic transaction (a read fetches the recent version index of the key, whose entries carry the versions, beside its mark; for these plain keys, which no transaction wrote, the plain value, with the mark checked again after it; the one-key write commits as index entry with mark and commit record, then the key), against the same call without',
+    'atomic single-call rows: a call of f2 alone as a read-atomic transaction (a read fetches the recent version index of the key, whose entries carry the versions, beside its mark; for these plain keys, which no transaction wrote, the plain value, with the mark checked again after it; the one-key write commits as its intent, then index entry with mark and commit record, then the key), against the same call without',
   );
   for (const checked of CHECKED) {
     for (const n of IN_FLIGHT) {

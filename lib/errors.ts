@@ -101,8 +101,9 @@ export class Unavailable extends CloudburstError {
 /**
  * An atomic read found no version of a key that fits what its transaction
  * already read (the versions it needs are no longer kept, or no replica
- * answered with one). Nothing was committed; calling again starts a new
- * transaction, which reads afresh.
+ * answered with one), or a commit did not reach its index within its commit
+ * window (actors/executor/commit_intents.ts). Nothing was committed;
+ * calling again starts a new transaction, which reads afresh.
  */
 export class TransactionConflict extends CloudburstError {
   override readonly code = 'TRANSACTION_CONFLICT';

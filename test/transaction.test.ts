@@ -9,40 +9,56 @@ import { NatsTransport } from '../lib/actor/nats_transport.js';
 import { KvsClient } from '../lib/client/kvs_client.js';
 import { deadlineIn } from '../lib/deadline.js';
 import { DelayedDeletes } from '../lib/kvs/delayed_deletes.js';
+import type { BucketTiming } from '../lib/kvs/time_buckets.js';
+import { CommitIntents } from '../actors/executor/commit_intents.js';
+import { Collector } from '../actors/executor/collector.js';
+import { createLogger } from '../lib/log.js';
 import { LWWPair, type Lattice } from '../lib/lattice/index.js';
 import { RESERVED_PREFIX } from '../lib/reserved_keys.js';
 import { subjectsFor } from '../lib/subjects.js';
 import { startNats } from './fixtures/nats.js';
 import { startShard } from './fixtures/cluster.js';
 import { DyingTransport } from './fixtures/dying_transport.js';
+import { ForwardingTransport } from './fixtures/forwarding_transport.js';
+import { decodeMessage } from '../lib/codec/codec.js';
+import type { Transport } from '../lib/actor/transport.js';
 import { eventually } from './fixtures/eventually.js';
 import { KVS_BATCH } from '../lib/kvs/protocol.js';
 import { TransactionConflict } from '../lib/errors.js';
 
-const TIMING: TxTiming = { epochMs: 100, retentionMs: 5_000 };
+const TIMING: TxTiming = { epochMs: 100, retentionMs: 5_000, commitWindowMs: 1_000 };
 
-async function setUp(t: Test, timing = TIMING, deletesEveryMs = 60_000) {
+/** Buckets of 100 ms, swept `delayMs` after they end. */
+const buckets = (delayMs: number): BucketTiming => ({ bucketMs: 100, shards: 2, delayMs, lookbackMs: 60_000, everyMs: 50, giveUpMs: 60_000 });
+/** Where a committer on `kvs` files its intents: swept 300 ms after its commit window. */
+const intentsOn = (kvs: KvsClient, timing: TxTiming) => new CommitIntents(kvs, buckets((timing.commitWindowMs ?? 10_000) + 300));
+
+/** `collect`: a collector runs (it finishes commits and has their versions deleted after retention); else nothing is deleted. */
+async function setUp(t: Test, timing = TIMING, collect = false) {
   const nats = await startNats(t);
   const shard = await startShard(nats.url);
   const transport = await NatsTransport.connect({ servers: nats.url });
   const kvs = new KvsClient(transport, subjectsFor());
-  const deletes = new DelayedDeletes(kvs, deletesEveryMs);
+  const deletes = new DelayedDeletes(kvs, buckets(300));
+  const intents = intentsOn(kvs, timing);
+  const collector = collect ? new Collector(kvs, intents, deletes, timing, createLogger('collector', 'silent')) : undefined;
   const marked = new MarkedKeys();
   t.teardown(async () => {
-    deletes.close();
+    collector?.close();
+    await deletes.close();
     kvs.close();
     await transport.close();
     await shard.stop();
   });
   const deadline = () => deadlineIn(5_000);
-  const begin = (id: string, clock?: TxClock) => new Transaction(id, kvs, deletes, marked, timing, clock);
+  const begin = (id: string, clock?: TxClock) => new Transaction(id, kvs, intents, marked, timing, clock);
   const commit = async (id: string, writes: Record<string, number | Lattice>, clock?: TxClock) => {
     const tx = begin(id, clock);
     for (const [key, value] of Object.entries(writes)) tx.write(key, typeof value === 'number' ? LWWPair.now(value, id) : value);
     await tx.commit(deadline());
   };
   const read = async (tx: Transaction, key: string) => (await tx.read(key, deadline()))?.reveal() as number | undefined;
-  return { nats, kvs, deletes, begin, commit, read, deadline };
+  return { nats, kvs, begin, commit, read, deadline };
 }
 
 /** Waits out `epochs` whole index epochs: versions committed before are then older than any reader's window. */
@@ -120,7 +136,7 @@ t.test('a key no transaction wrote is read from its plain value; once one has, n
 
 t.test('the plain keys end as the last commit wrote them, whenever its writes were stamped', async (t) => {
   // Kept for 500 ms, so a reader soon answers from the plain keys.
-  const timing: TxTiming = { epochMs: 100, retentionMs: 500 };
+  const timing: TxTiming = { epochMs: 100, retentionMs: 500, commitWindowMs: 1_000 };
   const { kvs, begin, commit, read, deadline } = await setUp(t, timing);
   // Writes are stamped when the function makes them (worker threads, other
   // machines), not when its transaction commits: the first commit's write
@@ -166,20 +182,19 @@ t.test('a transaction commits after every version it read, whatever its clock sa
 });
 
 t.test('a transaction whose committer died after indexing it and before its plain writes is finished by a reader', async (t) => {
-  const timing: TxTiming = { epochMs: 100, retentionMs: 2_000, finishAfterMs: 0 };
+  // No collector: a reader finishes it (while it is younger than half the retention).
+  const timing: TxTiming = { epochMs: 100, retentionMs: 4_000, finishAfterMs: 0, commitWindowMs: 1_000 };
   const { nats, kvs, begin, read, deadline } = await setUp(t, timing);
   // The committer's connection dies as it sends the first write of a plain (not reserved) key.
   const plainWrite = (msg: Record<string, unknown>) =>
     msg['t'] === KVS_BATCH && (msg['ops'] as { op: string; key: string }[]).some((op) => op.op === 'put' && !op.key.startsWith(RESERVED_PREFIX));
   const connection = new DyingTransport(await NatsTransport.connect({ servers: nats.url }), plainWrite);
   const committerKvs = new KvsClient(connection, subjectsFor());
-  const committerDeletes = new DelayedDeletes(committerKvs, 60_000);
   t.teardown(async () => {
-    committerDeletes.close();
     committerKvs.close();
     await connection.close().catch(() => undefined);
   });
-  const dying = new Transaction('dying', committerKvs, committerDeletes, new MarkedKeys(), timing);
+  const dying = new Transaction('dying', committerKvs, intentsOn(committerKvs, timing), new MarkedKeys(), timing);
   dying.write('x', LWWPair.now(1, 'dying'));
   dying.write('y', LWWPair.now(1, 'dying'));
   // A short deadline: the client retries a request that fails until then, and the version must stay kept meanwhile.
@@ -196,10 +211,82 @@ t.test('a transaction whose committer died after indexing it and before its plai
   t.same([await read(later, 'x'), await read(later, 'y')], [1, 1], 'past retention its writes are still there, in the plain keys');
 });
 
+/** A connection on which KVS batches that put a version copy go out `delayMs` late. */
+class SlowCopies extends ForwardingTransport {
+  constructor(
+    inner: Transport,
+    private readonly delayMs: number,
+  ) {
+    super(inner);
+  }
+
+  override async request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const msg = decodeMessage(data) as Record<string, unknown>;
+    const copies = msg['t'] === KVS_BATCH && (msg['ops'] as { op: string; key: string }[]).some((op) => op.op === 'put' && op.key.startsWith(`${RESERVED_PREFIX}ver/`));
+    if (copies) await new Promise((resolve) => setTimeout(resolve, this.delayMs));
+    return super.request(subject, data, timeoutMs);
+  }
+}
+
+t.test('a committer that does not reach its index within its commit window commits nothing, and says so', async (t) => {
+  const timing: TxTiming = { epochMs: 100, retentionMs: 5_000, commitWindowMs: 200 };
+  const { nats, kvs, begin, read, deadline } = await setUp(t, timing);
+  const connection = new SlowCopies(await NatsTransport.connect({ servers: nats.url }), 400);
+  const committerKvs = new KvsClient(connection, subjectsFor());
+  t.teardown(async () => {
+    committerKvs.close();
+    await connection.close();
+  });
+  const late = new Transaction('late', committerKvs, intentsOn(committerKvs, timing), new MarkedKeys(), timing);
+  late.write('w1', LWWPair.now(1, 'late'));
+  late.write('w2', LWWPair.now(1, 'late'));
+  await t.rejects(late.commit(deadline()), TransactionConflict, 'its copies took longer than its window: a typed error to call again');
+  t.not(await kvs.get(`${RESERVED_PREFIX}ver/late/w1`, { deadline: deadline(), all: true }), undefined, 'its versions were written');
+  const reader = begin('reader');
+  t.same([await read(reader, 'w1'), await read(reader, 'w2')], [undefined, undefined], 'and never indexed: readers see nothing of it');
+});
+
+/** A connection that counts the KVS batches sent on it, and the ops in them. */
+class CountedBatches extends ForwardingTransport {
+  batches = 0;
+  ops = 0;
+
+  override request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
+    const msg = decodeMessage(data) as Record<string, unknown>;
+    if (msg['t'] === KVS_BATCH) {
+      this.batches++;
+      this.ops += (msg['ops'] as unknown[]).length;
+    }
+    return super.request(subject, data, timeoutMs);
+  }
+}
+
+t.test("a commit's intent costs one more op: in the first step's batch for two keys, a batch of its own for one", async (t) => {
+  const { nats, kvs, deadline } = await setUp(t);
+  const connection = new CountedBatches(await NatsTransport.connect({ servers: nats.url }));
+  const committerKvs = new KvsClient(connection, subjectsFor());
+  t.teardown(async () => {
+    committerKvs.close();
+    await connection.close();
+  });
+  const cost = async (id: string, keys: string[]) => {
+    const tx = new Transaction(id, committerKvs, intentsOn(committerKvs, TIMING), new MarkedKeys(), TIMING);
+    for (const key of keys) tx.write(key, LWWPair.now(1, id));
+    const before = { batches: connection.batches, ops: connection.ops };
+    await tx.commit(deadline());
+    // The done mark goes without being waited for (read here on another connection).
+    await eventually('the done mark is stored', async () => (await kvs.get(`${RESERVED_PREFIX}tx/${id}/done`, { deadline: deadline() })) !== undefined);
+    return { batches: connection.batches - before.batches, ops: connection.ops - before.ops };
+  };
+  // Versions (two keys only), marks, record and intent; index entries; plain keys; done mark.
+  t.same(await cost('two', ['c1', 'c2']), { batches: 4, ops: 11 }, 'two keys: 4 batches, as before the intent (10 ops then)');
+  t.same(await cost('one', ['c3']), { batches: 4, ops: 6 }, 'one key: the intent, then index entry with mark and record, then the key, then the done mark (3 batches and 5 ops before)');
+});
+
 t.test('a reader slower than retention never reads a key its floor transaction wrote as absent', async (t) => {
-  // Kept for 500 ms, and deleted then: the reader outlives the versions it needs.
-  const timing: TxTiming = { epochMs: 100, retentionMs: 500 };
-  const { kvs, begin, commit, read, deadline } = await setUp(t, timing, 50);
+  // Kept for 500 ms, deleted once the collector has dealt with the commit (past its 1 s commit window): the reader outlives the versions it needs.
+  const timing: TxTiming = { epochMs: 100, retentionMs: 500, commitWindowMs: 1_000 };
+  const { kvs, begin, commit, read, deadline } = await setUp(t, timing, true);
   const gone = (tx: string, key: string) => async () => (await kvs.get(`${RESERVED_PREFIX}ver/${tx}/${key}`, { deadline: deadline(), all: true })) === undefined;
 
   await commit('both', { a: 1, b: 1 });
@@ -221,7 +308,7 @@ t.test('a reader slower than retention never reads a key its floor transaction w
 });
 
 t.test('a reader that read a key from its plain value never reads a key written together with it since as absent', async (t) => {
-  const timing: TxTiming = { epochMs: 100, retentionMs: 500 };
+  const timing: TxTiming = { epochMs: 100, retentionMs: 500, commitWindowMs: 1_000 };
   const { begin, commit, read } = await setUp(t, timing);
   await commit('old', { a: 1, b: 1 });
   await epochsPass(timing.retentionMs / timing.epochMs + 1, timing.epochMs);

@@ -22,9 +22,12 @@ import { DagStages, type Upstream } from './dag_stages.js';
 import { RegistryCache } from '../../lib/registry_cache.js';
 import { answerState, type Invocation, type InvocationHost } from './state_bridge.js';
 import { PinnedVersions, addDependency, type Session } from './sessions.js';
-import { EffectLog, LOG_RETENTION_MS, logKey } from './effect_log.js';
+import { EffectLog, logKey } from './effect_log.js';
+import { executorTiming, type ExecutorTiming } from './executor_timing.js';
 import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
-import { FinishedTransactions, MarkedKeys, TX_TIMING, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
+import { CommitIntents } from './commit_intents.js';
+import { Collector } from './collector.js';
+import { FinishedTransactions, MarkedKeys, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
@@ -66,6 +69,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private readonly live = new Map<string, Invocation>();
   private readonly pinned = new PinnedVersions();
   private readonly deletes: DelayedDeletes;
+  /** Where this executor's commits file their intents, and what finishes or rolls back every executor's commits from them. */
+  private readonly intents: CommitIntents;
+  private readonly collector: Collector;
   /** Keys seen marked by a transaction, shared by every transaction here. */
   private readonly marked = new MarkedKeys();
   /** Transactions seen done, shared likewise (a reader finishes an old one it reads, once per executor). */
@@ -82,6 +88,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   /** The last causal version stamp each worker thread wrote (see writeCausal). */
   private readonly causalStamps = new Map<string, number>();
   private readonly calls: ReturnType<typeof executorMetrics> | undefined;
+  private readonly timing: ExecutorTiming = executorTiming();
 
   constructor(opts: ActorOptions, config: Pick<ExecutorConfig, 'threads' | 'minThreads' | 'cacheBytes'>) {
     super(opts);
@@ -89,7 +96,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.kvs = new KvsClient(this.transport, this.subjects, { onBackgroundError: (err) => this.log.debug({ err }, 'cache refresh failed') });
     this.state = new ExecutorState(this.kvs, config.cacheBytes);
     this.done = new DoneNotices(this.transport);
-    this.deletes = new DelayedDeletes(this.kvs, LOG_RETENTION_MS / 10);
+    this.deletes = new DelayedDeletes(this.kvs, this.timing.deletes, (err, what) => this.log.debug({ err, what }, 'delayed deletes: failed; tried again'));
+    this.intents = new CommitIntents(this.kvs, this.timing.intents);
+    this.collector = new Collector(this.kvs, this.intents, this.deletes, this.timing.tx, this.log);
     this.line = new MainStateLine(
       this.id,
       async (req) => {
@@ -168,7 +177,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   protected override async onStop(): Promise<void> {
-    this.deletes.close();
+    this.collector.close();
+    await this.deletes.close();
     this.line.close();
     this.state.close();
     this.kvs.close();
@@ -252,7 +262,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
    * writes and so must be a transaction of its own.
    */
   private transaction(id: string, once: boolean): Transaction {
-    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.deletes, this.marked, TX_TIMING, this.txClock, this.finished);
+    return new Transaction(once ? id : newId(`${id}.`), this.kvs, this.intents, this.marked, this.timing.tx, this.txClock, this.finished);
   }
 
   /**
@@ -275,6 +285,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
     passedOn = false,
   ): Promise<Uint8Array> {
     const log = once ? await EffectLog.open(this.kvs, requestId, deadline) : undefined;
+    // Filed as the attempt starts (every attempt does), so that a call that
+    // throws, or whose executor dies, does not leave its log for good.
+    if (log) this.deletes.at(logKey(requestId), deadline + this.timing.logRetentionMs);
     const logged = await log?.logged('result', deadline);
     if (log && logged) {
       const carried = await log.logged('tx', deadline);
@@ -290,7 +303,6 @@ export class ExecutorNode extends Actor implements InvocationHost {
     if (tx && !passedOn) await tx.commit(deadline, log && tx.writing ? ((await decided('commit', () => tx.now())) as number) : undefined, wrote);
     else if (tx && log) tx.adopt((await decided('tx', () => tx.carried())) as CarriedTransaction);
     if (!log) return result;
-    this.deletes.at(logKey(requestId), Date.now() + LOG_RETENTION_MS);
     return (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
   }
 

@@ -2,11 +2,15 @@
 // A transaction's writes are buffered, then committed in an order that lets
 // readers never see part of a write set:
 //   1. each key's new version under `__cb/ver/<tx>/<key>`, each key's mark,
-//      and the commit record `__cb/tx/<tx>` (its time and keys), at once;
+//      the commit record `__cb/tx/<tx>` (its time and keys), and the
+//      commit's intent (commit_intents.ts: how the collector finds it), at
+//      once;
 //   2. the transaction in each key's version index `__cb/idx/<key>/<epoch>`
-//      (tx → its commit time, its keys and its version of the key); a
-//      transaction of one key needs no version copy (no reader can have
-//      read another key from it), so its step 1 goes with step 2;
+//      (tx → its commit time, its keys and its version of the key), sent
+//      within the commit window of the intent or not at all; a transaction
+//      of one key needs no version copy (no reader can have read another
+//      key from it), so its marks and record go with step 2, and step 1 is
+//      the intent alone;
 //   3. the value merged into the key itself, for readers that did not ask
 //      for atomicity (a plain value stamped with the commit's time and id,
 //      so the plain keys end as the newest commit left them).
@@ -32,11 +36,14 @@
 // floor's, or one this executor has seen marked): what the KVS does not
 // serve is asked of every replica and waited for a little, and then the
 // read fails with TransactionConflict, as it does when no kept version fits.
-// A committer marks its transaction done after the plain writes; a reader
-// that reads an old version of a transaction not marked done redoes its
-// commit from step 2 (`finish`), in case the committer died before.
-// Versions, commit records and index epochs are deleted three minutes after
-// their commit by the executor that committed (or finished) them. Every
+// A committer marks its transaction done after the plain writes. In case it
+// died before, the collector (collector.ts) looks at every commit's intent
+// once the commit window has passed, and redoes the commit from step 2
+// (roll_forward.ts) if it was indexed and not marked done, or leaves it
+// unseen if it was never indexed; a reader that reads an old version of a
+// transaction not marked done does the same sooner (`finishIfOld`). The
+// collector then files the commit's versions, record and index epochs for
+// deletion three minutes after (lib/kvs/delayed_deletes.ts). Every
 // attempt of an exactly-once call (the same transaction) commits at the one
 // time its effect log decided: the time (on its executor's TxClock) of the
 // attempt whose proposal the decider took.
@@ -51,12 +58,12 @@
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
 import { MalformedMessage, TransactionConflict } from '../../lib/errors.js';
-import { LWWPair, MapLattice, MaxIntLattice, SetLattice, isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
-import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
-import { RESERVED_PREFIX } from '../../lib/reserved_keys.js';
+import { LWWPair, MapLattice, MaxIntLattice, isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
+import { COMMIT_WINDOW_MS, type CommitIntents } from './commit_intents.js';
+import { FINISH_TIMEOUT_MS, rollForward } from './roll_forward.js';
+import { stopCommitAt } from './test_hooks.js';
+import { DONE, commitKey, doneKey, epochOf, indexEntry, indexKey, markKey, parseIndexEntry, versionKey, type Indexed } from './tx_keys.js';
 
-const versionKey = (tx: string, key: string): string => `${RESERVED_PREFIX}ver/${tx}/${key}`;
-const commitKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}`;
 /**
  * Version indexes are kept per epoch of commit time, so old ones can be
  * deleted whole (a map lattice only grows). A reader looks at this epoch's
@@ -73,15 +80,15 @@ export interface TxTiming {
   /**
    * A reader that reads a version this much older than its clock, of a
    * transaction not yet known to be done here, makes sure its plain writes
-   * were made (`finish`). Default 2 s: a live committer is done by then.
+   * were made (`finishIfOld`). Default 2 s: a live committer is done by then.
    */
   finishAfterMs?: number;
+  /** How long a committer may take from filing its intent to sending its index entries (default COMMIT_WINDOW_MS). */
+  commitWindowMs?: number;
 }
 
-export const TX_TIMING: TxTiming = { epochMs: 500, retentionMs: 180_000 };
+export const TX_TIMING: TxTiming = { epochMs: 500, retentionMs: 180_000, commitWindowMs: COMMIT_WINDOW_MS };
 const FINISH_AFTER_MS = 2_000;
-/** How long a reader's background finishing of a transaction may take. */
-const FINISH_TIMEOUT_MS = 10_000;
 /**
  * How long a reader waits for a version it knows was committed and no
  * replica answers with (a ring change in progress: a shard new to the key
@@ -130,19 +137,19 @@ const SYSTEM_CLOCK = new TxClock();
 
 /** Index epochs on `timing`'s clock: which one a commit time (µs) falls in, and which are kept. */
 class Epochs {
-  private readonly epochUs: number;
+  private readonly epochMs: number;
   private readonly kept: number;
 
   constructor(
     timing: TxTiming,
     private readonly clock: TxClock,
   ) {
-    this.epochUs = timing.epochMs * 1000;
+    this.epochMs = timing.epochMs;
     this.kept = Math.ceil(timing.retentionMs / timing.epochMs);
   }
 
   of(tsUs: number): number {
-    return Math.floor(tsUs / this.epochUs);
+    return epochOf(tsUs, this.epochMs);
   }
 
   now(): number {
@@ -166,47 +173,6 @@ class Epochs {
 
 /** How many older epochs' indexes a read fetches at first when it looks past its window; each next fetch twice as many. */
 const OLDER_EPOCHS_FIRST = 4;
-const indexKey = (key: string, epoch: number): string => `${RESERVED_PREFIX}idx/${key}/${epoch}`;
-/**
- * Marks a key some transaction has written (set before its index entry; one
- * small key per key ever written atomically, kept): it holds the latest
- * epoch a commit indexed the key in.
- */
-const markKey = (key: string): string => `${RESERVED_PREFIX}idx/${key}/latest`;
-/**
- * Set once a transaction's plain keys are all written (after them, by its
- * committer or by a reader that finished it). Without it, a reader that
- * reads an old version of the transaction writes its plain keys again: the
- * committer may have died after indexing it, and once its index epoch ages
- * out of readers' reach, the plain keys are all that is left of it.
- */
-const doneKey = (tx: string): string => `${RESERVED_PREFIX}tx/${tx}/done`;
-const DONE = new MaxIntLattice(1);
-
-interface Commit {
-  ts: number;
-  keys: string[];
-}
-
-/** A transaction as a key's index lists it: when it committed, what it wrote, and its version of the key. */
-interface Indexed extends Commit {
-  version: Lattice;
-}
-
-const indexEntry = (ts: number, keys: string[], version: Lattice): MapLattice<Lattice> =>
-  new MapLattice<Lattice>([
-    ['ts', new MaxIntLattice(ts)],
-    ['keys', new SetLattice(keys)],
-    ['version', version],
-  ]);
-
-function parseIndexEntry(entry: Lattice): Indexed | undefined {
-  if (!(entry instanceof MapLattice)) return undefined;
-  const [ts, keys, version] = (['ts', 'keys', 'version'] as const).map((field) => (entry as MapLattice<Lattice>).get(field));
-  if (!(ts instanceof MaxIntLattice) || !(keys instanceof SetLattice) || !version) return undefined;
-  return { ts: ts.value, keys: [...(keys.reveal() as ReadonlySet<string>)], version };
-}
-
 /** Names an executor remembers, the oldest forgotten past `max`. */
 class BoundedNames {
   private readonly names = new Set<string>();
@@ -314,7 +280,7 @@ export class Transaction {
   constructor(
     readonly id: string,
     private readonly kvs: KvsClient,
-    private readonly deletes: DelayedDeletes,
+    private readonly intents: CommitIntents,
     private readonly marked: MarkedKeys,
     private readonly timing = TX_TIMING,
     private readonly clock = SYSTEM_CLOCK,
@@ -438,7 +404,8 @@ export class Transaction {
     // key of this transaction (so only when there is another key), and the
     // commit record, for a re-run. So is each key's mark: a reader that
     // finds it never answers from the plain key (which this commit writes
-    // last) without looking at the index first.
+    // last) without looking at the index first. So is the commit's intent,
+    // by which the collector finds the commit if this committer dies.
     const versions = new Map<string, Lattice>();
     const version = async (k: string): Promise<Lattice> => {
       const write = writes.get(k)!;
@@ -446,69 +413,55 @@ export class Transaction {
       versions.set(k, installed ? mergeLattices(installed, write) : write);
       return versions.get(k)!;
     };
-    const marksAndRecord = () => [
-      ...keys.map((k) => this.kvs.put(markKey(k), new MaxIntLattice(epoch), deadline)),
-      this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), deadline),
+    const marksAndRecord = (by: number) => [
+      ...keys.map((k) => this.kvs.put(markKey(k), new MaxIntLattice(epoch), by)),
+      this.kvs.put(commitKey(this.id), LWWPair.now({ ts, keys }, this.id), by),
     ];
     const copies = keys.length > 1;
-    if (copies) await Promise.all([...keys.map(async (k) => this.kvs.put(versionKey(this.id, k), await version(k), deadline)), ...marksAndRecord()]);
-    else await version(keys[0]!);
+    // The commit window: past it, the collector may find the commit
+    // unindexed and leave it rolled back, so every index entry is sent
+    // before its end, or none is.
+    const indexBy = Date.now() + (this.timing.commitWindowMs ?? COMMIT_WINDOW_MS);
+    // The intent is asked for last: the KVS client sends what is asked for
+    // in one go as one batch, and the copies wait a microtask for their
+    // versions; asked for first, it went out alone ahead of them.
+    const fileIntent = () => this.intents.record({ tx: this.id, ts, keys }, deadline);
+    if (copies) await Promise.all([...keys.map(async (k) => this.kvs.put(versionKey(this.id, k), await version(k), deadline)), ...marksAndRecord(deadline), fileIntent()]);
+    else await Promise.all([version(keys[0]!), fileIntent()]);
+    await stopCommitAt('versions', this.id);
+    if (Date.now() >= indexBy) {
+      throw new TransactionConflict(`transaction ${this.id} did not reach its index within its commit window; nothing was committed; call again`);
+    }
+    const by = Math.min(deadline, indexBy);
     await Promise.all([
-      ...keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), deadline)),
-      ...(copies ? [] : marksAndRecord()),
+      ...keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), by)),
+      ...(copies ? [] : marksAndRecord(by)),
     ]);
+    await stopCommitAt('indexed', this.id);
     await Promise.all(keys.map((k) => this.kvs.put(k, writes.get(k)!, deadline)));
     for (const k of keys) written?.(k, writes.get(k)!);
-    // Not awaited: if it is lost, a reader writes the plain keys again (the same stamps: no change).
+    // Not awaited: if it is lost, the collector (or a reader) writes the plain keys again (the same stamps: no change).
     this.kvs.put(doneKey(this.id), DONE, deadline).catch(() => undefined);
-    const expiry = Date.now() + this.timing.retentionMs;
-    for (const k of keys) {
-      if (copies) this.deletes.at(versionKey(this.id, k), expiry);
-      this.deletes.at(indexKey(k, epoch), expiry);
-    }
-    this.deletes.at(commitKey(this.id), expiry);
-    this.deletes.at(doneKey(this.id), expiry);
+    // Its versions, record and index epochs are deleted by the collector's filing, after retention.
   }
 
   /**
-   * Roll-forward of a transaction read from whose committer may have died
-   * after indexing it and before writing its plain keys: unless it is
-   * marked done, its commit is redone from step 2 with its versions (the
-   * index entry's for `key`, the copies for the others, all written before
-   * any index entry): every key's index entry (the committer may have died
-   * between two; a plain key must never hold a write its index lacks), then
-   * each version merged into the plain key. A version is the key's state at
-   * the commit, stamped with the commit's place in the order of
-   * transactions, so writing it again changes nothing a later commit wrote.
-   * The finisher also takes over deleting what the committer would have.
+   * Finishes, in the background (the read does not wait), a transaction
+   * whose old version was read and that is not seen done here, in case its
+   * committer died after indexing it (roll_forward.ts). The collector does
+   * so too, later, for every commit; a reader does it sooner, and only
+   * while the transaction is younger than half the retention, so that it
+   * never writes index entries or a done mark again once they are due for
+   * deletion (they would be kept for good).
    */
-  private async finish(tx: string, key: string, { ts, keys, version }: Indexed): Promise<void> {
-    const deadline = Date.now() + FINISH_TIMEOUT_MS;
-    if ((await this.kvs.get(doneKey(tx), { deadline })) !== undefined) return;
-    const copies = keys.length > 1;
-    const epoch = this.epochs.of(ts);
-    const versions = await Promise.all(keys.map((k) => (k === key ? Promise.resolve(version) : this.kvs.get(versionKey(tx, k), { deadline }))));
-    // A copy already deleted was deleted by a committer that lived past its plain writes: nothing is left to do.
-    if (versions.some((v) => v === undefined)) return;
-    await Promise.all(keys.map((k, i) => this.kvs.put(indexKey(k, epoch), new MapLattice([[tx, indexEntry(ts, keys, versions[i]!)]]), deadline)));
-    await Promise.all(keys.map((k, i) => this.kvs.put(k, versions[i]!, deadline)));
-    await this.kvs.put(doneKey(tx), DONE, deadline);
-    const expiry = Date.now() + this.timing.retentionMs;
-    for (const k of keys) {
-      if (copies) this.deletes.at(versionKey(tx, k), expiry);
-      this.deletes.at(indexKey(k, epoch), expiry);
-    }
-    this.deletes.at(commitKey(tx), expiry);
-    this.deletes.at(doneKey(tx), expiry);
-  }
-
-  /** Starts `finish` in the background (the read does not wait) for an old version of a transaction not seen done here. */
   private finishIfOld(tx: string, key: string, entry: Indexed): void {
     const ageUs = this.clock.now() * 1000 - entry.ts;
-    if (this.finished.has(tx) || ageUs < (this.timing.finishAfterMs ?? FINISH_AFTER_MS) * 1000) return;
+    if (this.finished.has(tx) || ageUs < (this.timing.finishAfterMs ?? FINISH_AFTER_MS) * 1000 || ageUs >= (this.timing.retentionMs / 2) * 1000) return;
     this.finished.add(tx);
     // On failure, a later read tries again.
-    this.finish(tx, key, entry).catch(() => this.finished.delete(tx));
+    rollForward(this.kvs, this.timing.epochMs, { tx, ts: entry.ts, keys: entry.keys }, Date.now() + FINISH_TIMEOUT_MS, { key, version: entry.version }).catch(() =>
+      this.finished.delete(tx),
+    );
   }
 
   /**
