@@ -200,6 +200,11 @@ export class KvsNode extends Actor {
     return this.store.get(key);
   }
 
+  /** When this shard's record of `key` expires (ms since the epoch; 0: it does not) (tests, status). */
+  localExpiresAt(key: string): number {
+    return this.store.expiresAt(key);
+  }
+
   /** How many keys hold a value in this shard's memory (tests, status). */
   get localKeys(): number {
     return this.store.size;
