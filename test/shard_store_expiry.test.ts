@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ShardStore } from '../kvs-node/storage/index.js';
+import { expiryOf } from '../lib/kvs/expiry.js';
 import { parseRecords, recordToWire, type KeyRecord } from '../lib/kvs/protocol.js';
 import { SetLattice } from '../lib/lattice/index.js';
 import { eventually } from './fixtures/eventually.js';
@@ -102,6 +103,13 @@ t.test('how an expiry merges with later writes and records', async (t) => {
   t.same(elements(store, 'ahead'), ['new']);
   t.equal(store.expiresAt('ahead'), 0);
   t.equal(store.record('ahead')!.deletedAt, now + HOUR, 'the tombstone is stamped at the expiry');
+});
+
+t.test('a ttl becomes an expiry in whole milliseconds, never before the ttl', async (t) => {
+  t.equal(expiryOf({ ttlMs: 0.5 }, 1000), 1001);
+  t.equal(expiryOf({ ttlMs: 300 }, 1000), 1300);
+  t.equal(expiryOf({}, 1000), 0, 'no ttl, no expiry');
+  t.throws(() => expiryOf({ ttlMs: 0 }), { code: 'INVALID_ARGUMENT' });
 });
 
 t.test('records carry the expiry on the wire, only when there is one', async (t) => {

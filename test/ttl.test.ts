@@ -65,6 +65,29 @@ t.test('a key put with a ttl is gone after it: for the client, on every replica,
   await eventually('the shards folded the expiry into a tombstone', () => shards.every((s) => s.localExpiresAt('session') === 0));
 });
 
+t.test('a ttl put elsewhere reaches a cached copy with its expiry, in the merge push', async (t) => {
+  const { client, executors } = await startCluster(t, { shards: 1, executors: 1, threads: 1 });
+  await client.register('read', async (cb: Cb, key: string) => cb.get(key));
+  await client.put('config', new SetLattice(['a']));
+  t.same(sorted(await client.call('read', ['config'])), ['a'], 'cached, without an expiry');
+  await client.put('config', new SetLattice(['b']), { ttlMs: 1000 });
+  await eventually('the push reached the cache', async () => sorted(await client.call('read', ['config'])).length === 2);
+  const cache = executors[0]!;
+  await eventually('the key expired in the KVS', async () => (await client.get('config')) === undefined);
+  const misses = cache.cacheStats.misses;
+  t.equal(await client.call('read', ['config']), undefined, 'the cached copy took the expiry from the push: not served');
+  t.ok(cache.cacheStats.misses > misses);
+});
+
+t.test('a key nobody reads is folded into a tombstone by each shard on its own', async (t) => {
+  const { client, shards } = await startCluster(t, { shards: 2, executors: 0 });
+  await client.put('unread', new SetLattice(['x']), { ttlMs: 300 });
+  t.ok(shards.every((s) => s.localExpiresAt('unread') > 0));
+  // localExpiresAt reads no value, so only the shards' sweep takes the expiry away.
+  await eventually('both shards swept the expiry into a tombstone', () => shards.every((s) => s.localExpiresAt('unread') === 0), 10_000);
+  t.same(shards.map((s) => s.localValue('unread')), [undefined, undefined]);
+});
+
 t.test('a function puts with a ttl: it reads its own write, then nobody does', async (t) => {
   const { client } = await startCluster(t, { executors: 1, threads: 2 });
   await client.register('remember', async (cb: Cb, key: string, ttlMs: number) => {
@@ -75,7 +98,15 @@ t.test('a function puts with a ttl: it reads its own write, then nobody does', a
   t.equal(await client.call('remember', ['note', 300]), 'for a while');
   await eventually('the function reads it as absent', async () => (await client.call('read', ['note'])) === undefined);
   t.equal(await client.get('note', { all: true }), undefined);
-  t.equal(await client.call('remember', ['pinned', 60_000], { consistency: 'rr' }), 'for a while', 'a repeatable-read call may put with a ttl');
+  // A repeatable-read call keeps the version it pinned (its own write) until it ends, past the expiry.
+  await client.register('outlive', async (cb: Cb, key: string, ttlMs: number) => {
+    await cb.put(key, 'pinned', { ttlMs });
+    const until = Date.now() + ttlMs + 50;
+    while (Date.now() < until) await new Promise((resolve) => setTimeout(resolve, 10));
+    return cb.get(key);
+  });
+  t.equal(await client.call('outlive', ['rr-key', 300], { consistency: 'rr' }), 'pinned', 'rr: the call reads its pinned version past the expiry');
+  t.equal(await client.call('outlive', ['lww-key', 300]), undefined, 'lww: the call reads it as absent after the expiry');
 });
 
 t.test('later puts: without a ttl the expiry is kept, a longer ttl pushes it back, a delete does not cancel it, after it a put starts afresh', async (t) => {
@@ -148,6 +179,13 @@ t.test('a replica down during a put with a ttl, back from its data after the exp
   await client.put('k', new SetLattice(['old']));
   bProcess.child.kill('SIGKILL');
   await bProcess.exited();
+  // A put while the client still routes to b waits for b to leave its ring and goes
+  // again, with the expiry it computed at first.
+  const ttlMs = 60_000;
+  const before = Date.now();
+  await client.put('retried', new SetLattice(['r']), { ttlMs });
+  t.ok(Date.now() - before >= 100, 'the put went again');
+  t.ok(a.localExpiresAt('retried') <= before + ttlMs + 1, 'with the expiry of its first attempt');
   // b's data directory keeps {old}, written without a ttl; the put with one reaches a alone
   // (once the client takes b for gone: until then the put waits for b, and its ttl runs).
   await eventually('the client takes b for gone', () => client.ringMembers().length === 1);
