@@ -44,7 +44,7 @@ t.test('a key put with a ttl is gone after it: for the client, on every replica,
   await client.register('read', async (cb: Cb, key: string) => cb.get(key));
   await client.put('plain', 'stays');
   // Long enough for two calls before it ends on a loaded machine.
-  const ttlMs = 3000;
+  const ttlMs = 6000;
   const before = Date.now();
   await client.put('session', { user: 'ada' }, { ttlMs });
   for (const shard of shards) t.ok(shard.localExpiresAt('session') >= before + ttlMs, `${shard.id} holds the expiry with the value`);
@@ -70,7 +70,7 @@ t.test('a ttl put elsewhere reaches a cached copy with its expiry, in the merge 
   await client.register('read', async (cb: Cb, key: string) => cb.get(key));
   await client.put('config', new SetLattice(['a']));
   t.same(sorted(await client.call('read', ['config'])), ['a'], 'cached, without an expiry');
-  await client.put('config', new SetLattice(['b']), { ttlMs: 1000 });
+  await client.put('config', new SetLattice(['b']), { ttlMs: 4000 });
   await eventually('the push reached the cache', async () => sorted(await client.call('read', ['config'])).length === 2);
   const cache = executors[0]!;
   await eventually('the key expired in the KVS', async () => (await client.get('config')) === undefined);
@@ -81,7 +81,7 @@ t.test('a ttl put elsewhere reaches a cached copy with its expiry, in the merge 
 
 t.test('a key nobody reads is folded into a tombstone by each shard on its own', async (t) => {
   const { client, shards } = await startCluster(t, { shards: 2, executors: 0 });
-  await client.put('unread', new SetLattice(['x']), { ttlMs: 300 });
+  await client.put('unread', new SetLattice(['x']), { ttlMs: 1500 });
   t.ok(shards.every((s) => s.localExpiresAt('unread') > 0));
   // localExpiresAt reads no value, so only the shards' sweep takes the expiry away.
   await eventually('both shards swept the expiry into a tombstone', () => shards.every((s) => s.localExpiresAt('unread') === 0), 10_000);
@@ -95,7 +95,7 @@ t.test('a function puts with a ttl: it reads its own write, then nobody does', a
     return cb.get(key);
   });
   await client.register('read', async (cb: Cb, key: string) => cb.get(key));
-  t.equal(await client.call('remember', ['note', 300]), 'for a while');
+  t.equal(await client.call('remember', ['note', 2000]), 'for a while');
   await eventually('the function reads it as absent', async () => (await client.call('read', ['note'])) === undefined);
   t.equal(await client.get('note', { all: true }), undefined);
   // A repeatable-read call keeps the version it pinned (its own write) until it ends, past the expiry.
@@ -112,7 +112,8 @@ t.test('a function puts with a ttl: it reads its own write, then nobody does', a
 t.test('later puts: without a ttl the expiry is kept, a longer ttl pushes it back, a delete does not cancel it, after it a put starts afresh', async (t) => {
   const { client, shards } = await startCluster(t, { shards: 2, executors: 0 });
 
-  await client.put('kept', new SetLattice(['a']), { ttlMs: 300 });
+  // Ttls long enough for the next steps to come before the expiry on a loaded machine.
+  await client.put('kept', new SetLattice(['a']), { ttlMs: 2000 });
   await client.put('kept', new SetLattice(['b']));
   t.same(sorted(await client.get('kept')), ['a', 'b'], 'the values merge');
   for (const shard of shards) t.ok(shard.localExpiresAt('kept') > 0, `${shard.id}: the put without a ttl kept the expiry`);
@@ -121,7 +122,7 @@ t.test('later puts: without a ttl the expiry is kept, a longer ttl pushes it bac
   t.same(sorted(await client.get('kept', { all: true })), ['c'], 'a put after the expiry starts afresh');
   for (const shard of shards) t.equal(shard.localExpiresAt('kept'), 0, `${shard.id}: and it does not expire`);
 
-  await client.put('pushed', 'short', { ttlMs: 300 });
+  await client.put('pushed', 'short', { ttlMs: 1000 });
   const first = shards[0]!.localExpiresAt('pushed');
   const longer = Date.now();
   await client.put('pushed', 'long', { ttlMs: 60_000 });
@@ -130,7 +131,7 @@ t.test('later puts: without a ttl the expiry is kept, a longer ttl pushes it bac
   await eventually('the first expiry passed', () => Date.now() > first + 100);
   t.equal(await client.get('pushed', { all: true }), 'shorter again', 'the key is still there');
 
-  await client.put('deleted', 'x', { ttlMs: 300 });
+  await client.put('deleted', 'x', { ttlMs: 2000 });
   await client.delete('deleted');
   await client.put('deleted', 'y');
   t.equal(await client.get('deleted'), 'y');
@@ -143,7 +144,7 @@ t.test('a replica that missed the put gets the expiry by gossip, and expires the
   t.teardown(() => transport.close());
   const key = 'gossiped';
   const [first, second] = holders(shards, key);
-  const expiresAt = Date.now() + 1000;
+  const expiresAt = Date.now() + 3000;
   // As a client with an out-of-date ring would: one replica only, which passes it on.
   await request(transport, first!.subject, KVS_BATCH, { ops: [{ op: 'put', key, value: new SetLattice(['x']), expiresAt }], ring: -1 }, deadlineIn(5000));
   await eventually('the other replica has the value and its expiry', () => second!.localExpiresAt(key) === expiresAt);
@@ -158,7 +159,7 @@ t.test('a shard restarted from its data directory after the expiry does not brin
   const root = await dataRoot(t);
   const { client } = await kvsClient(t, nats.url);
   const alone = await startShard(nats.url, { id: 'kvs-alone', dataDir: join(root, 'alone'), durability: 'group', heartbeatMs: 200 });
-  await client.put('brief', new SetLattice(['v']), { ttlMs: 500 });
+  await client.put('brief', new SetLattice(['v']), { ttlMs: 2000 });
   const expiresAt = alone.localExpiresAt('brief');
   t.ok(expiresAt > 0);
   // The only shard stops with the value and its expiry on disk (nobody to hand it to).
@@ -189,7 +190,7 @@ t.test('a replica down during a put with a ttl, back from its data after the exp
   // b's data directory keeps {old}, written without a ttl; the put with one reaches a alone
   // (once the client takes b for gone: until then the put waits for b, and its ttl runs).
   await eventually('the client takes b for gone', () => client.ringMembers().length === 1);
-  await client.put('k', new SetLattice(['new']), { ttlMs: 500 });
+  await client.put('k', new SetLattice(['new']), { ttlMs: 2000 });
   const expiresAt = a.localExpiresAt('k');
   t.ok(expiresAt > 0, 'the live replica holds the expiry');
   await eventually('the key expired on the live replica', () => a.localValue('k') === undefined);

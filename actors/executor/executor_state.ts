@@ -29,6 +29,13 @@ export class ExecutorState {
   readonly writer: SharedCacheWriter;
   private readonly reader: SharedCacheReader;
   private readonly watches = new Map<string, { close(): void }>();
+  /**
+   * Keys cached with an expiry, for the sweep to drop once expired without
+   * walking the whole cache. Pruned by every sweep of what the cache no
+   * longer holds with one, so it never outgrows the cache by more than the
+   * keys set between two sweeps.
+   */
+  private readonly expiring = new Set<string>();
   private readonly sweeper: NodeJS.Timeout;
   /**
    * Keys being read from the KVS, with the writes acknowledged since the
@@ -96,7 +103,7 @@ export class ExecutorState {
       // The cached copy is of a kind the KVS no longer holds: drop it.
       return this.writer.delete(key);
     }
-    this.writer.set(key, encode(merged), mergeExpiry(cached.expiresAt, expiresAt)); // too large: dropped, never left stale
+    this.cache(key, encode(merged), mergeExpiry(cached.expiresAt, expiresAt)); // too large: dropped, never left stale
   }
 
   /** Up to `limit` cached keys, for the scheduler's locality. */
@@ -148,7 +155,7 @@ export class ExecutorState {
         // Another kind replaced the key (delete, then a put of a new kind): the KVS's word wins.
       }
     }
-    if (!this.writer.set(key, encode(merged.value), merged.expiresAt)) return;
+    if (!this.cache(key, encode(merged.value), merged.expiresAt)) return;
     if (!this.watches.has(key)) {
       this.watches.set(
         key,
@@ -157,10 +164,19 @@ export class ExecutorState {
     }
   }
 
+  private cache(key: string, bytes: Uint8Array, expiresAt: number): boolean {
+    if (expiresAt > 0) this.expiring.add(key);
+    return this.writer.set(key, bytes, expiresAt);
+  }
+
   private sweep(): void {
     // Expired entries: readers already miss them; this frees their room.
-    const expired = [...this.writer.keys()].filter((key) => isExpired(this.writer.expiresAt(key)));
-    for (const key of expired) this.writer.delete(key);
+    const now = Date.now();
+    for (const key of this.expiring) {
+      const expiresAt = this.writer.expiresAt(key); // 0: evicted, dropped, or cached again without one
+      if (expiresAt === 0 || isExpired(expiresAt, now)) this.expiring.delete(key);
+      if (expiresAt !== 0 && isExpired(expiresAt, now)) this.writer.delete(key);
+    }
     for (const [key, watch] of this.watches) {
       if (this.writer.has(key)) continue;
       watch.close();
