@@ -139,7 +139,8 @@ export class Decider {
   }
 
   private async store(key: string, field: string, value: Lattice): Promise<Lattice> {
-    const merged = await this.host.store.put(key, new MapLattice([[field, value]]));
+    // A put is stamped after any due expiry of the key, so it always leaves a value.
+    const merged = (await this.host.store.put(key, new MapLattice([[field, value]])))!;
     this.host.merged(key, merged);
     return fieldOf(merged, field)!;
   }

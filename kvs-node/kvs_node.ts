@@ -12,6 +12,9 @@
 //     replication factor from the copies that are left;
 //   - keys it no longer replicates after a change are dropped once their
 //     replicas confirm them and the ring has been still a while (UnownedSweep).
+// Keys given a lifetime (`put` with `expiresAt`) are deleted at their expiry
+// through the same tombstones (storage/shard_store.ts), folded in on a timer
+// (EXPIRY_SWEEP_MS) and never read back once due.
 // It is also the one decider of its primary keys' `decide` operations
 // (first writer wins on a field, see decider.ts); a decided value is stored
 // like a put (stamped, so only a later delete removes it) and travels in
@@ -28,7 +31,7 @@ import { arr, encodeMessage, lattice, num, str, type Envelope } from '../lib/cod
 import { DEFAULT_HANDOFF_TIMEOUT_MS, DEFAULT_TOMBSTONE_RETENTION_MS, type KvsConfig } from '../lib/config.js';
 import { deadlineIn } from '../lib/deadline.js';
 import { Closed, HandoffIncomplete, JoinIncomplete, NoCapacity, PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
-import { KVS_ACCEPT, KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, parseOp, parseRecords, recordToWire, type Entry, type KeyRecord, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
+import { KVS_ACCEPT, KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, entryToWire, parseOp, parseRecords, recordToWire, type Entry, type KeyRecord, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
 import { followOverrides } from '../lib/kvs/replication_overrides.js';
 import { KVS_UPDATES } from '../lib/kvs/updates.js';
 import { RingView, shardInfo, type ShardInfo, type ShardState } from '../lib/kvs/ring_view.js';
@@ -68,6 +71,11 @@ const HANDOFF_RETRY_MAX_MS = 1000;
 const PEEK_TIMEOUT_MS = 500;
 /** How long a replica may take to accept a decided value (under the client's 2 s attempt, so a failure is answered). */
 const ACCEPT_TIMEOUT_MS = 1500;
+/**
+ * How often due expiries become tombstones in memory and on disk. Reads never
+ * wait for it (an expired value is never answered); it frees their memory.
+ */
+const EXPIRY_SWEEP_MS = 1000;
 
 export class KvsNode extends Actor {
   readonly kind = 'kvs' as const;
@@ -88,6 +96,7 @@ export class KvsNode extends Actor {
   private readonly joiners = new Map<string, { info: ShardInfo; seenAt: number }>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private tombstoneTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
   /** When checkAway last ran (monotonic ms), and its timer. */
   private lastTick = performance.now();
   private awayTimer: NodeJS.Timeout | undefined;
@@ -200,6 +209,11 @@ export class KvsNode extends Actor {
     return this.store.get(key);
   }
 
+  /** When this shard's record of `key` expires (ms since the epoch; 0: it does not) (tests, status). */
+  localExpiresAt(key: string): number {
+    return this.store.expiresAt(key);
+  }
+
   /** How many keys hold a value in this shard's memory (tests, status). */
   get localKeys(): number {
     return this.store.size;
@@ -237,6 +251,10 @@ export class KvsNode extends Actor {
       this.store.collectTombstones(Date.now() - retention).catch((err: unknown) => this.log.warn({ err }, 'tombstones not collected'));
     }, Math.min(60_000, Math.max(10, retention / 10)));
     this.tombstoneTimer.unref();
+    this.expiryTimer = setInterval(() => {
+      this.store.expireDue().catch((err: unknown) => this.log.warn({ err }, 'expired keys not folded into tombstones'));
+    }, EXPIRY_SWEEP_MS);
+    this.expiryTimer.unref();
     this.lastTick = performance.now();
     this.awayTimer = setInterval(() => this.checkAway(), Math.max(10, this.config.memberTimeoutMs / 3));
     this.awayTimer.unref();
@@ -323,6 +341,7 @@ export class KvsNode extends Actor {
     this.sweep.stop();
     clearInterval(this.sweepTimer);
     clearInterval(this.tombstoneTimer);
+    clearInterval(this.expiryTimer);
     clearInterval(this.awayTimer);
     await this.knownShards?.flushed();
     await this.store.close();
@@ -450,7 +469,7 @@ export class KvsNode extends Actor {
     for (const key of this.watches.keys()) {
       if (this.ring.readReplicas(key)[0]?.id !== this.id || old.readReplicas(key)[0]?.id === this.id) continue;
       const value = this.store.get(key);
-      if (value) this.watches.merged(key, value);
+      if (value) this.watches.merged(key, value, this.store.expiresAt(key));
     }
     for (const key of this.store.recordKeys()) {
       const had = new Set(old.writeReplicas(key).map((s) => s.id));
@@ -542,9 +561,9 @@ export class KvsNode extends Actor {
     return {};
   }
 
-  /** The key's primary replica tells watchers of every merge. */
+  /** The key's primary replica tells watchers of every merge, with the key's expiry. */
   private mergedAt(key: string, merged: Lattice): void {
-    if (this.ring.readReplicas(key)[0]?.id === this.id) this.watches.merged(key, merged);
+    if (this.ring.readReplicas(key)[0]?.id === this.id) this.watches.merged(key, merged, this.store.expiresAt(key));
   }
 
   /** Runs at the end of a tick (nobody awaits it): a throw here would end the process. */
@@ -553,7 +572,7 @@ export class KvsNode extends Actor {
     const from = { shard: this.id, inc: this.incarnation, seq };
     try {
       try {
-        this.transport.publish(subject, encodeMessage(KVS_UPDATES, { entries, ...from }, this.transport.maxPayload));
+        this.transport.publish(subject, encodeMessage(KVS_UPDATES, { entries: entries.map(entryToWire), ...from }, this.transport.maxPayload));
       } catch (err) {
         if (!(err instanceof PayloadTooLarge)) throw err;
         // Too large for one message: say which keys changed; watchers fetch them.
@@ -591,7 +610,8 @@ export class KvsNode extends Actor {
           if (this.cutOff && !op.local) throw new NoCapacity(`shard ${this.id} hears fewer than half of the serving shards it knows of and serves no reads until it hears them again and has caught up`);
           const answer = (): KvsResult => {
             const value = this.store.get(op.key);
-            return value === undefined ? {} : { value };
+            const expiresAt = this.store.expiresAt(op.key);
+            return value === undefined ? {} : expiresAt > 0 ? { value, expiresAt } : { value };
           };
           // A key this shard came to hold by a recent ring change: what the previous replicas hold first.
           const previous = op.local ? [] : this.previousReplicas(op.key);
@@ -627,14 +647,15 @@ export class KvsNode extends Actor {
       }
     });
     if (puts.length > 0) {
-      const stored = await this.store.putMany(puts.map(({ op }) => ({ key: op.key, value: op.value })));
+      const stored = await this.store.putMany(puts.map(({ op }) => ({ key: op.key, value: op.value, expiresAt: op.expiresAt ?? 0 })));
       puts.forEach(({ i, op }, j) => {
         const r = stored[j]!;
         if ('error' in r) {
           results[i] = { error: r.error.toWire() };
         } else {
           results[i] = {};
-          this.mergedAt(op.key, r.merged);
+          // No value: it expired before it arrived, which deleted the key (the tombstone replicates like a delete's).
+          if (r.merged) this.mergedAt(op.key, r.merged);
           if (!sameRing) forward.add(op.key);
         }
       });

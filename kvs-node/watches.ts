@@ -12,13 +12,13 @@
 
 import type { Lattice } from '../lib/lattice/index.js';
 import { bucketOf } from '../lib/kvs/updates.js';
-import type { LeaseAnswer } from '../lib/kvs/protocol.js';
+import type { Entry, LeaseAnswer } from '../lib/kvs/protocol.js';
 import { TickBatcher } from '../lib/tick_batcher.js';
 
 export class Watches {
   /** Leases until (monotonic ms: a wall clock stepped forward must not end them all at once). */
   private readonly leases = new Map<string, { until: number; since: number }>();
-  private readonly batches: TickBatcher<number, [string, Lattice]>;
+  private readonly batches: TickBatcher<number, Entry>;
   /** Messages published per bucket since this shard started: at most UPDATE_BUCKETS entries. */
   private readonly published = new Map<number, number>();
   /** Buckets published since the last heartbeat. */
@@ -28,14 +28,14 @@ export class Watches {
 
   constructor(
     private readonly shard: { id: string; incarnation: string },
-    publish: (bucket: number, entries: [string, Lattice][], seq: number) => void,
+    publish: (bucket: number, entries: Entry[], seq: number) => void,
   ) {
     // The last merge of a key in a tick includes the earlier ones: send only it.
     this.batches = new TickBatcher((bucket, entries) => {
       const seq = (this.published.get(bucket) ?? 0) + 1;
       this.published.set(bucket, seq);
       this.changed.add(bucket);
-      publish(bucket, [...new Map(entries)], seq);
+      publish(bucket, [...new Map(entries.map((e) => [e[0], e])).values()], seq);
     });
   }
 
@@ -65,15 +65,15 @@ export class Watches {
     return (this.leases.get(key)?.until ?? 0) > performance.now();
   }
 
-  /** `key` was merged into `value`; its watchers hear of it at the end of the tick. */
-  merged(key: string, value: Lattice): void {
+  /** `key` was merged into `value`, which expires at `expiresAt` (0: never); its watchers hear of it at the end of the tick. */
+  merged(key: string, value: Lattice, expiresAt = 0): void {
     const lease = this.leases.get(key);
     if (lease === undefined) return;
     if (lease.until <= performance.now()) {
       this.leases.delete(key);
       return;
     }
-    this.batches.add(bucketOf(key), [key, value]);
+    this.batches.add(bucketOf(key), expiresAt > 0 ? [key, value, expiresAt] : [key, value]);
   }
 
   /** For the next heartbeat: its number, and each bucket published since the last one with its latest number. */

@@ -2,6 +2,7 @@
 // `cb` is its handle on shared state. This is the interface only: executors
 // implement it (actors/executor/worker_context.ts).
 
+import type { PutOptions } from './kvs/expiry.js';
 import type { Lattice } from './lattice/index.js';
 import type { LatticeConstructors } from './lattice_constructors.js';
 
@@ -21,8 +22,11 @@ export interface Cb {
   /**
    * Stores `value` under `key`. A Lattice is merged into what is stored; any
    * other value is wrapped in a last-writer-wins lattice and replaces it.
+   * With `ttlMs` the key is deleted that long from now (docs/kvs.md,
+   * "Lifetimes"); refused with InvalidArgument in atomic, exactly-once and
+   * causal calls.
    */
-  put(key: string, value: unknown): Promise<void>;
+  put(key: string, value: unknown, opts?: PutOptions): Promise<void>;
   /**
    * Sends bytes to another running function instance by its `id` (which the
    * two learn from each other through arguments or state). Resolves once the

@@ -2,6 +2,7 @@
 export { Cloudburst, type ConnectOptions, type CallOptions, type ReadOptions, type DagCallOptions, type CallFuture } from './client/cloudburst.js';
 export { natsAuthFromEnv, type NatsAuth, type NatsTls } from './actor/nats_auth.js';
 export type { DagRecord } from './dag.js';
+export type { PutOptions } from './kvs/expiry.js';
 export type { ClusterStatus } from '../router/router_node.js';
 export type { Member } from './membership.js';
 export type { Cb, CloudburstFunction } from './function_api.js';

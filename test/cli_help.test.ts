@@ -5,6 +5,7 @@
 import t from 'tap';
 import { cli } from './fixtures/cli.js';
 import { startCluster } from './fixtures/cluster.js';
+import { eventually } from './fixtures/eventually.js';
 
 // One command of each builder (cluster, node, client): each CLI start is a
 // whole process, so the list is kept short.
@@ -14,6 +15,7 @@ const OWN: Record<string, string> = {
   executor: '--threads',
   router: '--heartbeat-ms',
   get: '--lattice',
+  put: '--ttl-ms',
   replication: '--timeout',
 };
 
@@ -75,4 +77,22 @@ t.test('replication above the number of shards is stored, with a warning that sa
   t.match(out.stderr, /warning: .*3 replicas.*1 KVS shard/);
   const within = await cli('replication', 'hot', '1', '--nats', nats.url);
   t.equal(within.stderr, '', 'no warning within the shard count');
+});
+
+t.test('put --ttl-ms: the key reads as null after its lifetime; help says how it combines; a bad one is refused before any connection', async (t) => {
+  const text = (await help('put')).replace(/\s+/g, ' ');
+  t.match(text, /--ttl-ms delete the key this many ms from now, on every replica/);
+  t.match(text, /a put without --ttl-ms does not clear it, a delete does not cancel it/, 'as docs/kvs.md says');
+  for (const bad of ['0', '-1', 'soon']) {
+    const refused = await cli('put', 'k', 'v', '--ttl-ms', bad, '--nats', 'nats://127.0.0.1:1');
+    t.equal(refused.code, 1, `--ttl-ms ${bad}`);
+    t.match(refused.stderr, /^cloudburst: INVALID_ARGUMENT: --ttl-ms must be a positive number of milliseconds/);
+  }
+  const { nats, client } = await startCluster(t, { executors: 0 });
+  const conn = ['--nats', nats.url];
+  // Long enough to read it back once on a loaded machine.
+  t.equal((await cli('put', 'brief', '"here"', '--ttl-ms', '5000', ...conn)).stdout, 'ok\n');
+  t.equal(await client.get('brief'), 'here');
+  await eventually('get prints null once the lifetime is over', async () => (await cli('get', 'brief', ...conn)).stdout === 'null\n', 30_000);
+  t.pass('expired');
 });

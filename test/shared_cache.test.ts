@@ -7,7 +7,8 @@ import t from 'tap';
 import fc from 'fast-check';
 import { Worker } from 'node:worker_threads';
 import { SharedCacheReader, SharedCacheWriter, sharedCacheBytes } from '../actors/executor/cache/index.js';
-import { keyHash } from '../actors/executor/cache/layout.js';
+import { joinExpiry, keyHash, splitExpiry } from '../actors/executor/cache/layout.js';
+import { eventually } from './fixtures/eventually.js';
 import { makeValue, stressKey, type ReaderReport, type ReaderWorkerData } from './fixtures/cache_reader_worker.js';
 
 const encoder = new TextEncoder();
@@ -186,6 +187,25 @@ t.test('a get returns a copy the caller owns', (t) => {
   t.equal(writer.sharedHits, 0, 'a reader made without shareHits keeps its hits to itself');
   t.throws(() => new SharedCacheReader(new SharedArrayBuffer(1024)), TypeError, 'a foreign buffer is refused');
   t.end();
+});
+
+t.test('an entry with an expiry is a miss from then on, whatever the writer does', async (t) => {
+  const writer = SharedCacheWriter.create({ arenaBytes: 4096 });
+  const reader = new SharedCacheReader(writer.buffer);
+  const expiresAt = Date.now() + 200;
+  writer.set('brief', Uint8Array.of(1), expiresAt);
+  writer.set('stays', Uint8Array.of(2));
+  t.same([...(reader.get('brief') ?? [])], [1]);
+  t.equal(writer.expiresAt('brief'), expiresAt);
+  t.equal(writer.expiresAt('stays'), 0);
+  await eventually('the reader misses the expired entry', () => reader.get('brief') === undefined, 5000);
+  t.ok(Date.now() >= expiresAt, 'not before its expiry');
+  t.ok(writer.has('brief'), 'though the writer has not dropped it');
+  t.same([...(reader.get('stays') ?? [])], [2]);
+  writer.set('brief', Uint8Array.of(3));
+  t.same([...(reader.get('brief') ?? [])], [3], 'set again without an expiry, it is served again');
+  // Expiries beyond 32 bits of milliseconds survive the two Int32 fields.
+  for (const ms of [1, 2 ** 32 - 1, 2 ** 32, Date.now() + 1, 2 ** 52 + 3]) t.equal(joinExpiry(...splitExpiry(ms)), ms, `${ms} round-trips`);
 });
 
 t.test('budget: bytesUsed stays within the arena and large values are refused', (t) => {

@@ -235,11 +235,11 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return value;
   }
 
-  async put(key: string, value: Lattice, { deadline, session, tx }: Invocation, thread: number): Promise<void> {
+  async put(key: string, value: Lattice, { deadline, session, tx }: Invocation, thread: number, expiresAt = 0): Promise<void> {
     // In a transaction, writes wait for the commit.
     if (tx) return tx.write(key, value);
     if (session?.consistency === 'causal') return this.writeCausal(key, value, session, deadline, `${this.id}/${thread}`);
-    await this.state.put(key, value, deadline);
+    await this.state.put(key, value, deadline, expiresAt);
     // A session reads its own writes: the written version becomes its pin.
     if (session?.consistency === 'rr') {
       this.pinned.pin(session.id, key, await this.state.get(key, deadline), deadline);

@@ -3,7 +3,8 @@
 // invocation's deadline. The requests arrive on the state line.
 
 import { decode, encode } from '../../lib/codec/index.js';
-import { MalformedMessage } from '../../lib/errors.js';
+import { InvalidArgument, MalformedMessage } from '../../lib/errors.js';
+import { expiryOf } from '../../lib/kvs/expiry.js';
 import { isLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Delivered } from './inboxes.js';
 import type { EffectLog } from './effect_log.js';
@@ -25,8 +26,8 @@ export interface Invocation {
 /** What the executor offers a running invocation. */
 export interface InvocationHost {
   get(key: string, inv: Invocation): Promise<Lattice | undefined>;
-  /** `thread`: the worker thread writing (causal versions are stamped per thread). */
-  put(key: string, value: Lattice, inv: Invocation, thread: number): Promise<void>;
+  /** `thread`: the worker thread writing (causal versions are stamped per thread); `expiresAt`: the key's expiry the put sets (ms since the epoch; 0: none). */
+  put(key: string, value: Lattice, inv: Invocation, thread: number, expiresAt?: number): Promise<void>;
   send(from: string, to: string, data: Uint8Array, deadline: number): Promise<void>;
   receive(id: string, deadline: number): Promise<Delivered>;
 }
@@ -51,11 +52,13 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
       return value === null ? {} : { value };
     }
     case 'put': {
+      const expiresAt = req.ttlMs === undefined ? 0 : expiryOf({ ttlMs: req.ttlMs });
+      if (expiresAt > 0) refuseTtl(inv);
       // Under exactly-once, a retry applies the lattice the first attempt wrote (a no-op merge).
       const bytes = inv.log ? await inv.log.once(`w${req.step}`, deadline, () => Promise.resolve(req.value)) : req.value;
       const value = bytes === null ? undefined : decode(bytes);
       if (!isLattice(value)) throw new MalformedMessage('put needs a lattice');
-      await host.put(req.key, value, inv, req.thread);
+      await host.put(req.key, value, inv, req.thread, expiresAt);
       return {};
     }
     case 'send':
@@ -67,4 +70,15 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
       return { value: m.data, from: m.from };
     }
   }
+}
+
+/**
+ * A lifetime is refused (InvalidArgument) where the call's writes do not go
+ * straight to the key: an atomic call's become versions committed later, an
+ * exactly-once call's are replayed by a retry (which, after the expiry,
+ * would delete the key again), a causal call's are causal versions.
+ */
+function refuseTtl({ tx, log, session }: Invocation): void {
+  const mode = tx ? 'atomic' : log ? 'exactly-once' : session?.consistency === 'causal' ? 'causal' : undefined;
+  if (mode) throw new InvalidArgument(`put with ttlMs is not supported in ${mode} calls`);
 }

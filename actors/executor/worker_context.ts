@@ -4,6 +4,7 @@
 
 import { decode, encode } from '../../lib/codec/index.js';
 import { InvalidArgument } from '../../lib/errors.js';
+import { checkPutOptions, type PutOptions } from '../../lib/kvs/expiry.js';
 import { checkUserKey } from '../../lib/reserved_keys.js';
 import type { Cb } from '../../lib/function_api.js';
 import { LWWPair, isLattice, type Lattice } from '../../lib/lattice/index.js';
@@ -47,9 +48,12 @@ export class WorkerContext implements Cb {
     return value;
   }
 
-  async put(key: string, value: unknown): Promise<void> {
+  async put(key: string, value: unknown, opts?: PutOptions): Promise<void> {
+    checkUserKey(key);
+    // Refused here, before the put takes a step number.
+    const ttlMs = checkPutOptions(opts);
     const lattice = isLattice(value) ? value : LWWPair.now(value, this.writer);
-    await this.ask({ op: 'put', key: checkUserKey(key), value: encode(lattice), step: ++this.steps });
+    await this.ask({ op: 'put', key, value: encode(lattice), step: ++this.steps, ...(ttlMs === undefined ? {} : { ttlMs }) });
     // The call reads its own write: the main thread pinned the merged version.
     this.pinned?.delete(key);
   }

@@ -45,7 +45,8 @@ export type WorkerOutcome = { ok: true; result: Uint8Array } | { ok: false; erro
 export type StateRequest = { seq: number; thread: number; instance: string } & (
   /** `step`: the op's number in the call, in program order (for exactly-once logs). */
   | { op: 'get'; key: string; step: number }
-  | { op: 'put'; key: string; value: Uint8Array; step: number }
+  /** `ttlMs`: the put's lifetime (checked in the worker: a positive finite number). */
+  | { op: 'put'; key: string; value: Uint8Array; step: number; ttlMs?: number }
   | { op: 'send'; to: string; data: Uint8Array }
   | { op: 'recv'; timeoutMs: number | undefined }
 );

@@ -122,7 +122,7 @@ export const getCommand: Cmd<{ key: string; all: boolean; lattice: boolean }> = 
     }),
 };
 
-export const putCommand: Cmd<{ key: string; value: string; type: CliLatticeType }> = {
+export const putCommand: Cmd<{ key: string; value: string; type: CliLatticeType; 'ttl-ms': number | undefined }> = {
   command: 'put <key> <value>',
   describe: 'store a value (JSON, or else a string); lww replaces it, other types merge into what is stored',
   builder: (y) =>
@@ -133,9 +133,18 @@ export const putCommand: Cmd<{ key: string; value: string; type: CliLatticeType 
         choices: CLI_LATTICE_TYPES,
         default: 'lww' as const,
         describe: 'lattice: lww (last writer wins), set / ordered-set (JSON array, union), max-int, bool (or)',
+      })
+      .option('ttl-ms', {
+        type: 'number',
+        describe:
+          'delete the key this many ms from now, on every replica (a positive number); the key keeps the latest expiry ' +
+          'any put gave it: a put without --ttl-ms does not clear it, a delete does not cancel it',
       }),
   handler: async (a) => {
-    await withClient(a, (cb) => cb.put(a.key, valueFromCli(a.type, String(a.value))));
+    // Checked before connecting, in the words of this command: a bad lifetime fails without a cluster.
+    const ttlMs = a['ttl-ms'];
+    if (ttlMs !== undefined && !(Number.isFinite(ttlMs) && ttlMs > 0)) throw new InvalidArgument(`--ttl-ms must be a positive number of milliseconds, got ${ttlMs}`);
+    await withClient(a, (cb) => cb.put(a.key, valueFromCli(a.type, String(a.value)), ttlMs === undefined ? {} : { ttlMs }));
     process.stdout.write('ok\n');
   },
 };

@@ -29,15 +29,28 @@
 // after a delete always wins on this shard. Tombstones replicate like values
 // (`record`, `mergeRecords`) and are collected after a retention
 // (`collectTombstones`): a replica away longer than that can bring a deleted
-// value back. On disk a key holds the CBOR of [value | null, writtenAt,
-// deletedAt]; a bare lattice (data written before tombstones) reads as
-// written at 0.
+// value back.
+//
+// Expiries (lib/kvs/expiry.ts) are deletes scheduled ahead: a key's record
+// keeps the latest expiry it was given (merged by max, like a lattice), and
+// once it is due, by this shard's clock or because a value written after it
+// arrives, it becomes the key's tombstone, stamped at the expiry, so
+// everything written up to the expiry is gone for good, as after a delete,
+// and what is written after it is a fresh start. Reads never return a value
+// whose expiry is due, even before the periodic `expireDue` has folded it
+// into a tombstone; the expiry is on disk with the value, so a restart
+// cannot bring an expired value back either.
+//
+// On disk a key holds the CBOR of [value | null, writtenAt, deletedAt,
+// expiresAt?] (the expiry only when it has one); a bare lattice (data
+// written before tombstones) reads as written at 0.
 
 import { mkdir } from 'node:fs/promises';
 import { open, type RootDatabase } from 'lmdb';
 import { decode, encode } from '../../lib/codec/index.js';
 import type { Durability } from '../../lib/config.js';
 import { CloudburstError, Closed, InternalError, InvalidArgument, asCloudburstError } from '../../lib/errors.js';
+import { isExpired, mergeExpiry } from '../../lib/kvs/expiry.js';
 import type { KeyRecord } from '../../lib/kvs/protocol.js';
 import { isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
 import { lockDataDir, type DataDirLock } from './data_dir_lock.js';
@@ -86,6 +99,14 @@ interface Loaded {
   data: Map<string, Lattice>;
   stamps: Map<string, number>;
   tombs: Map<string, number>;
+  expiries: Map<string, number>;
+}
+
+/** One put: `expiresAt` is the expiry it gives the key (ms since the epoch; absent or 0: none). */
+export interface StorePut {
+  key: string;
+  value: Lattice;
+  expiresAt?: number;
 }
 
 export class ShardStore {
@@ -96,6 +117,8 @@ export class ShardStore {
   private readonly stamps: Map<string, number>;
   /** Deleted keys and when, until collected. */
   private readonly tombs: Map<string, number>;
+  /** Keys with an expiry not yet due (or due and not yet folded into a tombstone): always after the key's tombstone. */
+  private readonly expiries: Map<string, number>;
   private readonly db: RootDatabase<Buffer, Buffer> | undefined;
   /** In 'sync' mode, the last write handed to LMDB; the next waits for it. */
   private tail: Promise<unknown> = Promise.resolve();
@@ -113,6 +136,7 @@ export class ShardStore {
     this.data = loaded.data;
     this.stamps = loaded.stamps;
     this.tombs = loaded.tombs;
+    this.expiries = loaded.expiries;
     this.openReport = report;
   }
 
@@ -123,7 +147,7 @@ export class ShardStore {
     if (durability !== 'none' && durability !== 'group' && durability !== 'sync') {
       throw new InvalidArgument(`durability must be none, group or sync, got ${String(durability)}`);
     }
-    const loaded: Loaded = { data: new Map(), stamps: new Map(), tombs: new Map() };
+    const loaded: Loaded = { data: new Map(), stamps: new Map(), tombs: new Map(), expiries: new Map() };
     if (durability === 'none') return new ShardStore(durability, undefined, loaded, { loaded: 0, skipped: 0, ms: 0 });
     if (typeof opts.dataDir !== 'string' || opts.dataDir === '') {
       throw new InvalidArgument(`durability '${durability}' needs a dataDir`);
@@ -160,11 +184,14 @@ export class ShardStore {
           loaded.data.set(k, stored);
           continue;
         }
-        const [v, at, deletedAt] = Array.isArray(stored) ? (stored as unknown[]) : [];
-        if ((v !== null && !isLattice(v)) || typeof at !== 'number' || typeof deletedAt !== 'number') throw new Error('not a record');
+        const [v, at, deletedAt, expiresAt = 0] = Array.isArray(stored) ? (stored as unknown[]) : [];
+        if ((v !== null && !isLattice(v)) || typeof at !== 'number' || typeof deletedAt !== 'number' || typeof expiresAt !== 'number') throw new Error('not a record');
         if (v) loaded.data.set(k, v);
         if (v && at > 0) loaded.stamps.set(k, at);
         if (deletedAt > 0) loaded.tombs.set(k, deletedAt);
+        // Kept even if it passed while the shard was down: reads take it as
+        // due at once, and expireDue folds it into the tombstone.
+        if (expiresAt > deletedAt) loaded.expiries.set(k, expiresAt);
       } catch {
         skipped++;
       }
@@ -172,24 +199,39 @@ export class ShardStore {
     return new ShardStore(durability, db, loaded, { loaded: loaded.data.size, skipped, ms: performance.now() - start }, lock);
   }
 
+  /** The key's value; undefined when it has none, or its expiry is due. */
   get(key: string): Lattice | undefined {
-    return this.data.get(key);
+    const value = this.data.get(key);
+    if (value === undefined || !this.due(key)) return value;
+    this.expireNow(key);
+    return undefined;
+  }
+
+  /** When the key's value expires (ms since the epoch), 0 when it does not. */
+  expiresAt(key: string): number {
+    return this.expiries.get(key) ?? 0;
   }
 
   has(key: string): boolean {
-    return this.data.has(key);
+    return this.get(key) !== undefined;
   }
 
-  keys(): IterableIterator<string> {
-    return this.data.keys();
+  *keys(): IterableIterator<string> {
+    for (const key of this.data.keys()) if (!this.due(key)) yield key;
   }
 
-  entries(): IterableIterator<[string, Lattice]> {
-    return this.data.entries();
+  *entries(): IterableIterator<[string, Lattice]> {
+    for (const entry of this.data.entries()) if (!this.due(entry[0])) yield entry;
   }
 
+  /** Keys holding a value in memory (an expired one counts until expireDue folds it). */
   get size(): number {
     return this.data.size;
+  }
+
+  /** Keys with an expiry not yet folded into a tombstone. */
+  get expiring(): number {
+    return this.expiries.size;
   }
 
   /** Tombstones not yet collected. */
@@ -197,44 +239,66 @@ export class ShardStore {
     return this.tombs.size;
   }
 
-  /** Keys with a value or a tombstone: what a hand-off or a join pull must carry. */
+  /** Keys with a value, a tombstone or an expiry: what a hand-off or a join pull must carry. */
   *recordKeys(): IterableIterator<string> {
     yield* this.data.keys();
     for (const key of this.tombs.keys()) if (!this.data.has(key)) yield key;
+    for (const key of this.expiries.keys()) if (!this.data.has(key) && !this.tombs.has(key)) yield key;
   }
 
-  /** What replicas exchange for `key`; undefined when it has neither a value nor a tombstone. */
+  /** What replicas exchange for `key` (a due expiry already folded); undefined when it has no value, tombstone or expiry. */
   record(key: string): KeyRecord | undefined {
+    if (this.due(key)) this.expireNow(key);
     const value = this.data.get(key);
     const deletedAt = this.tombs.get(key) ?? 0;
-    if (!value && deletedAt === 0) return undefined;
-    return value ? { value, at: this.stamps.get(key) ?? 0, deletedAt } : { at: 0, deletedAt };
+    const expiresAt = this.expiries.get(key) ?? 0;
+    if (!value && deletedAt === 0 && expiresAt === 0) return undefined;
+    const record: KeyRecord = value ? { value, at: this.stamps.get(key) ?? 0, deletedAt } : { at: 0, deletedAt };
+    if (expiresAt > 0) record.expiresAt = expiresAt;
+    return record;
   }
 
   /**
-   * Merges value into the key (mergeLattices: a kind mismatch throws LatticeTypeMismatch BEFORE anything changes).
-   * Memory is updated at once; the promise resolves with the merged lattice once it is durable per the mode.
+   * Merges value into the key (mergeLattices: a kind mismatch throws LatticeTypeMismatch BEFORE anything changes),
+   * and `expiresAt` (ms since the epoch) into its expiry.
+   * Memory is updated at once; the promise resolves with the merged lattice once it is durable per the mode
+   * (undefined when the value expired before it arrived: a put whose expiry is past deletes the key).
    */
-  async put(key: string, value: Lattice): Promise<Lattice> {
+  async put(key: string, value: Lattice, expiresAt = 0): Promise<Lattice | undefined> {
     // Synchronous up to the write, so memory changes in call order.
-    const { merged, written } = this.apply(key, { value, at: this.stampFor(key), deletedAt: 0 });
+    const { merged, written } = this.applyPut({ key, value, expiresAt });
     await written;
-    return merged!;
+    return merged;
   }
 
   /** Applies many puts; resolves when all are durable; per-item errors returned, not thrown. */
-  async putMany(items: { key: string; value: Lattice }[]): Promise<({ merged: Lattice } | { error: CloudburstError })[]> {
+  async putMany(items: StorePut[]): Promise<({ merged: Lattice | undefined } | { error: CloudburstError })[]> {
     // All applied in this turn, so in 'group' mode they share one transaction.
-    const pending = items.map(async ({ key, value }) => {
+    const pending = items.map(async (item) => {
       try {
-        const { merged, written } = this.apply(key, { value, at: this.stampFor(key), deletedAt: 0 });
+        const { merged, written } = this.applyPut(item);
         await written;
-        return { merged: merged! };
+        return { merged };
       } catch (err) {
         return { error: asCloudburstError(err) };
       }
     });
     return Promise.all(pending);
+  }
+
+  /**
+   * Folds every expiry that is due into its key's tombstone, in memory at
+   * once and then on disk; resolves with how many once durable. Reads do not
+   * wait for this (they never return an expired value): it frees memory and
+   * makes the tombstone what gossip and hand-off carry.
+   */
+  async expireDue(): Promise<number> {
+    this.checkOpen();
+    const now = Date.now();
+    const writes: Promise<unknown>[] = [];
+    for (const [key, expiresAt] of this.expiries) if (isExpired(expiresAt, now)) writes.push(this.apply(key, { at: 0, deletedAt: 0 }, now).written);
+    await Promise.all(writes);
+    return writes.length;
   }
 
   /**
@@ -275,7 +339,7 @@ export class ShardStore {
   async forget(key: string): Promise<void> {
     this.checkOpen();
     this.stamps.delete(key);
-    const had = this.tombs.delete(key);
+    const had = [this.tombs.delete(key), this.expiries.delete(key)].includes(true);
     if (!this.data.delete(key) && !had) return;
     await this.write((db) => db.remove(keyBytes(key)));
   }
@@ -287,8 +351,8 @@ export class ShardStore {
     for (const [key, deletedAt] of this.tombs) {
       if (deletedAt >= before) continue;
       this.tombs.delete(key);
-      // A value written after the delete stays, without its tombstone.
-      writes.push(this.data.has(key) ? this.persist(key) : this.write((db) => db.remove(keyBytes(key))));
+      // A value written after the delete stays, without its tombstone, and so does an expiry still ahead.
+      writes.push(this.data.has(key) || this.expiries.has(key) ? this.persist(key) : this.write((db) => db.remove(keyBytes(key))));
     }
     await Promise.all(writes);
     return writes.length;
@@ -306,22 +370,48 @@ export class ShardStore {
     }
   }
 
-  /** A local put's stamp: now, and after the key's tombstone even if the clock says otherwise. */
-  private stampFor(key: string): number {
-    return Math.max(Date.now(), (this.tombs.get(key) ?? 0) + 1);
+  /** Whether the key has an expiry that is due. */
+  private due(key: string, now = Date.now()): boolean {
+    return isExpired(this.expiries.get(key) ?? 0, now);
   }
 
   /**
-   * Applies a record: its tombstone, then its value if written after the
-   * key's tombstone. Merges and encodes first (either may throw), then
-   * changes memory, then writes.
+   * Folds a due expiry into the tombstone now. Best effort: if the shard is
+   * closed or the disk write fails, the expiry is still on disk with the
+   * value and is due again after a restart, so nothing expired comes back.
    */
-  private apply(key: string, record: KeyRecord): { merged: Lattice | undefined; written: Promise<unknown> } {
+  private expireNow(key: string): void {
+    if (this.closed) return;
+    this.apply(key, { at: 0, deletedAt: 0 }).written.catch(() => undefined);
+  }
+
+  /** A local put, stamped now, after the key's tombstone and after its expiry if that is due, even if the clock says otherwise. */
+  private applyPut({ key, value, expiresAt = 0 }: StorePut): { merged: Lattice | undefined; written: Promise<unknown> } {
+    const now = Date.now();
+    const expiry = this.expiries.get(key) ?? 0;
+    const after = Math.max(this.tombs.get(key) ?? 0, isExpired(expiry, now) ? expiry : 0);
+    return this.apply(key, { value, at: Math.max(now, after + 1), deletedAt: 0, expiresAt }, now);
+  }
+
+  /**
+   * Applies a record: its tombstone and expiry (a due expiry becomes the
+   * tombstone), then its value if written after the key's tombstone. Merges
+   * and encodes first (either may throw), then changes memory, then writes.
+   */
+  private apply(key: string, record: KeyRecord, now = Date.now()): { merged: Lattice | undefined; written: Promise<unknown> } {
     this.checkOpen();
     checkKey(key);
     const { value, at, deletedAt } = record;
     if (value !== undefined && !isLattice(value)) throw new InvalidArgument('a stored value must be a lattice');
-    const tomb = Math.max(this.tombs.get(key) ?? 0, deletedAt);
+    let tomb = Math.max(this.tombs.get(key) ?? 0, deletedAt);
+    // A value is covered by the expiry it comes with, even one that passed
+    // before it was written (a ttl shorter than its trip, a writer's clock
+    // behind): it is deleted at once rather than kept for good.
+    const own = record.expiresAt ?? 0;
+    let expiry = mergeExpiry(this.expiries.get(key) ?? 0, own > 0 && value !== undefined ? Math.max(own, at) : own);
+    // Due by this clock, or by the writer's of a value written after it: the key was deleted then.
+    if (expiry > 0 && (expiry <= now || (value !== undefined && at > expiry))) tomb = Math.max(tomb, expiry);
+    if (expiry <= tomb) expiry = 0;
     let have = this.data.get(key);
     let stamp = this.stamps.get(key) ?? 0;
     if (have && tomb > 0 && stamp <= tomb) {
@@ -332,13 +422,16 @@ export class ShardStore {
     const fresh = value !== undefined && (tomb === 0 || at > tomb);
     const merged = fresh ? (have ? mergeLattices(have, value) : value) : have;
     if (fresh) stamp = Math.max(stamp, at);
-    const changed = merged !== this.data.get(key) || tomb !== (this.tombs.get(key) ?? 0) || stamp !== (this.stamps.get(key) ?? 0);
-    const bytes = this.db && changed ? encode([merged ?? null, stamp, tomb]) : undefined;
+    const changed =
+      merged !== this.data.get(key) || tomb !== (this.tombs.get(key) ?? 0) || stamp !== (this.stamps.get(key) ?? 0) || expiry !== (this.expiries.get(key) ?? 0);
+    const bytes = this.db && changed ? encode(diskRecord(merged, stamp, tomb, expiry)) : undefined;
     if (merged) this.data.set(key, merged);
     else this.data.delete(key);
     if (stamp > 0) this.stamps.set(key, stamp);
     else this.stamps.delete(key);
     if (tomb > 0) this.tombs.set(key, tomb);
+    if (expiry > 0) this.expiries.set(key, expiry);
+    else this.expiries.delete(key);
     if (!bytes) return { merged, written: Promise.resolve() };
     const k = keyBytes(key);
     return { merged, written: this.write((db) => db.put(k, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))) };
@@ -347,7 +440,7 @@ export class ShardStore {
   /** Writes the key's record as memory has it. */
   private persist(key: string): Promise<unknown> {
     if (!this.db) return Promise.resolve();
-    const bytes = encode([this.data.get(key) ?? null, this.stamps.get(key) ?? 0, this.tombs.get(key) ?? 0]);
+    const bytes = encode(diskRecord(this.data.get(key), this.stamps.get(key) ?? 0, this.tombs.get(key) ?? 0, this.expiries.get(key) ?? 0));
     const k = keyBytes(key);
     return this.write((db) => db.put(k, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)));
   }
@@ -367,4 +460,9 @@ export class ShardStore {
   private checkOpen(): void {
     if (this.closed) throw new Closed('the shard store is closed');
   }
+}
+
+/** A key's record as stored: [value | null, writtenAt, deletedAt], and its expiry only when it has one. */
+function diskRecord(value: Lattice | undefined, at: number, deletedAt: number, expiresAt: number): unknown[] {
+  return expiresAt > 0 ? [value ?? null, at, deletedAt, expiresAt] : [value ?? null, at, deletedAt];
 }

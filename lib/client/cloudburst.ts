@@ -20,6 +20,7 @@ import { LWWPair, MapLattice, isLattice, type Lattice } from '../lattice/index.j
 import { subjectsFor, type Subjects } from '../subjects.js';
 import { CLUSTER_FILE, clusterAddress, type ClusterAddress } from './cluster_file.js';
 import { KvsClient } from './kvs_client.js';
+import { checkPutOptions, type PutOptions } from '../kvs/expiry.js';
 import { checkFunctionModule } from './module_check.js';
 import type { ClusterStatus } from '../../router/router_node.js';
 
@@ -245,9 +246,15 @@ export class Cloudburst {
     return this.kvs.get(checkUserKey(key), { all: opts.all ?? false });
   }
 
-  /** Stores `value`: a lattice is merged in; anything else replaces the value (last writer wins). */
-  async put(key: string, value: unknown): Promise<void> {
-    return this.kvs.put(checkUserKey(key), isLattice(value) ? value : LWWPair.now(value, this.clientId));
+  /**
+   * Stores `value`: a lattice is merged in; anything else replaces the value (last writer wins).
+   * With `ttlMs` the key is deleted that long from now, on every replica; the
+   * key keeps the latest expiry any put gave it (docs/kvs.md, "Lifetimes").
+   */
+  async put(key: string, value: unknown, opts: PutOptions = {}): Promise<void> {
+    checkUserKey(key);
+    const ttlMs = checkPutOptions(opts);
+    return this.kvs.put(key, isLattice(value) ? value : LWWPair.now(value, this.clientId), ttlMs === undefined ? {} : { ttlMs });
   }
 
   /**

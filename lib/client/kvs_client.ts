@@ -10,13 +10,15 @@
 // operation wait for the ring to change (or a short backoff) and go again,
 // until its deadline. Every KVS operation is a merge, a read, a delete or a
 // decide (which answers the decided value again), all safe to repeat, which
-// is also why an oversized batch can simply be split.
+// is also why an oversized batch can simply be split. A put with a ttl
+// carries the absolute expiry it computed once, so a repeat sets the same.
 
 import { request } from '../actor/rpc.js';
 import type { Subscription, Transport } from '../actor/transport.js';
 import { arr, decodeMessage } from '../codec/index.js';
 import { deadlineIn } from '../deadline.js';
-import { CloudburstError, DeadlineExceeded, MalformedMessage, NoCapacity, PayloadTooLarge, errorFromWire } from '../errors.js';
+import { CloudburstError, DeadlineExceeded, InvalidArgument, MalformedMessage, NoCapacity, PayloadTooLarge, errorFromWire } from '../errors.js';
+import { expiryOf, mergeExpiry, type PutOptions } from '../kvs/expiry.js';
 import { KVS_BATCH, parseEntries, parseLease, type KvsOp, type KvsResult } from '../kvs/protocol.js';
 import { followOverrides } from '../kvs/replication_overrides.js';
 import { DEFAULT_WATCH_TTL_MS, bucketOf } from '../kvs/updates.js';
@@ -45,6 +47,27 @@ export interface GetOptions {
   deadline?: number;
 }
 
+export interface KvsPutOptions extends PutOptions {
+  deadline?: number;
+  /** The expiry itself (ms since the epoch), for a writer that computed it already; instead of ttlMs. */
+  expiresAt?: number;
+}
+
+/** A key's value as the KVS holds it, with its expiry (ms since the epoch; 0: none). */
+export interface StoredValue {
+  value: Lattice;
+  expiresAt: number;
+}
+
+/** Told of a watched key's merged value and its expiry (0: none). */
+export type MergeListener = (key: string, value: Lattice, expiresAt: number) => void;
+
+/** What an operation settles with: the merged value of its answers and the latest expiry among them. */
+interface Answer {
+  value: Lattice | undefined;
+  expiresAt: number;
+}
+
 /** Errors that say "try again once the ring has moved", not "this op is wrong". */
 const RETRYABLE = new Set(['WRONG_SHARD', 'NO_CAPACITY', 'DEADLINE_EXCEEDED', 'CLOSED']);
 
@@ -52,7 +75,7 @@ interface Pending {
   op: KvsOp;
   all: boolean;
   deadline: number;
-  resolve: (value: Lattice | undefined) => void;
+  resolve: (answer: Answer) => void;
   reject: (err: unknown) => void;
   /** Told every shard's answer before `resolve` (watch leases). */
   answers?: (results: KvsResult[]) => void;
@@ -76,7 +99,7 @@ export class KvsClient {
   private readonly membership: Membership;
   private readonly ring: RingView;
   private readonly following: Subscription;
-  private readonly watchers = new Map<string, Set<(key: string, value: Lattice) => void>>();
+  private readonly watchers = new Map<string, Set<MergeListener>>();
   private readonly buckets = new Map<number, { sub: Subscription; count: number }>();
   /** Per watched key, the leases its replicas answered last (a new one: read the key again). */
   private readonly leaseIds = new Map<string, string>();
@@ -112,14 +135,28 @@ export class KvsClient {
     this.following = { unsubscribe: () => (members.unsubscribe(), overrides.unsubscribe()) };
   }
 
-  /** The lattice stored under `key`, or undefined when there is none. */
-  get(key: string, opts: GetOptions = {}): Promise<Lattice | undefined> {
-    return this.enqueue({ op: 'get', key }, opts.deadline, opts.all ?? false);
+  /** The lattice stored under `key`, or undefined when there is none (or it expired). */
+  async get(key: string, opts: GetOptions = {}): Promise<Lattice | undefined> {
+    return (await this.enqueue({ op: 'get', key }, opts.deadline, opts.all ?? false)).value;
   }
 
-  /** Merges `value` into `key` on every replica. */
-  async put(key: string, value: Lattice, deadline?: number): Promise<void> {
-    await this.enqueue({ op: 'put', key, value }, deadline);
+  /** The lattice stored under `key` with its expiry (the latest among the replicas asked), or undefined. */
+  async getStored(key: string, opts: GetOptions = {}): Promise<StoredValue | undefined> {
+    const { value, expiresAt } = await this.enqueue({ op: 'get', key }, opts.deadline, opts.all ?? false);
+    return value === undefined ? undefined : { value, expiresAt };
+  }
+
+  /**
+   * Merges `value` into `key` on every replica. With `ttlMs` (a positive
+   * finite number, else InvalidArgument), the key is deleted that long from
+   * now, merged with any expiry it has as lib/kvs/expiry.ts says. The third
+   * argument may be a deadline alone.
+   */
+  async put(key: string, value: Lattice, opts: number | KvsPutOptions = {}): Promise<void> {
+    const { deadline, expiresAt: given, ...put } = typeof opts === 'number' ? { deadline: opts } : opts;
+    if (given !== undefined && !(Number.isFinite(given) && given > 0)) throw new InvalidArgument(`expiresAt must be a positive time in ms, got ${given}`);
+    const expiresAt = given ?? expiryOf(put);
+    await this.enqueue(expiresAt > 0 ? { op: 'put', key, value, expiresAt } : { op: 'put', key, value }, deadline);
   }
 
   /**
@@ -129,7 +166,7 @@ export class KvsClient {
    * holds it. Every caller, and every retry of a lost answer, gets the same.
    */
   async decide(key: string, field: string, value: Lattice, deadline?: number): Promise<Lattice> {
-    const decided = await this.enqueue({ op: 'decide', key, field, value }, deadline);
+    const decided = (await this.enqueue({ op: 'decide', key, field, value }, deadline)).value;
     if (!decided) throw new MalformedMessage(`the decider of "${key}" answered no value for "${field}"`);
     return decided;
   }
@@ -147,8 +184,9 @@ export class KvsClient {
    * is read again (and `onMerge` called) whenever its replicas answer a
    * renewal with a lease other than the last one (a shard restarted, or a
    * lease lapsed) and when a push is found missing (push_tracker.ts).
+   * `onMerge` is told the key's expiry too (0: none).
    */
-  watch(keys: string[], onMerge: (key: string, value: Lattice) => void): { close(): void } {
+  watch(keys: string[], onMerge: MergeListener): { close(): void } {
     for (const key of keys) {
       let listeners = this.watchers.get(key);
       if (!listeners) {
@@ -219,8 +257,8 @@ export class KvsClient {
   }
 
   private async readAgain(key: string): Promise<void> {
-    const value = await this.get(key);
-    if (value && this.watchers.has(key)) this.notify(key, value);
+    const stored = await this.getStored(key);
+    if (stored && this.watchers.has(key)) this.notify(key, stored.value, stored.expiresAt);
   }
 
   private followBucket(bucket: number, delta: 1 | -1): void {
@@ -241,7 +279,7 @@ export class KvsClient {
     let msg: Record<string, unknown>;
     try {
       msg = decodeMessage(data);
-      for (const [key, value] of parseEntries(msg)) this.notify(key, value);
+      for (const [key, value, expiresAt] of parseEntries(msg)) this.notify(key, value, expiresAt ?? 0);
       const { shard, inc, seq } = msg;
       if (typeof shard === 'string' && typeof inc === 'string' && typeof seq === 'number') this.pushes.pushed(shard, inc, bucket, seq);
     } catch (err) {
@@ -250,12 +288,12 @@ export class KvsClient {
     // Entries too large to publish are named only; fetch them.
     const stale = Array.isArray(msg['stale']) ? msg['stale'].filter((k): k is string => typeof k === 'string' && this.watchers.has(k)) : [];
     for (const key of stale) {
-      this.get(key).then((value) => value && this.notify(key, value), (err: unknown) => this.onBackgroundError(err));
+      this.getStored(key).then((stored) => stored && this.notify(key, stored.value, stored.expiresAt), (err: unknown) => this.onBackgroundError(err));
     }
   }
 
-  private notify(key: string, value: Lattice): void {
-    for (const listener of this.watchers.get(key) ?? []) listener(key, value);
+  private notify(key: string, value: Lattice, expiresAt: number): void {
+    for (const listener of this.watchers.get(key) ?? []) listener(key, value, expiresAt);
   }
 
   private refreshRing(): boolean {
@@ -264,7 +302,7 @@ export class KvsClient {
     );
   }
 
-  private enqueue(op: KvsOp, deadline = deadlineIn(this.timeoutMs), all = false, answers?: (results: KvsResult[]) => void): Promise<Lattice | undefined> {
+  private enqueue(op: KvsOp, deadline = deadlineIn(this.timeoutMs), all = false, answers?: (results: KvsResult[]) => void): Promise<Answer> {
     return new Promise((resolve, reject) => {
       if (this.queue.length === 0) queueMicrotask(() => void this.flush());
       this.queue.push({ op, all, deadline, resolve, reject, answers });
@@ -358,13 +396,18 @@ export class KvsClient {
 
   private complete(a: Attempt): void {
     let value: Lattice | undefined;
+    let expiresAt = 0;
     try {
-      for (const r of a.answered.values()) if (r.value) value = value ? mergeLattices(value, r.value) : r.value;
+      for (const r of a.answered.values()) {
+        if (!r.value) continue;
+        value = value ? mergeLattices(value, r.value) : r.value;
+        if (typeof r.expiresAt === 'number' && Number.isFinite(r.expiresAt)) expiresAt = mergeExpiry(expiresAt, r.expiresAt);
+      }
     } catch (err) {
       return a.pending.reject(err);
     }
     a.pending.answers?.([...a.answered.values()]);
-    a.pending.resolve(value);
+    a.pending.resolve({ value, expiresAt });
   }
 
   /** Goes again once the ring changes (or after a short pause), within the deadline. */

@@ -14,8 +14,11 @@
 //          replica too sees that shard as the key's primary, merged, and
 //          answered with what the replica then holds for the field.
 // Between shards a key travels as a record, its value with when it was
-// written and its tombstone if deleted, so a delete replicates like a put
-// (a decided field is part of the value, carried like any other).
+// written, its tombstone if deleted and its expiry if it has one, so a
+// delete and a lifetime replicate like a put (a decided field is part of the
+// value, carried like any other). The expiry is sent only when a key has one,
+// so records and entries of keys without one are what they were before
+// expiries existed.
 
 import { arr, num, obj, str, lattice } from '../codec/index.js';
 import { MalformedMessage, type WireError } from '../errors.js';
@@ -30,7 +33,8 @@ export const KVS_ACCEPT = 'accept';
 export type KvsOp =
   /** `local`: only what this shard holds, not asking previous replicas during a hand-off (inspection). */
   | { op: 'get'; key: string; local?: boolean }
-  | { op: 'put'; key: string; value: Lattice }
+  /** `expiresAt`: the key's expiry (ms since the epoch) this put sets, merged as lib/kvs/expiry.ts says. */
+  | { op: 'put'; key: string; value: Lattice; expiresAt?: number }
   | { op: 'del'; key: string }
   /** Publish merges of `key` on its update subject for `ttlMs` (see updates.ts). */
   | { op: 'watch'; key: string; ttlMs: number }
@@ -42,9 +46,10 @@ export type KvsOp =
    */
   | { op: 'decide'; key: string; field: string; value: Lattice };
 
-/** `value` for a get (absent: no such key), `error` when the op failed, `lease` for a watch. */
+/** `value` for a get (absent: no such key) and its `expiresAt` if it has one, `error` when the op failed, `lease` for a watch. */
 export interface KvsResult {
   value?: Lattice;
+  expiresAt?: number;
   error?: WireError;
   lease?: LeaseAnswer;
 }
@@ -68,26 +73,44 @@ export function parseLease(raw: unknown): LeaseAnswer | undefined {
   return { shard: str(o, 'shard'), inc: str(o, 'inc'), since: num(o, 'since'), seq: num(o, 'seq') };
 }
 
-export type Entry = [key: string, value: Lattice];
+/** A merged key pushed to watchers, with its expiry when it has one (ms since the epoch). */
+export type Entry = [key: string, value: Lattice, expiresAt?: number];
 
-/** A key as replicas exchange it: its value and when it was written (ms), and when it was last deleted (0: not, or collected). */
+/**
+ * A key as replicas exchange it: its value and when it was written (ms),
+ * when it was last deleted (0: not, or collected), and when it expires (0 or
+ * absent: it does not).
+ */
 export interface KeyRecord {
   value?: Lattice;
   at: number;
   deletedAt: number;
+  expiresAt?: number;
 }
 
-/** On the wire: [key, value | null, writtenAt, deletedAt]. */
-export function recordToWire(key: string, r: KeyRecord): [string, Lattice | null, number, number] {
-  return [key, r.value ?? null, r.at, r.deletedAt];
+/** On the wire: [key, value | null, writtenAt, deletedAt, expiresAt?]. */
+export function recordToWire(key: string, r: KeyRecord): unknown[] {
+  const wire: unknown[] = [key, r.value ?? null, r.at, r.deletedAt];
+  if (r.expiresAt) wire.push(r.expiresAt);
+  return wire;
+}
+
+/** A positive expiry, or MalformedMessage naming the field. */
+function expiryField(o: Record<string, unknown>, field: string): number {
+  const v = num(o, field);
+  if (v <= 0) throw new MalformedMessage(`field ${field} must be a positive time`);
+  return v;
 }
 
 export function parseRecords(msg: Record<string, unknown>): { key: string; record: KeyRecord }[] {
   return arr(msg, 'records').map((raw) => {
-    if (!Array.isArray(raw) || raw.length !== 4) throw new MalformedMessage('a record must be [key, lattice | null, writtenAt, deletedAt]');
-    const o = { key: raw[0] as unknown, value: raw[1] as unknown, at: raw[2] as unknown, deletedAt: raw[3] as unknown };
+    if (!Array.isArray(raw) || (raw.length !== 4 && raw.length !== 5)) {
+      throw new MalformedMessage('a record must be [key, lattice | null, writtenAt, deletedAt, expiresAt?]');
+    }
+    const o = { key: raw[0] as unknown, value: raw[1] as unknown, at: raw[2] as unknown, deletedAt: raw[3] as unknown, expiresAt: raw[4] as unknown };
     const record: KeyRecord = { at: num(o, 'at'), deletedAt: num(o, 'deletedAt') };
     if (o.value !== null) record.value = lattice(o, 'value');
+    if (raw.length === 5) record.expiresAt = expiryField(o, 'expiresAt');
     return { key: str(o, 'key'), record };
   });
 }
@@ -99,7 +122,7 @@ export function parseOp(raw: unknown): KvsOp {
     case 'get':
       return o['local'] === true ? { op: 'get', key, local: true } : { op: 'get', key };
     case 'put':
-      return { op: 'put', key, value: lattice(o, 'value') };
+      return o['expiresAt'] === undefined ? { op: 'put', key, value: lattice(o, 'value') } : { op: 'put', key, value: lattice(o, 'value'), expiresAt: expiryField(o, 'expiresAt') };
     case 'del':
       return { op: 'del', key };
     case 'watch':
@@ -111,10 +134,15 @@ export function parseOp(raw: unknown): KvsOp {
   }
 }
 
+/** An entry as published: the expiry only when the key has one. */
+export function entryToWire([key, value, expiresAt]: Entry): unknown[] {
+  return expiresAt ? [key, value, expiresAt] : [key, value];
+}
+
 export function parseEntries(msg: Record<string, unknown>): Entry[] {
   return arr(msg, 'entries').map((raw) => {
-    if (!Array.isArray(raw) || raw.length !== 2) throw new MalformedMessage('an entry must be [key, lattice]');
-    const pair = { key: raw[0] as unknown, value: raw[1] as unknown };
-    return [str(pair, 'key'), lattice(pair, 'value')];
+    if (!Array.isArray(raw) || (raw.length !== 2 && raw.length !== 3)) throw new MalformedMessage('an entry must be [key, lattice, expiresAt?]');
+    const o = { key: raw[0] as unknown, value: raw[1] as unknown, expiresAt: raw[2] as unknown };
+    return raw.length === 3 ? [str(o, 'key'), lattice(o, 'value'), expiryField(o, 'expiresAt')] : [str(o, 'key'), lattice(o, 'value')];
   });
 }

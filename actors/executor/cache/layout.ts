@@ -33,7 +33,7 @@
 /** Identifies a buffer laid out by this file ("CBSC"). */
 export const kCacheMagic = 0x43425343;
 /** Bumped whenever anything in this file changes meaning. */
-export const kLayoutVersion = 2;
+export const kLayoutVersion = 3;
 
 // Header fields (Int32 indices from byte 0).
 export const kHeaderMagic = 0;
@@ -65,6 +65,14 @@ export const kSlotKeyLength = 3;
 export const kSlotValueLength = 4;
 /** Arena offset (from the arena's start) of the entry's value bytes; the key follows them. */
 export const kSlotOffset = 5;
+/**
+ * When the entry expires, ms since the epoch (0: never), split into two
+ * fields (an Int32 holds neither): high = floor(ms / 2^32), low = the rest
+ * as a signed Int32. A reader takes an entry whose expiry has come for a
+ * miss, so an expired key is never served, however late the writer drops it.
+ */
+export const kSlotExpiryHigh = 6;
+export const kSlotExpiryLow = 7;
 /** Slot fields, padded to 32 bytes so a slot never straddles two cache lines. */
 export const kSlotFieldCount = 8;
 export const kSlotBytes = kSlotFieldCount * Int32Array.BYTES_PER_ELEMENT;
@@ -154,4 +162,18 @@ export function keyHash(bytes: Uint8Array, length: number): number {
 /** The slot a probe for `hash` starts at; high bits folded in, as FNV's low bits are weak. */
 export function homeSlot(hash: number, mask: number): number {
   return (hash ^ (hash >>> 16)) & mask;
+}
+
+const TWO_32 = 2 ** 32;
+
+/** The two Int32 fields that hold `expiresAt` (ms since the epoch; 0: never). */
+export function splitExpiry(expiresAt: number): [high: number, low: number] {
+  // Past 2^53 ms (the year 287396) the fields would overflow: as good as never.
+  const ms = Math.min(Number.MAX_SAFE_INTEGER, Math.max(0, Math.ceil(expiresAt)));
+  return [Math.floor(ms / TWO_32) | 0, (ms % TWO_32) | 0];
+}
+
+/** The expiry the two fields hold (0: never). */
+export function joinExpiry(high: number, low: number): number {
+  return high * TWO_32 + (low >>> 0);
 }

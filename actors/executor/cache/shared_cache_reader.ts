@@ -25,6 +25,8 @@ import {
   kHeaderVersion,
   kLayoutVersion,
   kMaxReadRetries,
+  kSlotExpiryHigh,
+  kSlotExpiryLow,
   kSlotHash,
   kSlotKeyLength,
   kSlotOffset,
@@ -32,6 +34,7 @@ import {
   kSlotState,
   kSlotStateEmpty,
   kSlotValueLength,
+  joinExpiry,
   keyHash,
   slotField,
 } from './layout.js';
@@ -91,7 +94,7 @@ export class SharedCacheReader {
     return this.#retries;
   }
 
-  /** The value cached under `key` as a new Uint8Array the caller owns, or undefined. */
+  /** The value cached under `key` as a new Uint8Array the caller owns, or undefined (absent, or expired). */
   get(key: string): Uint8Array | undefined {
     // encodeInto writes at most 3 bytes per UTF-16 unit.
     if (this.#keyBuf.length < key.length * 3) this.#keyBuf = new Uint8Array(key.length * 3);
@@ -149,6 +152,9 @@ export class SharedCacheReader {
         if (Atomics.load(i32, seqIndex) !== seq) return RETRY;
         continue;
       }
+      // Expired: a miss (never served), which the main thread answers from the KVS.
+      const expiresAt = joinExpiry(i32[slotField(slot, kSlotExpiryHigh)] ?? 0, i32[slotField(slot, kSlotExpiryLow)] ?? 0);
+      if (expiresAt !== 0 && expiresAt <= Date.now()) return Atomics.load(i32, seqIndex) === seq ? undefined : RETRY;
       // slice() copies into a new, unshared ArrayBuffer the caller owns.
       const value = arena.slice(offset, keyStart);
       return Atomics.load(i32, seqIndex) === seq ? value : RETRY;

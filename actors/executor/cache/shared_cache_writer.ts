@@ -36,6 +36,8 @@ import {
   kLayoutVersion,
   kMaxEntryFraction,
   kMaxLoadFactor,
+  kSlotExpiryHigh,
+  kSlotExpiryLow,
   kSlotHash,
   kSlotKeyLength,
   kSlotOffset,
@@ -48,6 +50,7 @@ import {
   sharedCacheBytes,
   slotCountFor,
   slotField,
+  splitExpiry,
   type SharedCacheOptions,
 } from './layout.js';
 
@@ -62,6 +65,8 @@ interface Entry {
   readonly hash: number;
   readonly keyLength: number;
   readonly valueLength: number;
+  /** When readers stop returning it (ms since the epoch; 0: never). */
+  readonly expiresAt: number;
   /** Index slot while live; -1 once dead. */
   slot: number;
 }
@@ -145,12 +150,18 @@ export class SharedCacheWriter {
     return this.#byKey.has(key);
   }
 
+  /** When the entry of `key` expires (ms since the epoch; 0: never, or not cached). */
+  expiresAt(key: string): number {
+    return this.#byKey.get(key)?.expiresAt ?? 0;
+  }
+
   /**
-   * Caches `value` (copied) under `key`, evicting the oldest entries as needed.
+   * Caches `value` (copied) under `key`, evicting the oldest entries as needed;
+   * readers miss it from `expiresAt` (ms since the epoch; 0: never) on.
    * Returns false, and drops any older value of `key` so no reader sees it
    * again, when key + value exceed a quarter of the arena.
    */
-  set(key: string, value: Uint8Array): boolean {
+  set(key: string, value: Uint8Array, expiresAt = 0): boolean {
     const keyBytes = encoder.encode(key);
     const hash = keyHash(keyBytes, keyBytes.length);
     const size = keyBytes.length + value.length;
@@ -185,6 +196,7 @@ export class SharedCacheWriter {
       hash,
       keyLength: keyBytes.length,
       valueLength: value.length,
+      expiresAt,
       slot,
     };
     this.#publish(slot, entry);
@@ -264,6 +276,9 @@ export class SharedCacheWriter {
     i32[slotField(slot, kSlotKeyLength)] = entry.keyLength;
     i32[slotField(slot, kSlotValueLength)] = entry.valueLength;
     i32[slotField(slot, kSlotOffset)] = entry.offset;
+    const [high, low] = splitExpiry(entry.expiresAt);
+    i32[slotField(slot, kSlotExpiryHigh)] = high;
+    i32[slotField(slot, kSlotExpiryLow)] = low;
     i32[slotField(slot, kSlotState)] = kSlotStateFull;
     Atomics.add(i32, seq, 1); // even: the slot is consistent again
     entry.slot = slot;
@@ -280,6 +295,8 @@ export class SharedCacheWriter {
     i32[slotField(slot, kSlotKeyLength)] = 0;
     i32[slotField(slot, kSlotValueLength)] = 0;
     i32[slotField(slot, kSlotOffset)] = 0;
+    i32[slotField(slot, kSlotExpiryHigh)] = 0;
+    i32[slotField(slot, kSlotExpiryLow)] = 0;
     Atomics.add(i32, seq, 1);
     this.#bySlot[slot] = undefined;
   }
