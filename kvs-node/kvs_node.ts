@@ -256,7 +256,11 @@ export class KvsNode extends Actor {
     }, EXPIRY_SWEEP_MS);
     this.expiryTimer.unref();
     this.lastTick = performance.now();
-    this.awayTimer = setInterval(() => this.checkAway(), Math.max(10, this.config.memberTimeoutMs / 3));
+    this.awayTimer = setInterval(() => {
+      this.checkAway();
+      // Also without a membership change: silent shards are forgotten after a minute with no event.
+      this.watchMajority();
+    }, Math.max(10, this.config.memberTimeoutMs / 3));
     this.awayTimer.unref();
     // Everyone answers the ping at once; a short window hears them all.
     await this.membership.waitFor(() => false, Math.min(this.config.heartbeatMs, 250));
