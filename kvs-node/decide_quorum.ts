@@ -3,10 +3,11 @@
 // (see decider.ts), but a view shrinks when shards go silent: a shard cut
 // off by a partition, or restarted while it cannot hear its peers, sees only
 // itself, takes every key as its own and would decide alone, while the
-// shards on the other side decide the same fields their own way (the fault
-// harness saw exactly-once increments applied twice this way). So the
-// primary also needs one of:
-//   - it hears more than half of the serving shards it knows of: those it
+// shards on the other side decide the same fields their own way (the
+// likeliest source of the exactly-once increments the fault harness saw
+// applied twice). So the primary also needs one of:
+//   - it hears more than half of the shards it knows of that have served
+//     (a shard catching up after a pause or a partition included): those it
 //     hears, and those that went silent (dropped without a `leave`) in the
 //     last minute or that it knew before it restarted (its data directory
 //     remembers them). Two sides of a partition cannot both hear a majority
