@@ -368,10 +368,10 @@ export class KvsNode extends Actor {
   }
 
   /** Catches up (catchUp) when this shard hears a majority of the shards it knows again, after it did not. */
-  private watchMajority(): void {
+  private watchMajority(view?: QuorumView): void {
     // Starting, catching up or leaving: what it hears then says nothing of what it missed while serving.
     if (this.state !== 'active' || this.catchingUp) return;
-    if (!hearsMajority(this.quorumView())) {
+    if (!hearsMajority(view ?? this.quorumView())) {
       if (!this.cutOff) this.log.warn('hears fewer than half of the serving shards it knows of: it will catch up once it hears them');
       this.cutOff = true;
       return;
@@ -427,8 +427,10 @@ export class KvsNode extends Actor {
     for (const id of this.pulls.keys()) if (!shards.has(id)) this.pulls.delete(id);
     const before = this.ring.clone();
     if (this.ring.update(shards.values())) this.onRingChange(before);
-    this.knownShards?.save(this.knownServing());
-    this.watchMajority();
+    // One view for both: what a restart should remember, and whether this shard hears a majority.
+    const view = this.quorumView();
+    this.knownShards?.save([...view.heard, ...view.silent]);
+    this.watchMajority(view);
     if (this.state === 'leaving') for (const s of this.ring.members) if (s.id !== this.id) this.leavePeers.set(s.id, s.state);
   }
 
@@ -446,12 +448,6 @@ export class KvsNode extends Actor {
       silent: silent.filter((s) => this.served.has(s.id)),
       overrides: this.overrides,
     };
-  }
-
-  /** The shards that have served that this one knows of, heard or silent, itself excluded: what a restart should remember. */
-  private knownServing(): ShardInfo[] {
-    const { heard, silent } = this.quorumView();
-    return [...heard, ...silent];
   }
 
   private setOverrides(overrides: [string, number][]): void {
