@@ -5,6 +5,7 @@
 // old code.
 
 import { createHash } from 'node:crypto';
+import { checkArgsSchema, type ArgsSchema } from './args_schema.js';
 import { obj } from './codec/index.js';
 import { FunctionNotFound, InvalidArgument, MalformedMessage, PayloadTooLarge } from './errors.js';
 import type { RegistryKind } from './registry_kind.js';
@@ -32,6 +33,8 @@ export interface FunctionRecord {
   code: string;
   /** sha256 of `code`, hex. */
   hash: string;
+  /** JSON Schema the call's arguments must match (args_schema.ts); none: not checked. */
+  argsSchema?: ArgsSchema;
 }
 
 export function checkFunctionName(name: string): string {
@@ -47,8 +50,8 @@ export function functionKey(name: string): string {
   return `${RESERVED_PREFIX}fn/${checkFunctionName(name)}`;
 }
 
-/** A record from a function value (its source text) or from module source. */
-export function functionRecord(name: string, fnOrModule: ((...args: never[]) => unknown) | string): FunctionRecord {
+/** A record from a function value (its source text) or from module source, with an optional argument schema. */
+export function functionRecord(name: string, fnOrModule: ((...args: never[]) => unknown) | string, argsSchema?: unknown): FunctionRecord {
   checkFunctionName(name);
   let code: string;
   if (typeof fnOrModule === 'function') {
@@ -65,7 +68,9 @@ export function functionRecord(name: string, fnOrModule: ((...args: never[]) => 
     throw new InvalidArgument('register takes a function or the source of an ES module with a default export');
   }
   checkCodeSize(name, code);
-  return { name, code, hash: createHash('sha256').update(code).digest('hex') };
+  const record: FunctionRecord = { name, code, hash: createHash('sha256').update(code).digest('hex') };
+  if (argsSchema !== undefined) record.argsSchema = checkArgsSchema(name, argsSchema);
+  return record;
 }
 
 function checkCodeSize(name: string, code: string): void {
@@ -89,10 +94,15 @@ export const FUNCTIONS: RegistryKind<FunctionRecord> = {
   key: functionKey,
   parse(name, stored) {
     if (stored === undefined) throw new FunctionNotFound(`no function named "${name}" is registered`, { data: { name } });
-    const { code, hash } = obj(stored, `the stored record of function "${name}"`);
+    const { code, hash, argsSchema } = obj(stored, `the stored record of function "${name}"`);
     if (typeof code !== 'string' || typeof hash !== 'string') throw new MalformedMessage(`the stored record of function "${name}" is damaged`);
-    // A record written past the SDK (straight to the KVS) is held to the limit too.
+    // A record written past the SDK (straight to the KVS) is held to the limits too.
     checkCodeSize(name, code);
-    return { name, code, hash };
+    if (argsSchema === undefined) return { name, code, hash };
+    try {
+      return { name, code, hash, argsSchema: checkArgsSchema(name, argsSchema) };
+    } catch (err) {
+      throw new MalformedMessage(`the stored argument schema of function "${name}" is damaged: ${(err as Error).message}`, { cause: err });
+    }
   },
 };

@@ -63,6 +63,15 @@ t.test('up, client commands, a crashed child restarted, Ctrl-C leaves nothing be
   t.match((await cli('register', file, ...conn)).stdout, /registered sum/);
   t.equal((await cli('call', 'sum', '2', '3', ...conn)).stdout.trim(), '5');
   t.equal((await cli('get', 'last-sum', ...conn)).stdout.trim(), '5');
+  const schema = join(dir, 'sum.args.json');
+  await writeFile(schema, JSON.stringify({ type: 'array', items: [{ type: 'number' }, { type: 'number' }], minItems: 2, maxItems: 2 }));
+  t.match((await cli('register', file, '--name', 'checked_sum', '--args-schema', schema, ...conn)).stdout, /registered checked_sum .*checked against the schema/);
+  t.equal((await cli('call', 'checked_sum', '2', '3', ...conn)).stdout.trim(), '5');
+  const badArgs = await cli('call', 'checked_sum', '2', 'three', ...conn);
+  t.equal(badArgs.code, 1);
+  t.match(badArgs.stderr, /INVALID_ARGUMENT.*args\[1\] must be number/);
+  await writeFile(schema, '{ not json');
+  t.match((await cli('register', file, '--args-schema', schema, ...conn)).stderr, /INVALID_ARGUMENT.*--args-schema .*not JSON/);
   t.equal((await cli('put', 'cfg', '{"a":1}', ...conn)).stdout.trim(), 'ok');
   t.equal((await cli('get', 'cfg', ...conn)).stdout.trim(), '{"a":1}');
   t.equal((await cli('put', 'tags', '["a"]', '--type', 'set', ...conn)).stdout.trim(), 'ok');

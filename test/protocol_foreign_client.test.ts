@@ -169,6 +169,10 @@ void t.test('registering from the foreign client', async (t) => {
   t.equal(await client.call('foreign_mul', [6, 7]), 42, 'so does the SDK');
   t.equal(await foreign.ask('registerDag', 'foreign_dag', ['increment', 'foreign_mul'], [['increment', 'foreign_mul']]), undefined);
   t.equal((await foreign.callDag('foreign_dag', { increment: [1], foreign_mul: [10] })).ok, 20, 'and a DAG: upstream results follow the arguments');
+  const schema = { type: 'array', items: [{ type: 'number' }, { type: 'number' }], minItems: 2, maxItems: 2 };
+  t.equal(await foreign.ask('register', 'foreign_checked', 'export default async (cb, a, b) => a * b;\n', schema), undefined);
+  t.equal((await foreign.call('foreign_checked', [6, 7])).ok, 42, 'arguments that match the schema');
+  t.match(await foreign.call('foreign_checked', [6, 'x']), { err: { code: 'INVALID_ARGUMENT', data: { errors: [{ path: 'args[1]' }] } } }, 'arguments that do not');
   await foreign.ask('register', 'broken', 'this is not JavaScript');
   t.equal(code(await foreign.call('broken', [])), 'EXECUTION_ERROR', 'code that does not load fails when called');
 });

@@ -15,6 +15,7 @@ import { Closed, DeadlineExceeded, InvalidArgument, MalformedMessage, asCloudbur
 import { remainingMs, timerMs } from '../../lib/deadline.js';
 import { newId } from '../../lib/ids.js';
 import { FN_MESSAGE, FUNCTIONS, type FunctionRecord } from '../../lib/function_record.js';
+import { checkArgs } from '../../lib/args_schema.js';
 import { DAG_RESULT, DAG_STAGE, PIN_GET, checkModes, parseConsistency, parseDeps, parsePins, parseStage, type Stage } from '../../lib/dag_protocol.js';
 import { encodeError, encodeReply, request } from '../../lib/actor/rpc.js';
 import { LWWPair, MultiKeyCausal, VectorClock, type Lattice } from '../../lib/lattice/index.js';
@@ -310,6 +311,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
   private async invoke(name: string, args: unknown[], deadline: number, invocationId: string, ctx: Omit<Invocation, 'deadline'> = {}): Promise<Uint8Array> {
     const record = await this.functions.get(name, deadline);
     args = await this.resolveReferences(args, deadline);
+    // Before a worker is taken: arguments of the wrong shape never reach the function.
+    if (record.argsSchema) checkArgs(name, record.argsSchema, args);
     // Past its deadline already (it came late, or waited for its code or
     // arguments): not started, since cancelling it would cost a worker thread.
     if (deadline <= Date.now()) throw new DeadlineExceeded(`function ${name} was not started: its deadline had passed`, { data: { name } });

@@ -7,6 +7,7 @@ import { Cloudburst, withAddressSource } from '../../lib/client/cloudburst.js';
 import type { ClusterAddress } from '../../lib/client/cluster_file.js';
 import { CloudburstError, DeadlineExceeded, InvalidArgument, NoCapacity } from '../../lib/errors.js';
 import { moduleSource } from '../../lib/client/transpile.js';
+import { checkArgsSchema } from '../../lib/args_schema.js';
 import { CLI_LATTICE_TYPES, valueFromCli, type CliLatticeType } from '../lattice_args.js';
 import { natsAuthFromArgs, type NatsAuthArgs } from '../nats_auth_options.js';
 import { joinAddress, withJoinedNats, parseValue } from '../options.js';
@@ -72,7 +73,7 @@ function replacer(_key: string, value: unknown): unknown {
 
 type Cmd<A> = CommandModule<object, ClientArgs & A>;
 
-export const registerCommand: Cmd<{ file: string; name: string | undefined }> = {
+export const registerCommand: Cmd<{ file: string; name: string | undefined; 'args-schema': string | undefined }> = {
   command: 'register <file>',
   describe: 'register the default export of a TypeScript or JavaScript ES module as a function',
   builder: (y) =>
@@ -84,13 +85,19 @@ export const registerCommand: Cmd<{ file: string; name: string | undefined }> = 
           'self-contained module (.ts/.mts/.cts transpiled here without type checking, .js/.mjs as is; ' +
           'no relative imports) whose default export is async (cb, ...args) => result',
       })
-      .option('name', { type: 'string', describe: 'function name (default: the file name without extension)' }),
+      .option('name', { type: 'string', describe: 'function name (default: the file name without extension)' })
+      .option('args-schema', {
+        type: 'string',
+        describe: 'JSON file holding a JSON Schema of the argument list (after cb); executors refuse calls whose arguments do not match, with InvalidArgument',
+      }),
   handler: async (a) => {
-    // Before connecting: a file that cannot be registered fails without a cluster.
+    // Before connecting: a file or schema that cannot be registered fails without a cluster.
     const code = await moduleSource(a.file, await readFile(a.file, 'utf8'));
     const name = a.name ?? basename(a.file, extname(a.file));
-    const record = await withClient(a, (cb) => cb.register(name, code));
-    process.stdout.write(`registered ${record.name} (${record.hash.slice(0, 12)})\n`);
+    const schemaFile = a['args-schema'];
+    const argsSchema = schemaFile === undefined ? undefined : checkArgsSchema(name, await readJsonFile(schemaFile, '--args-schema'));
+    const record = await withClient(a, (cb) => cb.register(name, code, { argsSchema }));
+    process.stdout.write(`registered ${record.name} (${record.hash.slice(0, 12)})${argsSchema ? ', arguments checked against the schema' : ''}\n`);
   },
 };
 
@@ -187,3 +194,13 @@ export const replicationCommand: Cmd<{ key: string; replicas: string }> = {
     process.stdout.write('ok\n');
   },
 };
+
+/** The JSON a file holds; InvalidArgument naming the flag when it is not JSON. */
+async function readJsonFile(path: string, flag: string): Promise<unknown> {
+  const text = await readFile(path, 'utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new InvalidArgument(`${flag} ${path}: not JSON (${(err as Error).message})`);
+  }
+}

@@ -15,6 +15,7 @@ import { DAG_UPDATED, FN_UPDATED, functionKey, functionRecord, type FunctionReco
 import { FUTURES_PREFIX, PINNED_REPLICATION_KEY, checkUserKey, dagKey } from '../reserved_keys.js';
 import { Ref } from '../reference.js';
 import type { CloudburstFunction } from '../function_api.js';
+import type { FunctionDefinition, FunctionResult, TypedDag, TypedFunction } from '../typed_functions.js';
 import { newId } from '../ids.js';
 import { LWWPair, MapLattice, isLattice, type Lattice } from '../lattice/index.js';
 import { subjectsFor, type Subjects } from '../subjects.js';
@@ -70,6 +71,15 @@ export interface CallOptions {
    * reads what those upstream of it wrote, and the sink commits all of it.
    */
   atomic?: boolean;
+}
+
+export interface RegisterOptions {
+  /**
+   * JSON Schema of the argument list (after `cb`), e.g. `Type.Tuple([...])`
+   * of typebox: the executor refuses a call whose arguments do not match
+   * with InvalidArgument before the function runs (lib/args_schema.ts).
+   */
+  argsSchema?: unknown;
 }
 
 export interface ReadOptions {
@@ -132,21 +142,50 @@ export class Cloudburst {
 
   /**
    * Registers `fn` (a function, or the source of an ES module whose default
-   * export is the function) under `name`, replacing any earlier version.
+   * export is the function) under `name`, replacing any earlier version; or
+   * a definition made with `defineFunction`, under its name with its schema.
    * The function must not use variables from its enclosing scope: it is
    * shipped as source and runs in an executor's worker thread. Source that
    * does not parse, or has no default export that can be a function, is
    * refused here with InvalidArgument (module_check.ts says what is and is
    * not checked); a use of an outer variable is not detected, and fails on
-   * call.
+   * call. So is an argument schema that is not a JSON object or does not
+   * compile.
    */
-  async register(name: string, fn: CloudburstFunction | string): Promise<FunctionRecord> {
-    const record = functionRecord(name, fn);
+  async register(definition: FunctionDefinition): Promise<FunctionRecord>;
+  async register(name: string, fn: CloudburstFunction | string, opts?: RegisterOptions): Promise<FunctionRecord>;
+  async register(nameOrDefinition: string | FunctionDefinition, fn?: CloudburstFunction | string, opts: RegisterOptions = {}): Promise<FunctionRecord> {
+    const [name, code, argsSchema] =
+      typeof nameOrDefinition === 'string' ? [nameOrDefinition, fn, opts.argsSchema] : [nameOrDefinition.name, nameOrDefinition.fn, nameOrDefinition.argsSchema];
+    if (code === undefined) throw new InvalidArgument(`register("${name}") needs the function or its module source`);
+    const record = functionRecord(name, code, argsSchema);
     // A function value's source is a function the engine has parsed already.
-    if (typeof fn === 'string') await checkFunctionModule(name, record.code);
+    if (typeof code === 'string') await checkFunctionModule(name, record.code);
     await this.kvs.put(functionKey(name), LWWPair.now(record, this.clientId), deadlineIn(this.timeoutMs));
     await this.announce(FN_UPDATED, name);
     return record;
+  }
+
+  /**
+   * A registered function as a typed async function: `client.fn<typeof sum>('sum')`
+   * (the type from the function's signature, e.g. by `import type`), or
+   * `client.fn(definition)`. `opts` apply to every call made through it.
+   * The types are the caller's promise to itself: only an argument schema
+   * (`defineFunction` with `args`) is checked at run time.
+   */
+  fn<F extends CloudburstFunction>(fn: string | FunctionDefinition<F>, opts: CallOptions = {}): TypedFunction<F> {
+    const name = typeof fn === 'string' ? fn : fn.name;
+    const call = (...args: unknown[]): Promise<FunctionResult<F>> => this.call<FunctionResult<F>>(name, args, opts);
+    return Object.assign(call, { functionName: name });
+  }
+
+  /**
+   * A registered DAG as a typed async function: `Fns` maps each function of
+   * the DAG to its type, `Sink` names the one whose result the DAG returns,
+   * e.g. `client.dag<{ increment: typeof increment; square: typeof square }, 'square'>('pipeline')`.
+   */
+  dag<Fns extends Record<string, CloudburstFunction>, Sink extends keyof Fns>(name: string, opts: DagCallOptions = {}): TypedDag<Fns, Sink> {
+    return (args = {}) => this.callDag<FunctionResult<Fns[Sink]>>(name, args as Record<string, unknown[]>, opts);
   }
 
   /**
