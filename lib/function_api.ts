@@ -28,6 +28,25 @@ export interface Cb {
    */
   put(key: string, value: unknown, opts?: PutOptions): Promise<void>;
   /**
+   * Calls registered function `fn` and resolves with its result, or rejects
+   * with its typed error. The callee is a call of its own (lww, its own
+   * worker thread, maybe on another executor), bounded by this call's
+   * deadline and `timeoutMs`. Under `exactlyOnce` it is a logged step: the
+   * callee runs exactly-once under an id derived from this call's, attempts
+   * of this call that run at once get one result, and a re-run gets the
+   * logged result without calling again. Refused with InvalidArgument in
+   * atomic calls (the callee's writes would not be the transaction's).
+   * This call holds its worker thread while it waits.
+   */
+  call<T = unknown>(fn: string, args?: unknown[], opts?: { timeoutMs?: number }): Promise<T>;
+  /**
+   * Waits `ms`. Under `exactlyOnce` a logged step: the time to wake is
+   * logged by the first attempt, so a re-run after a crash or retry waits
+   * only what is left (by the executors' clocks). DeadlineExceeded at once
+   * when the wake time is past the call's deadline.
+   */
+  sleep(ms: number): Promise<void>;
+  /**
    * Sends bytes to another running function instance by its `id` (which the
    * two learn from each other through arguments or state). Resolves once the
    * message is in the recipient's inbox; NoCapacity when that inbox is full.

@@ -42,6 +42,8 @@ export class EffectLog {
 
   private constructor(
     private readonly kvs: KvsClient,
+    /** The call's id, the same on every attempt. */
+    readonly requestId: string,
     private readonly key: string,
     /** What the log held when this attempt opened it: proposals, not yet outcomes. */
     private readonly found: Map<string, Logged>,
@@ -49,7 +51,7 @@ export class EffectLog {
 
   static async open(kvs: KvsClient, requestId: string, deadline: number): Promise<EffectLog> {
     const key = logKey(requestId);
-    const log = new EffectLog(kvs, key, new Map());
+    const log = new EffectLog(kvs, requestId, key, new Map());
     log.absorb(await kvs.get(key, { all: true, deadline }));
     return log;
   }

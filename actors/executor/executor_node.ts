@@ -33,6 +33,7 @@ import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
+import { callFunction } from './nested_calls.js';
 import { DoneNotices } from './done_notices.js';
 import type { WorkerOutcome, WorkerReads, WorkerTask } from './worker_protocol.js';
 import { workerPool } from './worker_pool.js';
@@ -246,6 +247,10 @@ export class ExecutorNode extends Actor implements InvocationHost {
       this.pinned.pin(session.id, key, await this.state.get(key, deadline), deadline);
       session.pins.set(key, this.subject);
     }
+  }
+
+  callFunction(fn: string, args: unknown[], deadline: number, requestId?: string): Promise<Uint8Array> {
+    return callFunction(this.transport, this.subjects, fn, args, deadline, requestId);
   }
 
   async send(from: string, to: string, data: Uint8Array, deadline: number): Promise<void> {

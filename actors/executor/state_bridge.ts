@@ -3,7 +3,8 @@
 // invocation's deadline. The requests arrive on the state line.
 
 import { decode, encode } from '../../lib/codec/index.js';
-import { InvalidArgument, MalformedMessage } from '../../lib/errors.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { DeadlineExceeded, InvalidArgument, MalformedMessage } from '../../lib/errors.js';
 import { expiryOf } from '../../lib/kvs/expiry.js';
 import { isLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Delivered } from './inboxes.js';
@@ -28,6 +29,8 @@ export interface InvocationHost {
   get(key: string, inv: Invocation): Promise<Lattice | undefined>;
   /** `thread`: the worker thread writing (causal versions are stamped per thread); `expiresAt`: the key's expiry the put sets (ms since the epoch; 0: none). */
   put(key: string, value: Lattice, inv: Invocation, thread: number, expiresAt?: number): Promise<void>;
+  /** Calls function `fn` (exactly-once under `requestId` when given); resolves with the CBOR of its result. */
+  callFunction(fn: string, args: unknown[], deadline: number, requestId?: string): Promise<Uint8Array>;
   send(from: string, to: string, data: Uint8Array, deadline: number): Promise<void>;
   receive(id: string, deadline: number): Promise<Delivered>;
 }
@@ -61,6 +64,11 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
       await host.put(req.key, value, inv, req.thread, expiresAt);
       return {};
     }
+    case 'call':
+      return { value: await nestedCall(req.fn, req.args, req.step, req.timeoutMs, host, inv) };
+    case 'sleep':
+      await sleep(req.ms, req.step, inv);
+      return {};
     case 'send':
       await host.send(req.instance, req.to, req.data, deadline);
       return {};
@@ -70,6 +78,32 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
       return { value: m.data, from: m.from };
     }
   }
+}
+
+/**
+ * `cb.call`: under exactly-once the callee runs exactly-once under an id
+ * derived from the step, so attempts of the caller running at once invoke
+ * one call (the callee's own log), and the caller logs its result for a
+ * re-run. A failed callee is not logged: a re-run calls it again, under the
+ * same id, so its logged effects are not repeated.
+ */
+async function nestedCall(fn: string, argBytes: Uint8Array, step: number, timeoutMs: number | undefined, host: InvocationHost, inv: Invocation): Promise<Uint8Array> {
+  if (inv.tx) throw new InvalidArgument('cb.call is not supported in atomic calls: the callee\'s writes would not be part of the transaction');
+  const args = decode(argBytes);
+  if (!Array.isArray(args)) throw new MalformedMessage('cb.call needs an argument array');
+  const deadline = timeoutMs === undefined ? inv.deadline : Math.min(inv.deadline, Date.now() + timeoutMs);
+  const { log } = inv;
+  if (!log) return host.callFunction(fn, args, deadline);
+  return (await log.once(`c${step}`, inv.deadline, () => host.callFunction(fn, args, deadline, `${log.requestId}/c${step}`)))!;
+}
+
+/** `cb.sleep`: under exactly-once the wake time is a logged step, so a re-run waits only what is left. */
+async function sleep(ms: number, step: number, inv: Invocation): Promise<void> {
+  const { log, deadline } = inv;
+  const wake = log ? (decode((await log.once(`s${step}`, deadline, () => Promise.resolve(encode(Date.now() + ms))))!) as number) : Date.now() + ms;
+  if (wake > deadline) throw new DeadlineExceeded(`cb.sleep(${ms}) would wake ${wake - deadline} ms after the call's deadline`, { data: { ms } });
+  const left = wake - Date.now();
+  if (left > 0) await delay(left);
 }
 
 /**

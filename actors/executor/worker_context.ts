@@ -58,6 +58,19 @@ export class WorkerContext implements Cb {
     this.pinned?.delete(key);
   }
 
+  async call<T = unknown>(fn: string, args: unknown[] = [], opts: { timeoutMs?: number } = {}): Promise<T> {
+    if (typeof fn !== 'string' || !Array.isArray(args)) throw new InvalidArgument('cb.call takes a function name and an array of arguments');
+    const { timeoutMs } = opts;
+    if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new InvalidArgument(`cb.call: timeoutMs must be a positive number, got ${timeoutMs}`);
+    const reply = await this.ask({ op: 'call', fn, args: encode(args), step: ++this.steps, ...(timeoutMs === undefined ? {} : { timeoutMs }) });
+    return decode(reply.value!) as T;
+  }
+
+  async sleep(ms: number): Promise<void> {
+    if (!(Number.isFinite(ms) && ms >= 0)) throw new InvalidArgument(`cb.sleep takes a number of milliseconds >= 0, got ${ms}`);
+    await this.ask({ op: 'sleep', ms, step: ++this.steps });
+  }
+
   async send(to: string, data: Uint8Array): Promise<void> {
     if (typeof to !== 'string' || !(data instanceof Uint8Array)) throw new InvalidArgument('send takes a recipient id and a Uint8Array');
     await this.ask({ op: 'send', to, data });

@@ -47,6 +47,9 @@ export type StateRequest = { seq: number; thread: number; instance: string } & (
   | { op: 'get'; key: string; step: number }
   /** `ttlMs`: the put's lifetime (checked in the worker: a positive finite number). */
   | { op: 'put'; key: string; value: Uint8Array; step: number; ttlMs?: number }
+  /** `args`: CBOR of the argument array; `timeoutMs`: the callee's own bound, within the caller's deadline. */
+  | { op: 'call'; fn: string; args: Uint8Array; step: number; timeoutMs?: number }
+  | { op: 'sleep'; ms: number; step: number }
   | { op: 'send'; to: string; data: Uint8Array }
   | { op: 'recv'; timeoutMs: number | undefined }
 );
@@ -54,7 +57,7 @@ export type StateRequest = { seq: number; thread: number; instance: string } & (
 /** Main → worker: the answer to request `seq`. */
 export interface StateReply {
   seq: number;
-  /** CBOR of the lattice, for a get of a present key; the bytes, for a recv. */
+  /** CBOR of the lattice, for a get of a present key; the bytes, for a recv; CBOR of the result, for a call. */
   value?: Uint8Array;
   /** The sender's id, for a recv. */
   from?: string;
