@@ -28,6 +28,7 @@ import { executorTiming, type ExecutorTiming } from './executor_timing.js';
 import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { CommitIntents } from './commit_intents.js';
 import { Collector } from './collector.js';
+import { SendCollector } from './send_collector.js';
 import { FinishedTransactions, MarkedKeys, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
@@ -74,6 +75,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   /** Where this executor's commits file their intents, and what finishes or rolls back every executor's commits from them. */
   private readonly intents: CommitIntents;
   private readonly collector: Collector;
+  private readonly sends: SendCollector;
   /** Keys seen marked by a transaction, shared by every transaction here. */
   private readonly marked = new MarkedKeys();
   /** Transactions seen done, shared likewise (a reader finishes an old one it reads, once per executor). */
@@ -101,6 +103,15 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.deletes = new DelayedDeletes(this.kvs, this.timing.deletes, (err, what) => this.log.debug({ err, what }, 'delayed deletes: failed; tried again'));
     this.intents = new CommitIntents(this.kvs, this.timing.intents);
     this.collector = new Collector(this.kvs, this.intents, this.deletes, this.timing.tx, this.log);
+    this.sends = new SendCollector(
+      this.kvs,
+      (fn, args, deadline, requestId) => this.callFunction(fn, args, deadline, requestId),
+      this.deletes,
+      this.id,
+      this.timing.logRetentionMs,
+      this.timing.sends,
+      this.log,
+    );
     this.line = new MainStateLine(
       this.id,
       async (req) => {
@@ -180,6 +191,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
 
   protected override async onStop(): Promise<void> {
     this.collector.close();
+    this.sends.close();
     await this.deletes.close();
     this.line.close();
     this.state.close();

@@ -7,6 +7,7 @@ import { DELETE_TIMING } from '../../lib/kvs/delayed_deletes.js';
 import type { BucketTiming } from '../../lib/kvs/time_buckets.js';
 import { COLLECT_MARGIN_MS, COMMIT_WINDOW_MS, INTENT_TIMING } from './commit_intents.js';
 import { LOG_RETENTION_MS } from './effect_log.js';
+import { SEND_TIMING } from '../../lib/sends.js';
 import { timingOverrides } from './test_hooks.js';
 import { TX_TIMING, type TxTiming } from './transaction.js';
 
@@ -18,6 +19,8 @@ export interface ExecutorTiming {
   deletes: BucketTiming;
   /** Buckets of commit intents (commit_intents.ts); swept after the commit window and a margin. */
   intents: BucketTiming;
+  /** Buckets of sent calls (lib/sends.ts); only `delayMs` and `everyMs` may differ from the clients'. */
+  sends: BucketTiming;
 }
 
 /** The names CB_TEST_TIMING may set, and where each goes. */
@@ -32,7 +35,8 @@ const OVERRIDES: Record<string, (t: ExecutorTiming, ms: number) => void> = {
   intentBucketMs: (t, ms) => (t.intents.bucketMs = ms),
   deleteBucketMs: (t, ms) => (t.deletes.bucketMs = ms),
   deleteGraceMs: (t, ms) => (t.deletes.delayMs = ms),
-  sweepEveryMs: (t, ms) => (t.intents.everyMs = t.deletes.everyMs = ms),
+  sweepEveryMs: (t, ms) => (t.intents.everyMs = t.deletes.everyMs = t.sends.everyMs = ms),
+  sendDelayMs: (t, ms) => (t.sends.delayMs = ms),
 };
 
 /**
@@ -41,7 +45,13 @@ const OVERRIDES: Record<string, (t: ExecutorTiming, ms: number) => void> = {
  * against builds from before a setting existed.
  */
 export function executorTiming(overrides: Record<string, unknown> = timingOverrides()): ExecutorTiming {
-  const timing: ExecutorTiming = { tx: { ...TX_TIMING }, logRetentionMs: LOG_RETENTION_MS, deletes: { ...DELETE_TIMING }, intents: { ...INTENT_TIMING } };
+  const timing: ExecutorTiming = {
+    tx: { ...TX_TIMING },
+    logRetentionMs: LOG_RETENTION_MS,
+    deletes: { ...DELETE_TIMING },
+    intents: { ...INTENT_TIMING },
+    sends: { ...SEND_TIMING },
+  };
   for (const [field, value] of Object.entries(overrides)) {
     if (!(field in OVERRIDES)) continue;
     if (typeof value !== 'number' || !(value >= 0)) throw new Error(`timing override ${field} must be a number of ms, not ${JSON.stringify(value)}`);

@@ -6,7 +6,8 @@ import { request } from '../actor/rpc.js';
 import type { NatsAuth } from '../actor/nats_auth.js';
 import { NatsTransport, type NatsTransportOptions } from '../actor/nats_transport.js';
 import type { Transport } from '../actor/transport.js';
-import { decode, encodeMessage, obj } from '../codec/index.js';
+import { decode, encodeMessage, obj, str } from '../codec/index.js';
+import { sendCall, sentResult } from './send_calls.js';
 import { DEFAULT_TIMEOUT_MS, deadlineIn } from '../deadline.js';
 import { checkModes } from '../dag_protocol.js';
 import { DeadlineExceeded, InvalidArgument, MalformedMessage, Unavailable } from '../errors.js';
@@ -80,6 +81,17 @@ export interface RegisterOptions {
    * with InvalidArgument before the function runs (lib/args_schema.ts).
    */
   argsSchema?: unknown;
+}
+
+export interface SendOptions {
+  /** The call's id (an idempotency key): sends under one id are one call. Default: a new one, which `send` returns. */
+  requestId?: string;
+  /** Run it this long from now (default: at once). */
+  delayMs?: number;
+  /** Run it at this time (instead of `delayMs`). */
+  at?: Date;
+  /** Each run's deadline, from when it starts. Default: the connection's. */
+  timeoutMs?: number;
 }
 
 export interface ReadOptions {
@@ -213,7 +225,7 @@ export class Cloudburst {
   async callDag<T = unknown>(name: string, args: Record<string, unknown[]> = {}, opts: DagCallOptions = {}): Promise<T> {
     const fields: Record<string, unknown> = { dag: name, args, ...callFields(opts) };
     if (opts.outputKey !== undefined) fields['outputKey'] = checkUserKey(opts.outputKey);
-    return this.result<T>(await this.run('DAG', name, 'dag', fields, opts.timeoutMs ?? this.timeoutMs));
+    return this.resultOf<T>(await this.run('DAG', name, 'dag', fields, opts.timeoutMs ?? this.timeoutMs));
   }
 
   /**
@@ -245,7 +257,7 @@ export class Cloudburst {
     await this.transport.flush();
   }
 
-  private result<T>(reply: unknown): T {
+  private resultOf<T>(reply: unknown): T {
     const body = obj(reply, 'call reply');
     if (!(body['result'] instanceof Uint8Array)) throw new MalformedMessage('call reply without a result');
     return decode(body['result']) as T;
@@ -253,7 +265,7 @@ export class Cloudburst {
 
   /** Runs function `name` with `args` and returns what it returned. */
   async call<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): Promise<T> {
-    return this.result<T>(await this.run('function', name, 'call', { fn: name, args, ...callFields(opts) }, opts.timeoutMs ?? this.timeoutMs));
+    return this.resultOf<T>(await this.run('function', name, 'call', { fn: name, args, ...callFields(opts) }, opts.timeoutMs ?? this.timeoutMs));
   }
 
   /**
@@ -269,10 +281,37 @@ export class Cloudburst {
   callFuture<T = unknown>(name: string, args: unknown[] = [], opts: CallOptions = {}): CallFuture<T> {
     const key = `${FUTURES_PREFIX}${newId()}`;
     const fields = { fn: name, args, ...callFields(opts), outputKey: key };
-    const result = this.run('function', name, 'call', fields, opts.timeoutMs ?? this.timeoutMs).then((r) => this.result<T>(r));
+    const result = this.run('function', name, 'call', fields, opts.timeoutMs ?? this.timeoutMs).then((r) => this.resultOf<T>(r));
     // Awaited or not, a failure must not become an unhandled rejection.
     result.catch(() => undefined);
     return Object.assign(new Ref(key), { result: () => result });
+  }
+
+  /**
+   * Sends a call to run without waiting for it: resolves with its request
+   * id once the call is recorded durably in the KVS, and from then on the
+   * call runs exactly once (as `exactlyOnce`), whatever dies: the caller,
+   * its router, the executor running it (executors sweep recorded calls and
+   * run any left unfinished; lib/sends.ts). With `delayMs` or `at` it runs
+   * then, up to about 6 s late, by the executors' clocks. Its result (or
+   * error) is kept for `result(requestId)` for 10 minutes after it ran.
+   * Sending again under the same `requestId` is the same call.
+   */
+  async send(name: string, args: unknown[] = [], opts: SendOptions = {}): Promise<string> {
+    return sendCall(this.kvs, this.clientId, name, args, { timeoutMs: this.timeoutMs, ...opts }, (fields, timeoutMs) =>
+      this.run('function', name, 'call', fields, timeoutMs),
+    );
+  }
+
+  /**
+   * The result of a call made with `send`, waiting for it (until its due
+   * time, then joining it as one more attempt of the exactly-once call) for
+   * at most `timeoutMs`; the call's own error if it failed. InvalidArgument
+   * when no call was sent under `requestId` (or its record is gone).
+   */
+  async result<T = unknown>(requestId: string, opts: { timeoutMs?: number } = {}): Promise<T> {
+    const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
+    return decode(await sentResult(this.kvs, requestId, deadlineIn(timeoutMs), (fields, ms) => this.run('function', str(fields, 'fn'), 'call', fields, ms))) as T;
   }
 
   /** The value under `key` (revealed from its lattice), or undefined. */

@@ -18,7 +18,8 @@
 // Where an executor starts: at the progress mark (`<prefix>swept`, the
 // newest bucket before which every bucket has been swept), but never
 // further back than `lookbackMs`; with no mark (no executor has swept in
-// this cluster yet), at the present.
+// this cluster yet), at the present, or `firstLookbackMs` back for work
+// that clients file while no executor may run yet (sent calls).
 
 import type { KvsClient } from '../client/kvs_client.js';
 import { MaxIntLattice, type Lattice } from '../lattice/index.js';
@@ -99,6 +100,7 @@ export class BucketSweep {
     private readonly buckets: TimeBuckets,
     private readonly work: (value: Lattice, start: number) => Promise<void>,
     private readonly onError: (err: unknown, bucket: string) => void,
+    private readonly opts: { firstLookbackMs?: number } = {},
   ) {
     this.schedule();
   }
@@ -139,7 +141,10 @@ export class BucketSweep {
 
   private async startingPoint(now: number, last: number): Promise<number> {
     const mark = await this.kvs.get(this.buckets.markKey, { all: true, deadline: now + SWEEP_DEADLINE_MS });
-    if (!(mark instanceof MaxIntLattice)) return last + this.buckets.timing.bucketMs;
+    if (!(mark instanceof MaxIntLattice)) {
+      const back = this.opts.firstLookbackMs;
+      return back === undefined ? last + this.buckets.timing.bucketMs : Math.min(this.buckets.startOf(now - back), last + this.buckets.timing.bucketMs);
+    }
     return Math.max(mark.value + this.buckets.timing.bucketMs, this.buckets.startOf(now - this.buckets.timing.lookbackMs));
   }
 

@@ -1,0 +1,101 @@
+// Sent calls (`client.send`): accepted means finished. Once send resolves
+// the call runs exactly once, whoever dies, at once or when it is due, and
+// its outcome waits for `client.result(requestId)`. Real NATS, router,
+// executors with worker threads and a KVS shard; executors sweep sent calls
+// on short timings here (CB_TEST_TIMING).
+
+import t from 'tap';
+import type { Cb } from '../lib/function_api.js';
+import { Cloudburst } from '../lib/client/cloudburst.js';
+import { executorConfig } from '../lib/config.js';
+import { ExecutionError, FunctionNotFound, InvalidArgument } from '../lib/errors.js';
+import { parseRecord, sendKey } from '../lib/sends.js';
+import { ExecutorNode } from '../actors/executor/executor_node.js';
+import { startCluster } from './fixtures/cluster.js';
+import { eventually } from './fixtures/eventually.js';
+
+process.env['CB_TEST_TIMING'] = JSON.stringify({ sendDelayMs: 300, sweepEveryMs: 200 });
+
+/** Registers `tick`: each run adds an entry of its own to `key`, so a second run shows. */
+async function registerTick(client: Cloudburst): Promise<void> {
+  await client.register('tick', async (cb: Cb, key: string) => {
+    await cb.put(key, new cb.lattices.SetLattice([Math.random().toString(36).slice(2)]));
+    return { ranAt: Date.now() };
+  });
+}
+
+const runs = async (client: Cloudburst, key: string): Promise<number> => ((await client.get<ReadonlySet<string>>(key, { all: true })) ?? new Set()).size;
+
+/** The outcome the sweep stored for `requestId`, once it has. */
+async function swept(client: Cloudburst, requestId: string): Promise<void> {
+  await eventually(`the sweep stored the outcome of ${requestId}`, async () => {
+    const record = parseRecord(await client['kvs'].get(sendKey(requestId), { all: true }));
+    return record?.outcome !== undefined;
+  }, 30_000);
+}
+
+t.test('a sent call runs once; its result waits under its request id', async (t) => {
+  const { client } = await startCluster(t, { executors: 2 });
+  await registerTick(client);
+  // Looked at by the sweep after its deadline: a short one keeps the test short.
+  const id = await client.send('tick', ['now'], { timeoutMs: 2_000 });
+  t.match(id, /^send-/);
+  t.match(await client.result(id), { ranAt: Number });
+  await swept(client, id);
+  t.equal(await runs(client, 'now'), 1, 'the first attempt and the sweep\'s make one run');
+  t.same(await client.result(id), await client.result(id), 'the stored result, the same every time');
+  t.equal(await client.send('tick', ['now'], { requestId: id }), id, 'sent again under its id');
+  t.equal(await runs(client, 'now'), 1, 'it is the same call');
+});
+
+t.test('a delayed call runs when due, after its caller has gone', async (t) => {
+  const { client, nats } = await startCluster(t);
+  await registerTick(client);
+  const sender = await Cloudburst.connect({ servers: nats.url });
+  const sentAt = Date.now();
+  const id = await sender.send('tick', ['later'], { delayMs: 1_000, requestId: 'later-1' });
+  await sender.close();
+  t.equal(await runs(client, 'later'), 0, 'not before it is due');
+  await eventually('the delayed call ran', async () => (await runs(client, 'later')) === 1);
+  const { ranAt } = await client.result<{ ranAt: number }>(id);
+  t.ok(ranAt >= sentAt + 1_000, `it ran when due (${ranAt - sentAt} ms after it was sent)`);
+  await swept(client, id);
+  t.equal(await runs(client, 'later'), 1);
+
+  const at = new Date(Date.now() + 500);
+  const waited = await client.result<{ ranAt: number }>(await client.send('tick', ['at'], { at }), { timeoutMs: 10_000 });
+  t.ok(waited.ranAt >= at.getTime(), 'result() waits for a call due later');
+});
+
+t.test('a call sent while no executor runs runs once one starts', async (t) => {
+  const { client, nats, executors } = await startCluster(t);
+  await registerTick(client);
+  for (const e of executors.splice(0)) await e.stop();
+  const id = await client.send('tick', ['orphan'], { timeoutMs: 500 });
+  // Its first attempt finds no executor; only the sweep can run it.
+  await t.rejects(client.call('tick', ['control'], { timeoutMs: 500 }), { code: /NO_CAPACITY|DEADLINE_EXCEEDED/ }, 'no executor: the call at once fails');
+  const executor = await ExecutorNode.create(executorConfig({ nats: nats.url, heartbeatMs: 1000, threads: 1 }));
+  await executor.start();
+  t.teardown(() => executor.stop());
+  await eventually('the sent call ran', async () => (await runs(client, 'orphan')) === 1);
+  await swept(client, id);
+  t.equal(await runs(client, 'orphan'), 1);
+  t.equal(await runs(client, 'control'), 0, 'the plain call that failed never ran');
+});
+
+t.test('errors: the call\'s own, kept; options refused before anything is recorded', async (t) => {
+  const { client } = await startCluster(t);
+  await client.register('fail', async () => {
+    throw new Error('no luck');
+  });
+  const failed = await client.send('fail', [], { timeoutMs: 2_000 });
+  await t.rejects(client.result(failed), ExecutionError);
+  await swept(client, failed);
+  await t.rejects(client.result(failed), { name: 'ExecutionError', message: /no luck/ }, 'the stored error');
+  const missing = await client.send('nobody');
+  await t.rejects(client.result(missing), FunctionNotFound);
+  await t.rejects(client.result('never-sent'), InvalidArgument);
+  await t.rejects(client.send('tick', [], { delayMs: 1, at: new Date() }), InvalidArgument);
+  await t.rejects(client.send('tick', [], { delayMs: -1 }), InvalidArgument);
+  await t.rejects(client.send('bad name!'), InvalidArgument);
+});
