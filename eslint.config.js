@@ -3,7 +3,8 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'eslint.config.js'] },
+  // .venv-ci: the Python packages .ci/run installs for the protocol test.
+  { ignores: ['dist/', 'node_modules/', '.venv-ci/', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
