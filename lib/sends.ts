@@ -21,7 +21,8 @@
 
 import { obj, num, str, arr } from './codec/index.js';
 import { MalformedMessage, type WireError } from './errors.js';
-import { LWWPair, MapLattice, type Lattice } from './lattice/index.js';
+import { LWWPair, MapLattice, SetLattice, type Lattice } from './lattice/index.js';
+import type { KvsClient } from './client/kvs_client.js';
 import { TimeBuckets, type BucketTiming } from './kvs/time_buckets.js';
 import { RESERVED_PREFIX } from './reserved_keys.js';
 
@@ -51,11 +52,33 @@ export interface SendIntent {
   due: number;
   /** Each run's deadline is this long after it starts. */
   timeoutMs: number;
+  /** The call's modes, the same on every run. */
+  consistency: 'lww' | 'rr' | 'causal';
+  atomic: boolean;
 }
 
 function parseIntent(value: unknown): SendIntent {
   const o = obj(value, 'a send intent');
-  return { fn: str(o, 'fn'), args: arr(o, 'args'), due: num(o, 'due'), timeoutMs: num(o, 'timeoutMs') };
+  const consistency = o['consistency'] ?? 'lww';
+  if (consistency !== 'lww' && consistency !== 'rr' && consistency !== 'causal') throw new MalformedMessage(`a send intent's consistency is ${String(consistency)}`);
+  return { fn: str(o, 'fn'), args: arr(o, 'args'), due: num(o, 'due'), timeoutMs: num(o, 'timeoutMs'), consistency, atomic: o['atomic'] === true };
+}
+
+/**
+ * The fields of a `call` message of the recorded call: exactly-once under
+ * its id, with its modes; `recorded` tells the executor that the record
+ * exists (it records exactly-once calls that arrive without).
+ */
+export function recordedCallFields(intent: SendIntent, requestId: string): Record<string, unknown> {
+  return { fn: intent.fn, args: intent.args, consistency: intent.consistency, once: true, atomic: intent.atomic, id: requestId, recorded: true };
+}
+
+/** Records the call under `requestId`, to be looked at from `lookAt` on; resolves once both puts are acknowledged. */
+export async function recordCall(kvs: KvsClient, writer: string, requestId: string, intent: SendIntent, lookAt: number, deadline: number): Promise<void> {
+  await Promise.all([
+    kvs.put(sendKey(requestId), intentRecord(intent, writer), deadline),
+    kvs.put(sendBuckets().keyFor(requestId, lookAt), new SetLattice([requestId]), deadline),
+  ]);
 }
 
 /** How a sent call ended: the CBOR of its result, or its error as it crosses the wire. */

@@ -9,6 +9,7 @@ import type { Cb } from '../lib/function_api.js';
 import { DeadlineExceeded, FunctionNotFound, InvalidArgument } from '../lib/errors.js';
 import { defineFunction } from '../lib/typed_functions.js';
 import { Type } from 'typebox';
+import { setTimeout as delay } from 'node:timers/promises';
 import { startCluster } from './fixtures/cluster.js';
 
 t.test('a function calls another and gets its result or its typed error', async (t) => {
@@ -78,11 +79,20 @@ t.test('cb.sleep waits; under exactlyOnce a re-run waits only what is left', asy
   await t.rejects(client.call('nap', [5_000], { timeoutMs: 1_000 }), DeadlineExceeded, 'a sleep past the deadline fails at once');
   await t.rejects(client.call('nap', [-1]), InvalidArgument);
 
-  // The first attempt's deadline is before its wake time: it fails, but the wake time is logged.
+  // The first attempt logs its start (a logged write, which a re-run replays) and its wake time, then fails
+  // at once: its deadline is before the wake time.
+  await client.register('logged_nap', async (cb: Cb, ms: number) => {
+    await cb.put('nap/t0', Date.now());
+    await cb.sleep(ms);
+    return Date.now();
+  });
   const opts = { exactlyOnce: true, requestId: 'nap-1' };
-  const sent = Date.now();
-  await t.rejects(client.call('nap', [3_000], { ...opts, timeoutMs: 1_000 }), DeadlineExceeded);
-  const retried = await client.call<{ start: number; end: number }>('nap', [3_000], { ...opts, timeoutMs: 20_000 });
-  t.ok(retried.end >= sent + 3_000 - 50, 'the re-run wakes when the first attempt would have');
-  t.ok(retried.end - retried.start < 3_000, `the re-run waited only what was left (${retried.end - retried.start} ms of 3000)`);
+  await t.rejects(client.call('logged_nap', [3_000], { ...opts, timeoutMs: 2_000 }), DeadlineExceeded);
+  const t0 = await client.get<number>('nap/t0');
+  t.type(t0, 'number', 'the first attempt got as far as its sleep');
+  // Time passes before the retry (the scenario, not a wait for something): a fresh sleep would end 4.5 s after t0.
+  await delay(1_500);
+  const end = await client.call<number>('logged_nap', [3_000], { ...opts, timeoutMs: 20_000 });
+  t.ok(end >= t0! + 3_000 - 5, 'the re-run wakes when the first attempt would have, not before');
+  t.ok(end < t0! + 4_000, `the re-run waited only what was left (woke ${end - t0!} ms after the first attempt started; a fresh sleep: >= 4500)`);
 });

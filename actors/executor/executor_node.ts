@@ -29,12 +29,13 @@ import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { CommitIntents } from './commit_intents.js';
 import { Collector } from './collector.js';
 import { SendCollector } from './send_collector.js';
+import { recordCall, type SendIntent } from '../../lib/sends.js';
 import { FinishedTransactions, MarkedKeys, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
-import { callFunction } from './nested_calls.js';
+import { callFields, sendCallMessage } from './nested_calls.js';
 import { DoneNotices } from './done_notices.js';
 import type { WorkerOutcome, WorkerReads, WorkerTask } from './worker_protocol.js';
 import { workerPool } from './worker_pool.js';
@@ -49,6 +50,9 @@ function workerReads({ session, tx, log }: Omit<Invocation, 'deadline'>): Worker
   // the first attempt's logged writes.
   return session?.consistency === 'causal' || log ? 'main' : 'cache';
 }
+
+/** A recorded call is run by the sweep with at least this long a deadline, however little its first attempt had left. */
+const RECORDED_MIN_TIMEOUT_MS = 5_000;
 
 /** Cached keys named in each heartbeat, for locality-aware scheduling. */
 const CACHED_KEYS_REPORTED = 1000;
@@ -105,7 +109,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
     this.collector = new Collector(this.kvs, this.intents, this.deletes, this.timing.tx, this.log);
     this.sends = new SendCollector(
       this.kvs,
-      (fn, args, deadline, requestId) => this.callFunction(fn, args, deadline, requestId),
+      (fields, deadline) => sendCallMessage(this.transport, this.subjects, fields, deadline),
       this.deletes,
       this.id,
       this.timing.logRetentionMs,
@@ -208,13 +212,27 @@ export class ExecutorNode extends Actor implements InvocationHost {
       const session: Session | undefined = consistency === 'lww' ? undefined : { id, consistency, pins: new Map(), deps: new Map() };
       const once = msg['once'] === true;
       const tx = msg['atomic'] === true ? this.transaction(id, once) : undefined;
-      const result = await this.runOnce(str(msg, 'fn'), arr(msg, 'args'), deadline, id, once, { session, tx });
+      const fn = str(msg, 'fn');
+      const args = arr(msg, 'args');
+      // Accepted means finished: an exactly-once call is recorded before it runs, for the sweep of recorded calls to finish.
+      const recorded = once && msg['recorded'] !== true ? this.record(id, fn, args, consistency, msg['atomic'] === true, deadline) : undefined;
+      const result = await this.runOnce(fn, args, deadline, id, once, { session, tx }, false, recorded);
       // A future's result is kept for later calls that take it as an argument.
       if (typeof msg['outputKey'] === 'string') await this.storeResult(msg['outputKey'], result, deadline);
       return { result };
     } finally {
       if (typeof msg['router'] === 'string') this.done.add(msg['router'], id);
     }
+  }
+
+  /** Records exactly-once call `id` (lib/sends.ts), to be looked at after its deadline. */
+  private record(id: string, fn: string, args: unknown[], consistency: SendIntent['consistency'], atomic: boolean, deadline: number): Promise<void> {
+    const now = Date.now();
+    const intent: SendIntent = { fn, args, due: now, timeoutMs: Math.max(RECORDED_MIN_TIMEOUT_MS, deadline - now), consistency, atomic };
+    const recording = recordCall(this.kvs, this.id, id, intent, deadline, deadline);
+    // Awaited before the function runs; a call that ends before (its result logged already) must not leave it unhandled.
+    recording.catch(() => undefined);
+    return recording;
   }
 
   /** Keeps a call's result (CBOR) under `key`, last writer wins: futures and DAG `outputKey`. */
@@ -262,7 +280,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   callFunction(fn: string, args: unknown[], deadline: number, requestId?: string): Promise<Uint8Array> {
-    return callFunction(this.transport, this.subjects, fn, args, deadline, requestId);
+    return sendCallMessage(this.transport, this.subjects, callFields(fn, args, requestId), deadline);
   }
 
   async send(from: string, to: string, data: Uint8Array, deadline: number): Promise<void> {
@@ -301,8 +319,11 @@ export class ExecutorNode extends Actor implements InvocationHost {
     once: boolean,
     ctx: Omit<Invocation, 'deadline' | 'log'>,
     passedOn = false,
+    /** Resolves once the call is recorded (in parallel with opening its log); the function runs only then. */
+    recorded?: Promise<void>,
   ): Promise<Uint8Array> {
     const log = once ? await EffectLog.open(this.kvs, requestId, deadline) : undefined;
+    await recorded;
     // Filed as the attempt starts (every attempt does), so that a call that
     // throws, or whose executor dies, does not leave its log for good.
     if (log) this.deletes.at(logKey(requestId), deadline + this.timing.logRetentionMs);

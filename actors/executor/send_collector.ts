@@ -14,7 +14,7 @@ import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { BucketSweep, type BucketTiming } from '../../lib/kvs/time_buckets.js';
 import { SetLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Logger } from '../../lib/log.js';
-import { outcomeRecord, parseRecord, sendBuckets, sendKey, type SendOutcome } from '../../lib/sends.js';
+import { outcomeRecord, parseRecord, recordedCallFields, sendBuckets, sendKey, type SendOutcome } from '../../lib/sends.js';
 
 /** Failures that say nothing of the call: it is tried again on a later sweep. */
 const TRANSIENT = new Set(['NO_CAPACITY', 'UNAVAILABLE', 'CLOSED', 'DEADLINE_EXCEEDED', 'INTERNAL_ERROR', 'WRONG_SHARD', 'TRANSACTION_CONFLICT']);
@@ -25,7 +25,8 @@ const FIRST_LOOKBACK_MS = 60_000;
 /** Deadline of the sweep's own reads and writes of a record. */
 const RECORD_DEADLINE_MS = 10_000;
 
-export type CallFunction = (fn: string, args: unknown[], deadline: number, requestId: string) => Promise<Uint8Array>;
+/** Sends the `call` message with these fields; resolves with the CBOR of its result. */
+export type CallFunction = (fields: Record<string, unknown>, deadline: number) => Promise<Uint8Array>;
 
 export class SendCollector {
   private readonly sweep: BucketSweep;
@@ -62,10 +63,10 @@ export class SendCollector {
     const key = sendKey(requestId);
     const record = parseRecord(await this.kvs.get(key, { all: true, deadline: Date.now() + RECORD_DEADLINE_MS }));
     if (record === undefined || record.outcome !== undefined) return;
-    const { fn, args, timeoutMs } = record.intent;
+    const { intent } = record;
     let outcome: SendOutcome;
     try {
-      outcome = { result: await this.call(fn, args, Date.now() + timeoutMs, requestId) };
+      outcome = { result: await this.call(recordedCallFields(intent, requestId), Date.now() + intent.timeoutMs) };
     } catch (err) {
       const error = asCloudburstError(err);
       if (TRANSIENT.has(error.code)) throw err;
@@ -74,6 +75,6 @@ export class SendCollector {
     const deadline = Date.now() + RECORD_DEADLINE_MS;
     await this.kvs.put(key, outcomeRecord(outcome, this.writer), deadline);
     await this.deletes.schedule([key], Date.now() + this.retentionMs, deadline);
-    this.log.debug({ requestId, fn }, 'sent call finished');
+    this.log.debug({ requestId, fn: intent.fn }, 'recorded call finished');
   }
 }

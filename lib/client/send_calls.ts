@@ -6,17 +6,11 @@ import { obj } from '../codec/index.js';
 import { DeadlineExceeded, InvalidArgument, MalformedMessage, errorFromWire } from '../errors.js';
 import { checkFunctionName } from '../function_record.js';
 import { newId } from '../ids.js';
-import { SetLattice } from '../lattice/index.js';
-import { SEND_TIMING, intentRecord, parseRecord, sendBuckets, sendKey, type SendIntent } from '../sends.js';
+import { SEND_TIMING, parseRecord, recordCall, recordedCallFields, sendKey, type SendIntent } from '../sends.js';
 import type { KvsClient } from './kvs_client.js';
 
 /** Sends the call message (fields of a `call`) and resolves with the router's reply. */
 export type RunCall = (fields: Record<string, unknown>, timeoutMs: number) => Promise<unknown>;
-
-/** The fields of an exactly-once call of the intent under `requestId`. */
-function callFields(intent: SendIntent, requestId: string): Record<string, unknown> {
-  return { fn: intent.fn, args: intent.args, consistency: 'lww', once: true, atomic: false, id: requestId };
-}
 
 export async function sendCall(
   kvs: KvsClient,
@@ -36,16 +30,15 @@ export async function sendCall(
   const requestId = opts.requestId ?? newId('send-');
   const now = Date.now();
   const due = at !== undefined ? at.getTime() : now + (delayMs ?? 0);
-  const intent: SendIntent = { fn, args, due, timeoutMs };
+  const intent: SendIntent = { fn, args, due, timeoutMs, consistency: 'lww', atomic: false };
   // Looked at when due; a call run at once is looked at after its deadline, to run it if it did not finish.
   const lookAt = due > now ? due : now + timeoutMs;
   // Landed before its bucket is swept, with the sweep delay to spare.
   const deadline = Math.min(now + timeoutMs, Math.max(lookAt, now) + SEND_TIMING.delayMs / 2);
-  await kvs.put(sendKey(requestId), intentRecord(intent, writer), deadline);
-  await kvs.put(sendBuckets().keyFor(requestId, lookAt, now), new SetLattice([requestId]), deadline);
+  await recordCall(kvs, writer, requestId, intent, lookAt, deadline);
   if (due <= now) {
     // The first attempt, now; whatever becomes of it, the sweep finishes the call.
-    run(callFields(intent, requestId), timeoutMs).catch(() => undefined);
+    run(recordedCallFields(intent, requestId), timeoutMs).catch(() => undefined);
   }
   return requestId;
 }
@@ -67,7 +60,7 @@ export async function sentResult(kvs: KvsClient, requestId: string, deadline: nu
     await delay(wait);
   }
   // Not finished: join it as one more attempt of the exactly-once call (it runs once, whoever runs it).
-  const body = obj(await run(callFields(intent, requestId), Math.max(1, deadline - Date.now())), 'call reply');
+  const body = obj(await run(recordedCallFields(intent, requestId), Math.max(1, deadline - Date.now())), 'call reply');
   if (!(body['result'] instanceof Uint8Array)) throw new MalformedMessage('call reply without a result');
   return body['result'];
 }
