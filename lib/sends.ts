@@ -60,7 +60,7 @@ export interface SendIntent {
 function parseIntent(value: unknown): SendIntent {
   const o = obj(value, 'a send intent');
   const consistency = o['consistency'] ?? 'lww';
-  if (consistency !== 'lww' && consistency !== 'rr' && consistency !== 'causal') throw new MalformedMessage(`a send intent's consistency is ${String(consistency)}`);
+  if (consistency !== 'lww' && consistency !== 'rr' && consistency !== 'causal') throw new MalformedMessage(`a send intent's consistency is ${JSON.stringify(consistency)}`);
   return { fn: str(o, 'fn'), args: arr(o, 'args'), due: num(o, 'due'), timeoutMs: num(o, 'timeoutMs'), consistency, atomic: o['atomic'] === true };
 }
 
