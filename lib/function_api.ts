@@ -40,6 +40,15 @@ export interface Cb {
    */
   call<T = unknown>(fn: string, args?: unknown[], opts?: { timeoutMs?: number }): Promise<T>;
   /**
+   * Starts a call of `fn` that runs exactly once even if this call dies
+   * right after (as `client.send`: recorded before this resolves), at once
+   * or `delayMs` from now; resolves with its id, for `client.result(id)`.
+   * Under `exactlyOnce` the id is derived from this call's and the step, so
+   * a re-run starts no second call; otherwise each run starts its own.
+   * Refused with InvalidArgument in atomic calls.
+   */
+  callAsync(fn: string, args?: unknown[], opts?: { delayMs?: number }): Promise<string>;
+  /**
    * Waits `ms`. Under `exactlyOnce` a logged step: the time to wake is
    * logged by the first attempt, so a re-run after a crash or retry waits
    * only what is left (by the executors' clocks). DeadlineExceeded at once

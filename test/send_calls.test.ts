@@ -99,3 +99,32 @@ t.test('errors: the call\'s own, kept; options refused before anything is record
   await t.rejects(client.send('tick', [], { delayMs: -1 }), InvalidArgument);
   await t.rejects(client.send('bad name!'), InvalidArgument);
 });
+
+t.test('cb.callAsync starts a call that runs once whatever becomes of its caller', async (t) => {
+  const { client } = await startCluster(t, { executors: 2 });
+  await registerTick(client);
+  await client.register('starter', async (cb: Cb, key: string, fail: boolean) => {
+    const id = await cb.callAsync('tick', [key]);
+    if (fail) throw new Error('the caller fails right after');
+    return id;
+  });
+  const id = await client.call<string>('starter', ['async', false]);
+  t.match(await client.result(id), { ranAt: Number }, 'its result waits under the id it returned');
+  await t.rejects(client.call('starter', ['orphaned', true]), { name: 'ExecutionError' });
+  await eventually('the call its failed caller started ran', async () => (await runs(client, 'orphaned')) === 1);
+
+  // Under exactlyOnce two attempts of the caller at once start one call, under one id.
+  const opts = { exactlyOnce: true, requestId: 'starter-1' };
+  const ids = await Promise.all([client.call<string>('starter', ['once', false], opts), client.call<string>('starter', ['once', false], opts)]);
+  t.equal(ids[0], ids[1], 'one id');
+  await client.result(ids[0]!);
+  t.equal(await runs(client, 'once'), 1, 'one run, though each attempt sent it and result() joined it');
+  // The control: without exactlyOnce each run of the caller starts a call of its own.
+  const plain = await Promise.all([client.call<string>('starter', ['twice', false]), client.call<string>('starter', ['twice', false])]);
+  t.not(plain[0], plain[1]);
+  await Promise.all(plain.map((p) => client.result(p)));
+  t.equal(await runs(client, 'twice'), 2);
+
+  await client.register('atomic_starter', async (cb: Cb) => cb.callAsync('tick', ['never']));
+  await t.rejects(client.call('atomic_starter', [], { atomic: true }), { code: 'INVALID_ARGUMENT', message: /atomic/ });
+});

@@ -12,7 +12,7 @@ import { KvsClient } from '../../lib/client/kvs_client.js';
 import { arr, decode, encode, num, obj, str } from '../../lib/codec/index.js';
 import type { ExecutorConfig } from '../../lib/config.js';
 import { Closed, DeadlineExceeded, InvalidArgument, MalformedMessage, asCloudburstError, errorFromWire } from '../../lib/errors.js';
-import { remainingMs, timerMs } from '../../lib/deadline.js';
+import { DEFAULT_TIMEOUT_MS, remainingMs, timerMs } from '../../lib/deadline.js';
 import { newId } from '../../lib/ids.js';
 import { FN_MESSAGE, FUNCTIONS, type FunctionRecord } from '../../lib/function_record.js';
 import { checkArgs } from '../../lib/args_schema.js';
@@ -36,6 +36,7 @@ import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
 import { callFields, sendCallMessage } from './nested_calls.js';
+import { sendCall } from '../../lib/client/send_calls.js';
 import { DoneNotices } from './done_notices.js';
 import type { WorkerOutcome, WorkerReads, WorkerTask } from './worker_protocol.js';
 import { workerPool } from './worker_pool.js';
@@ -281,6 +282,13 @@ export class ExecutorNode extends Actor implements InvocationHost {
 
   callFunction(fn: string, args: unknown[], deadline: number, requestId?: string): Promise<Uint8Array> {
     return sendCallMessage(this.transport, this.subjects, callFields(fn, args, requestId), deadline);
+  }
+
+  sendFunction(fn: string, args: unknown[], deadline: number, opts: { requestId?: string; delayMs?: number }): Promise<string> {
+    // Recorded within the caller's deadline; its runs get the default deadline each.
+    return sendCall(this.kvs, this.id, fn, args, { ...opts, timeoutMs: DEFAULT_TIMEOUT_MS, recordBy: deadline }, (fields, timeoutMs) =>
+      sendCallMessage(this.transport, this.subjects, fields, Date.now() + timeoutMs),
+    );
   }
 
   async send(from: string, to: string, data: Uint8Array, deadline: number): Promise<void> {

@@ -31,6 +31,8 @@ export interface InvocationHost {
   put(key: string, value: Lattice, inv: Invocation, thread: number, expiresAt?: number): Promise<void>;
   /** Calls function `fn` (exactly-once under `requestId` when given); resolves with the CBOR of its result. */
   callFunction(fn: string, args: unknown[], deadline: number, requestId?: string): Promise<Uint8Array>;
+  /** Sends a call of `fn` to run without waiting (client.send); resolves with its id once it is recorded. */
+  sendFunction(fn: string, args: unknown[], deadline: number, opts: { requestId?: string; delayMs?: number }): Promise<string>;
   send(from: string, to: string, data: Uint8Array, deadline: number): Promise<void>;
   receive(id: string, deadline: number): Promise<Delivered>;
 }
@@ -66,6 +68,14 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
     }
     case 'call':
       return { value: await nestedCall(req.fn, req.args, req.step, req.timeoutMs, host, inv) };
+    case 'callAsync': {
+      if (inv.tx) throw new InvalidArgument('cb.callAsync is not supported in atomic calls: the call would start whether or not the transaction commits');
+      const args = decode(req.args);
+      if (!Array.isArray(args)) throw new MalformedMessage('cb.callAsync needs an argument array');
+      const requestId = inv.log ? `${inv.log.requestId}/a${req.step}` : undefined;
+      const id = await host.sendFunction(req.fn, args, deadline, { ...(requestId ? { requestId } : {}), ...(req.delayMs === undefined ? {} : { delayMs: req.delayMs }) });
+      return { from: id };
+    }
     case 'sleep':
       await sleep(req.ms, req.step, inv);
       return {};

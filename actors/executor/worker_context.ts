@@ -66,6 +66,14 @@ export class WorkerContext implements Cb {
     return decode(reply.value!) as T;
   }
 
+  async callAsync(fn: string, args: unknown[] = [], opts: { delayMs?: number } = {}): Promise<string> {
+    if (typeof fn !== 'string' || !Array.isArray(args)) throw new InvalidArgument('cb.callAsync takes a function name and an array of arguments');
+    const { delayMs } = opts;
+    if (delayMs !== undefined && !(Number.isFinite(delayMs) && delayMs >= 0)) throw new InvalidArgument(`cb.callAsync: delayMs must be a number of ms >= 0, got ${delayMs}`);
+    const reply = await this.ask({ op: 'callAsync', fn, args: encode(args), step: ++this.steps, ...(delayMs === undefined ? {} : { delayMs }) });
+    return reply.from!;
+  }
+
   async sleep(ms: number): Promise<void> {
     if (!(Number.isFinite(ms) && ms >= 0)) throw new InvalidArgument(`cb.sleep takes a number of milliseconds >= 0, got ${ms}`);
     await this.ask({ op: 'sleep', ms, step: ++this.steps });

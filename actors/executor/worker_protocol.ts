@@ -49,6 +49,7 @@ export type StateRequest = { seq: number; thread: number; instance: string } & (
   | { op: 'put'; key: string; value: Uint8Array; step: number; ttlMs?: number }
   /** `args`: CBOR of the argument array; `timeoutMs`: the callee's own bound, within the caller's deadline. */
   | { op: 'call'; fn: string; args: Uint8Array; step: number; timeoutMs?: number }
+  | { op: 'callAsync'; fn: string; args: Uint8Array; step: number; delayMs?: number }
   | { op: 'sleep'; ms: number; step: number }
   | { op: 'send'; to: string; data: Uint8Array }
   | { op: 'recv'; timeoutMs: number | undefined }
@@ -59,7 +60,7 @@ export interface StateReply {
   seq: number;
   /** CBOR of the lattice, for a get of a present key; the bytes, for a recv; CBOR of the result, for a call. */
   value?: Uint8Array;
-  /** The sender's id, for a recv. */
+  /** The sender's id, for a recv; the call's id, for a callAsync. */
   from?: string;
   error?: WireError;
 }

@@ -17,7 +17,8 @@ export async function sendCall(
   writer: string,
   fn: string,
   args: unknown[],
-  opts: { requestId?: string; delayMs?: number; at?: Date; timeoutMs: number },
+  /** `recordBy`: the latest the record may be acknowledged (default: from the timeout and due time). */
+  opts: { requestId?: string; delayMs?: number; at?: Date; timeoutMs: number; recordBy?: number },
   run: RunCall,
 ): Promise<string> {
   checkFunctionName(fn);
@@ -34,7 +35,7 @@ export async function sendCall(
   // Looked at when due; a call run at once is looked at after its deadline, to run it if it did not finish.
   const lookAt = due > now ? due : now + timeoutMs;
   // Landed before its bucket is swept, with the sweep delay to spare.
-  const deadline = Math.min(now + timeoutMs, Math.max(lookAt, now) + SEND_TIMING.delayMs / 2);
+  const deadline = Math.min(opts.recordBy ?? now + timeoutMs, Math.max(lookAt, now) + SEND_TIMING.delayMs / 2);
   await recordCall(kvs, writer, requestId, intent, lookAt, deadline);
   if (due <= now) {
     // The first attempt, now; whatever becomes of it, the sweep finishes the call.
