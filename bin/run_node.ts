@@ -3,6 +3,7 @@
 // or SIGINT, or when the parent goes away, so no node outlives its cluster.
 
 import type { Actor } from '../lib/actor/actor.js';
+import { dropSecrets } from '../actors/executor/worker_env.js';
 
 export interface ReadyMessage {
   ready: true;
@@ -14,6 +15,9 @@ export interface ReadyMessage {
 
 export async function runNode(create: () => Promise<Actor>): Promise<void> {
   const node = await create();
+  // Connected: the process needs the credentials no more (reconnects use the
+  // connection's copy), and nothing it runs should find them in its environment.
+  dropSecrets();
   await node.start();
   let stopping = false;
   const stop = (why: string): void => {

@@ -66,6 +66,8 @@ export interface ExecutorConfig extends CommonConfig {
   minThreads?: number;
   /** Bytes of the shared-memory cache of state. Default 64 MiB. */
   cacheBytes: number;
+  /** The only environment variables functions see. Default: all but CLOUDBURST_NATS_* (actors/executor/worker_env.ts). */
+  workerEnv?: string[];
 }
 
 export interface RouterConfig extends CommonConfig {

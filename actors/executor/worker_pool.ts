@@ -5,6 +5,7 @@
 import { Piscina } from 'piscina';
 import type { ExecutorConfig } from '../../lib/config.js';
 import type { WorkerData } from './worker_protocol.js';
+import { workerEnv } from './worker_env.js';
 
 export const WORKER_FILE = new URL('./worker.js', import.meta.url).href;
 
@@ -42,7 +43,7 @@ export function workerExecArgv(argv: readonly string[], allowed: ReadonlySet<str
 }
 
 /** The pool an executor runs calls on; `workerData` is what every thread gets at start. */
-export function workerPool(config: Pick<ExecutorConfig, 'threads' | 'minThreads'>, workerData: WorkerData): Piscina {
+export function workerPool(config: Pick<ExecutorConfig, 'threads' | 'minThreads' | 'workerEnv'>, workerData: WorkerData): Piscina {
   return new Piscina({
     filename: WORKER_FILE,
     minThreads: config.minThreads ?? config.threads,
@@ -54,5 +55,7 @@ export function workerPool(config: Pick<ExecutorConfig, 'threads' | 'minThreads'
     idleTimeout: config.minThreads === undefined ? Infinity : IDLE_THREAD_MS,
     workerData,
     execArgv: workerExecArgv(process.execArgv),
+    // Without the NATS credentials (worker_env.ts).
+    env: workerEnv(process.env, config.workerEnv),
   });
 }

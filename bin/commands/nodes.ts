@@ -101,6 +101,7 @@ interface ExecutorArgs extends NodeArgs {
   threads: number;
   'min-threads': number | undefined;
   'cache-mb': number;
+  'worker-env': string[] | undefined;
 }
 
 export const executorCommand: CommandModule<object, ExecutorArgs> = {
@@ -110,7 +111,12 @@ export const executorCommand: CommandModule<object, ExecutorArgs> = {
     nodeOptions(y, 'executor')
       .option('threads', { type: 'number', default: EXECUTOR_DEFAULTS.threads, describe: 'worker threads running functions (the most the pool grows to)' })
       .option('min-threads', { type: 'number', describe: 'threads kept when idle; the pool grows to --threads while calls queue (default: --threads)' })
-      .option('cache-mb', { type: 'number', default: EXECUTOR_DEFAULTS.cacheBytes / 2 ** 20, describe: 'size of the shared-memory state cache, MiB' }),
+      .option('cache-mb', { type: 'number', default: EXECUTOR_DEFAULTS.cacheBytes / 2 ** 20, describe: 'size of the shared-memory state cache, MiB' })
+      .option('worker-env', {
+        type: 'string',
+        array: true,
+        describe: 'the only environment variables functions see (names, space- or comma-separated); default: all but CLOUDBURST_NATS_*',
+      }),
   handler: (a) =>
     runNode(() =>
       ExecutorNode.create(
@@ -119,6 +125,7 @@ export const executorCommand: CommandModule<object, ExecutorArgs> = {
           threads: a.threads,
           cacheBytes: Math.round(a['cache-mb'] * 2 ** 20),
           ...(a['min-threads'] === undefined ? {} : { minThreads: a['min-threads'] }),
+          ...(a['worker-env'] === undefined ? {} : { workerEnv: a['worker-env'].flatMap((n) => n.split(',')).filter((n) => n !== '') }),
         }),
       ),
     ),
