@@ -52,7 +52,7 @@ t.test('the README\'s error table lists every error class beside the code a call
   const rows = readme.split('\n').filter((line) => line.startsWith('| `'));
   for (const [name, cls] of Object.entries(errors)) {
     const { code } = new cls('');
-    const row = rows.find((r) => r.includes(`\`${name}\``));
+    const row = rows.find((r) => r.startsWith(`| \`${name}\` |`));
     t.ok(row, `${name} has a row`);
     t.match(row ?? '', `\`${code}\``, `${name}'s row names its code ${code}`);
   }
