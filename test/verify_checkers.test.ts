@@ -11,6 +11,7 @@ import { SKEW_BOUND_MS, checkReadAtomic } from '../verify/checkers/read_atomic.j
 import { STALE_BOUND_MS, checkRegister } from '../verify/checkers/register.js';
 import { checkRr } from '../verify/checkers/rr.js';
 import { checkSets, type SetsFinal } from '../verify/checkers/sets.js';
+import { checkSends, type SendsFinal } from '../verify/checkers/sends.js';
 import type { CheckResult, History, Op } from '../verify/workload.js';
 
 /** Builds a history; `call` is an invoke and its completion at once. */
@@ -98,6 +99,31 @@ t.test('sets', async (t) => {
   t.same(bad((f) => f.counters['c']!.push('i9#w')), ['phantom-increment'], 'an increment never invoked');
   t.same(bad((f) => (f.max['m'] = 4)), ['lost-max', 'phantom-max'], 'a max below an ok bump, never bumped');
   t.same(bad((f) => (f.max['m'] = 7)), ['phantom-max'], 'a max no bump wrote');
+});
+
+t.test('sends', async (t) => {
+  const valid = (): { h: H; final: SendsFinal } => {
+    const h = new H()
+      .call(0, 'send', { key: 'm', id: 'a', delayMs: 0 }, 'ok', 'a')
+      .call(1, 'send', { key: 'm', id: 'b', delayMs: 500 }, 'info') // unknown, then sent again: ran once
+      .call(1, 'send', { key: 'm', id: 'b', delayMs: 500 }, 'ok', 'b')
+      .call(0, 'send', { key: 'm', id: 'c', delayMs: 0 }, 'info') // unknown, never recorded
+      .call(0, 'send', { key: 'm', id: 'd', delayMs: 0 }, 'fail');
+    return { h, final: { marks: { m: ['a#x', 'b#y'] } } };
+  };
+  const { h, final } = valid();
+  const ok = checkSends(h.ops, final);
+  t.ok(ok.valid, 'a valid history passes');
+  t.same(ok.stats, { sends: 5, sendsOk: 2, delayed: 2, entries: 2, info: 2 });
+  const bad = (change: (f: SendsFinal) => void): string[] => {
+    const v = valid();
+    change(v.final);
+    return kinds(checkSends(v.h.ops, v.final));
+  };
+  t.same(bad((f) => (f.marks['m'] = ['b#y'])), ['lost-send'], 'an acknowledged send that never ran');
+  t.same(bad((f) => f.marks['m']!.push('a#z')), ['duplicate-send'], 'a send that ran twice');
+  t.same(bad((f) => f.marks['m']!.push('q#z')), ['phantom-mark'], 'a run of nothing sent');
+  t.same(bad((f) => f.marks['m']!.push('d#z')), ['failed-send-visible'], 'a run of a send that failed');
 });
 
 t.test('register', async (t) => {

@@ -8,6 +8,7 @@ import { eoCounter } from './eo_counter.js';
 import { readAtomic } from './read_atomic.js';
 import { register } from './register.js';
 import { rr } from './rr.js';
+import { sends } from './sends.js';
 import { sets } from './sets.js';
 import { smoke } from './smoke.js';
 
@@ -20,4 +21,5 @@ export const workloads: Record<string, Workload> = {
   'read-atomic': readAtomic,
   causal,
   rr,
+  sends,
 };
