@@ -95,3 +95,46 @@ export function brief(call: Call): Record<string, unknown> {
 export function record(value: unknown): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
+
+/** The anomaly kinds `checkRunsOnce` reports under, per workload. */
+export interface RunsOnceKinds {
+  /** An entry of an id no operation of that key was invoked with. */
+  phantom: string;
+  /** An entry of an id whose every operation failed. */
+  failedVisible: string;
+  /** Two or more entries of one id. */
+  duplicate: string;
+  /** An id with an ok operation and no entry. */
+  lost: string;
+}
+
+/**
+ * Checks that each id ran exactly once, where each run of an id adds
+ * `<id>#<nonce>` to a set with a nonce of its own (so a second run shows as
+ * a second entry): `runs` are the final sets by key, `opsOf` the operations
+ * by `${key}\u0000${id}`. Returns how many entries there were.
+ */
+export function checkRunsOnce(runs: Record<string, string[]>, opsOf: Map<string, Call[]>, kinds: RunsOnceKinds, anomalies: Anomalies): number {
+  const ran = new Map<string, string[]>();
+  let entries = 0;
+  for (const [key, list] of Object.entries(runs)) {
+    for (const entry of list) {
+      entries++;
+      // The nonce has no '#'.
+      const k = `${key}\u0000${entry.slice(0, Math.max(0, entry.lastIndexOf('#')))}`;
+      ran.set(k, [...(ran.get(k) ?? []), entry]);
+    }
+  }
+  for (const [k, found] of ran) {
+    const [key, id] = k.split('\u0000');
+    const ops = opsOf.get(k);
+    if (!ops) anomalies.add(kinds.phantom, { key, entries: found });
+    else if (ops.every((c) => c.type === 'fail')) anomalies.add(kinds.failedVisible, { key, entries: found, ops: ops.map(brief) });
+    if (found.length > 1) anomalies.add(kinds.duplicate, { key, id, entries: found, ops: ops?.map(brief) });
+  }
+  for (const [k, ops] of opsOf) {
+    const ok = ops.find((c) => c.type === 'ok');
+    if (ok && !ran.has(k)) anomalies.add(kinds.lost, brief(ok));
+  }
+  return entries;
+}

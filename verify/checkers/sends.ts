@@ -19,7 +19,7 @@
 // present once, never flagged either way.
 
 import type { CheckResult, History } from '../workload.js';
-import { Anomalies, brief, calls, record } from './history.js';
+import { Anomalies, calls, checkRunsOnce, record } from './history.js';
 
 export interface SendsFinal {
   marks: Record<string, string[]>;
@@ -35,26 +35,7 @@ export function checkSends(history: History, final: unknown): CheckResult {
     const k = `${key}\u0000${id}`;
     sendsOf.set(k, [...(sendsOf.get(k) ?? []), call]);
   }
-  const ran = new Map<string, string[]>();
-  let entries = 0;
-  for (const [key, list] of Object.entries(marks)) {
-    for (const entry of list) {
-      entries++;
-      const k = `${key}\u0000${entry.slice(0, Math.max(0, entry.lastIndexOf('#')))}`;
-      ran.set(k, [...(ran.get(k) ?? []), entry]);
-    }
-  }
-  for (const [k, found] of ran) {
-    const [key, id] = k.split('\u0000');
-    const ops = sendsOf.get(k);
-    if (!ops) anomalies.add('phantom-mark', { key, entries: found });
-    else if (ops.every((c) => c.type === 'fail')) anomalies.add('failed-send-visible', { key, entries: found, ops: ops.map(brief) });
-    if (found.length > 1) anomalies.add('duplicate-send', { key, id, entries: found, ops: ops?.map(brief) });
-  }
-  for (const [k, ops] of sendsOf) {
-    const ok = ops.find((c) => c.type === 'ok');
-    if (ok && !ran.has(k)) anomalies.add('lost-send', brief(ok));
-  }
+  const entries = checkRunsOnce(marks, sendsOf, { phantom: 'phantom-mark', failedVisible: 'failed-send-visible', duplicate: 'duplicate-send', lost: 'lost-send' }, anomalies);
   return anomalies.result({
     sends: sends.length,
     sendsOk: sends.filter((c) => c.type === 'ok').length,

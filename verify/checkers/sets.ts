@@ -31,7 +31,7 @@
 // increment may be present once or absent, never flagged either way.
 
 import type { CheckResult, History } from '../workload.js';
-import { Anomalies, brief, calls, record, type Call } from './history.js';
+import { Anomalies, brief, calls, checkRunsOnce, record, type Call } from './history.js';
 
 export interface SetsFinal {
   sets: Record<string, (string | number)[]>;
@@ -91,26 +91,12 @@ export function checkSets(history: History, final: unknown): CheckResult {
   // Counters: entries `${id}#${nonce}` (the nonce has no '#'), grouped by id.
   const incrs = all.filter((c) => c.f === 'incr');
   const incrsOf = byKey(incrs, (a) => `${a.key}\u0000${a.id}`);
-  const applied = new Map<string, string[]>();
-  let entries = 0;
-  for (const [key, present] of Object.entries(counters)) {
-    for (const entry of present) {
-      entries++;
-      const k = `${key}\u0000${entry.slice(0, Math.max(0, entry.lastIndexOf('#')))}`;
-      applied.set(k, [...(applied.get(k) ?? []), entry]);
-    }
-  }
-  for (const [k, found] of applied) {
-    const [key, id] = k.split('\u0000');
-    const ops = incrsOf.get(k);
-    if (!ops) anomalies.add('phantom-increment', { key, entries: found });
-    else if (ops.every((c) => c.type === 'fail')) anomalies.add('failed-op-visible', { key, entries: found, ops: ops.map(brief) });
-    if (found.length > 1) anomalies.add('duplicate-increment', { key, id, entries: found, ops: ops?.map(brief) });
-  }
-  for (const [k, ops] of incrsOf) {
-    const ok = ops.find((c) => c.type === 'ok');
-    if (ok && !applied.has(k)) anomalies.add('lost-increment', brief(ok));
-  }
+  const entries = checkRunsOnce(
+    counters,
+    incrsOf,
+    { phantom: 'phantom-increment', failedVisible: 'failed-op-visible', duplicate: 'duplicate-increment', lost: 'lost-increment' },
+    anomalies,
+  );
 
   // Max registers.
   const bumps = all.filter((c) => c.f === 'bump');
