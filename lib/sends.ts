@@ -28,6 +28,11 @@ import { RESERVED_PREFIX } from './reserved_keys.js';
 
 export const sendKey = (requestId: string): string => `${RESERVED_PREFIX}send/${requestId}`;
 
+/** Failures that say nothing of the call itself (capacity, time, connections): a recorded call that failed so is run again. */
+const TRANSIENT = new Set(['NO_CAPACITY', 'UNAVAILABLE', 'CLOSED', 'DEADLINE_EXCEEDED', 'INTERNAL_ERROR', 'WRONG_SHARD', 'TRANSACTION_CONFLICT']);
+
+export const isTransient = (code: string): boolean => TRANSIENT.has(code);
+
 /**
  * The send buckets. `bucketMs` and `shards` name the keys, so clients and
  * executors must agree on them: fixed. Executors may sweep on other

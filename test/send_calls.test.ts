@@ -9,7 +9,11 @@ import type { Cb } from '../lib/function_api.js';
 import { Cloudburst } from '../lib/client/cloudburst.js';
 import { executorConfig } from '../lib/config.js';
 import { ExecutionError, FunctionNotFound, InvalidArgument } from '../lib/errors.js';
-import { parseRecord, sendKey } from '../lib/sends.js';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MaxIntLattice } from '../lib/lattice/index.js';
+import { parseRecord, sendBuckets, sendKey } from '../lib/sends.js';
 import { ExecutorNode } from '../actors/executor/executor_node.js';
 import { startCluster } from './fixtures/cluster.js';
 import { eventually } from './fixtures/eventually.js';
@@ -127,4 +131,28 @@ t.test('cb.callAsync starts a call that runs once whatever becomes of its caller
 
   await client.register('atomic_starter', async (cb: Cb) => cb.callAsync('tick', ['never']));
   await t.rejects(client.call('atomic_starter', [], { atomic: true }), { code: 'INVALID_ARGUMENT', message: /atomic/ });
+});
+
+t.test('an exactly-once call that failed for what it is is not run again by the sweep', async (t) => {
+  const { client } = await startCluster(t);
+  const dir = await mkdtemp(join(tmpdir(), 'cb-sends-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'runs');
+  // An effect outside the KVS, which a run repeats (a logged write would be replayed, unseen).
+  await client.register('fails_after_effect', async (_cb: Cb, path: string) => {
+    const fs = await import('node:fs');
+    fs.appendFileSync(path, 'ran\n');
+    throw new Error('fails for what it is');
+  });
+  const timeoutMs = 1_000;
+  await t.rejects(client.call('fails_after_effect', [file], { exactlyOnce: true, requestId: 'fails-1', timeoutMs }), { name: 'ExecutionError' });
+  const lookedAt = Date.now() + timeoutMs;
+  // Every bucket up to the call's deadline swept (the sweep's progress mark past it): the sweep has looked at the call.
+  const buckets = sendBuckets();
+  await eventually('the sweep passed the call\'s bucket', async () => {
+    const mark = await client['kvs'].get(buckets.markKey, { all: true });
+    return mark instanceof MaxIntLattice && mark.value >= buckets.startOf(lookedAt);
+  }, 30_000);
+  t.equal(await readFile(file, 'utf8'), 'ran\n', 'it ran once');
+  await t.rejects(client.result('fails-1'), { name: 'ExecutionError', message: /fails for what it is/ }, 'its error is its outcome');
 });

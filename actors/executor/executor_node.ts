@@ -29,7 +29,7 @@ import { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { CommitIntents } from './commit_intents.js';
 import { Collector } from './collector.js';
 import { SendCollector } from './send_collector.js';
-import { recordCall, type SendIntent } from '../../lib/sends.js';
+import { isTransient, outcomeRecord, recordCall, sendKey, type SendIntent, type SendOutcome } from '../../lib/sends.js';
 import { FinishedTransactions, MarkedKeys, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { ExecutorState } from './executor_state.js';
@@ -51,6 +51,9 @@ function workerReads({ session, tx, log }: Omit<Invocation, 'deadline'>): Worker
   // the first attempt's logged writes.
   return session?.consistency === 'causal' || log ? 'main' : 'cache';
 }
+
+/** Deadline of storing a recorded call's outcome. */
+const SETTLE_TIMEOUT_MS = 10_000;
 
 /** A recorded call is run by the sweep with at least this long a deadline, however little its first attempt had left. */
 const RECORDED_MIN_TIMEOUT_MS = 5_000;
@@ -217,7 +220,16 @@ export class ExecutorNode extends Actor implements InvocationHost {
       const args = arr(msg, 'args');
       // Accepted means finished: an exactly-once call is recorded before it runs, for the sweep of recorded calls to finish.
       const recorded = once && msg['recorded'] !== true ? this.record(id, fn, args, consistency, msg['atomic'] === true, deadline) : undefined;
-      const result = await this.runOnce(fn, args, deadline, id, once, { session, tx }, false, recorded);
+      let result: Uint8Array;
+      try {
+        result = await this.runOnce(fn, args, deadline, id, once, { session, tx }, false, recorded);
+      } catch (err) {
+        // A call that failed for what it is is finished: the sweep must not run it again.
+        const error = asCloudburstError(err);
+        if (once && !isTransient(error.code)) this.settle(id, { error: error.toWire() });
+        throw err;
+      }
+      if (once) this.settle(id, { result });
       // A future's result is kept for later calls that take it as an argument.
       if (typeof msg['outputKey'] === 'string') await this.storeResult(msg['outputKey'], result, deadline);
       return { result };
@@ -234,6 +246,17 @@ export class ExecutorNode extends Actor implements InvocationHost {
     // Awaited before the function runs; a call that ends before (its result logged already) must not leave it unhandled.
     recording.catch(() => undefined);
     return recording;
+  }
+
+  /**
+   * Stores how recorded call `id` ended, so the sweep finds it finished and
+   * calls nothing; not awaited: if this executor dies first, the sweep's
+   * call is answered from the log. The record goes after retention.
+   */
+  private settle(id: string, outcome: SendOutcome): void {
+    const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+    this.kvs.put(sendKey(id), outcomeRecord(outcome, this.id), deadline).catch((err: unknown) => this.log.debug({ err, id }, 'storing a recorded call\'s outcome failed; the sweep will'));
+    this.deletes.at(sendKey(id), Date.now() + this.timing.logRetentionMs);
   }
 
   /** Keeps a call's result (CBOR) under `key`, last writer wins: futures and DAG `outputKey`. */

@@ -14,10 +14,7 @@ import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { BucketSweep, type BucketTiming } from '../../lib/kvs/time_buckets.js';
 import { SetLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Logger } from '../../lib/log.js';
-import { outcomeRecord, parseRecord, recordedCallFields, sendBuckets, sendKey, type SendOutcome } from '../../lib/sends.js';
-
-/** Failures that say nothing of the call: it is tried again on a later sweep. */
-const TRANSIENT = new Set(['NO_CAPACITY', 'UNAVAILABLE', 'CLOSED', 'DEADLINE_EXCEEDED', 'INTERNAL_ERROR', 'WRONG_SHARD', 'TRANSACTION_CONFLICT']);
+import { isTransient, outcomeRecord, parseRecord, recordedCallFields, sendBuckets, sendKey, type SendOutcome } from '../../lib/sends.js';
 
 /** How far back the first executor of a cluster looks (60 buckets). */
 const FIRST_LOOKBACK_MS = 60_000;
@@ -62,6 +59,7 @@ export class SendCollector {
   private async finish(requestId: string): Promise<void> {
     const key = sendKey(requestId);
     const record = parseRecord(await this.kvs.get(key, { all: true, deadline: Date.now() + RECORD_DEADLINE_MS }));
+    // An outcome is stored by whoever ran the call to its end (its executor, or an earlier sweep), who also filed the record for deletion.
     if (record === undefined || record.outcome !== undefined) return;
     const { intent } = record;
     let outcome: SendOutcome;
@@ -69,7 +67,7 @@ export class SendCollector {
       outcome = { result: await this.call(recordedCallFields(intent, requestId), Date.now() + intent.timeoutMs) };
     } catch (err) {
       const error = asCloudburstError(err);
-      if (TRANSIENT.has(error.code)) throw err;
+      if (isTransient(error.code)) throw err;
       outcome = { error: error.toWire() };
     }
     const deadline = Date.now() + RECORD_DEADLINE_MS;
