@@ -28,8 +28,13 @@ import { RESERVED_PREFIX } from './reserved_keys.js';
 
 export const sendKey = (requestId: string): string => `${RESERVED_PREFIX}send/${requestId}`;
 
-/** Failures that say nothing of the call itself (capacity, time, connections): a recorded call that failed so is run again. */
-const TRANSIENT = new Set(['NO_CAPACITY', 'UNAVAILABLE', 'CLOSED', 'DEADLINE_EXCEEDED', 'INTERNAL_ERROR', 'WRONG_SHARD', 'TRANSACTION_CONFLICT']);
+/**
+ * Failures that say nothing of the call itself (capacity, time, connections):
+ * a recorded call that failed so is run again. Not TRANSACTION_CONFLICT: an
+ * exactly-once call's conflict follows from its logged reads and recurs on
+ * every run under its id (docs/consistency.md); its caller decides.
+ */
+const TRANSIENT = new Set(['NO_CAPACITY', 'UNAVAILABLE', 'CLOSED', 'DEADLINE_EXCEEDED', 'INTERNAL_ERROR', 'WRONG_SHARD']);
 
 export const isTransient = (code: string): boolean => TRANSIENT.has(code);
 

@@ -12,8 +12,9 @@
 // executor sweeps every bucket: the first to read one does its work and
 // deletes it, the others read nothing (sweeps are jittered so that they
 // seldom overlap; when they do, the work is done twice, which each user of
-// this module makes harmless). A bucket whose work fails is tried again on
-// each sweep until `giveUpMs` past its time, without holding up later ones.
+// this module makes harmless). A bucket whose work fails is tried again,
+// after 1 s, then twice as long each time up to a minute, until `giveUpMs`
+// past its time, without holding up later ones.
 //
 // Where an executor starts: at the progress mark (`<prefix>swept`, the
 // newest bucket before which every bucket has been swept), but never
@@ -42,6 +43,9 @@ export interface BucketTiming {
 
 /** At most this many buckets a sweep reads (catching up after an outage), so that one sweep stays short. */
 const BUCKETS_PER_SWEEP = 64;
+/** A failed bucket is tried again after this, then twice as long each time up to RETRY_MAX_MS. */
+const RETRY_FIRST_MS = 1_000;
+const RETRY_MAX_MS = 60_000;
 /** Deadline of a sweep's reads and deletes. */
 const SWEEP_DEADLINE_MS = 10_000;
 
@@ -88,8 +92,8 @@ export class TimeBuckets {
 export class BucketSweep {
   /** The next bucket not yet read (undefined until the starting point is known). */
   private next: number | undefined;
-  /** Buckets whose work failed, tried again on each sweep. */
-  private readonly failed = new Set<number>();
+  /** Buckets whose work failed: how often, and when to try again. */
+  private readonly failed = new Map<number, { tries: number; next: number }>();
   /** The progress mark last written. */
   private marked = -Infinity;
   private timer: NodeJS.Timeout | undefined;
@@ -128,15 +132,25 @@ export class BucketSweep {
     const now = Date.now();
     const last = this.buckets.lastDue(now);
     this.next ??= await this.startingPoint(now, last);
-    for (const start of this.failed) if (await this.sweepBucket(start, now)) this.failed.delete(start);
-    for (let n = 0; this.next <= last && n < BUCKETS_PER_SWEEP && !this.closed; n++, this.next += bucketMs) {
-      if (!(await this.sweepBucket(this.next, now))) this.failed.add(this.next);
+    for (const [start, retry] of this.failed) {
+      if (retry.next > now) continue;
+      if (await this.sweepBucket(start, now)) this.failed.delete(start);
+      else this.failedAgain(start, now);
     }
-    const swept = Math.min(this.next, ...this.failed) - bucketMs;
+    for (let n = 0; this.next <= last && n < BUCKETS_PER_SWEEP && !this.closed; n++, this.next += bucketMs) {
+      if (!(await this.sweepBucket(this.next, now))) this.failedAgain(this.next, now);
+    }
+    const swept = Math.min(this.next, ...this.failed.keys()) - bucketMs;
     if (swept > this.marked) {
       await this.kvs.put(this.buckets.markKey, new MaxIntLattice(swept), now + SWEEP_DEADLINE_MS);
       this.marked = swept;
     }
+  }
+
+  /** Backs off a failing bucket: work that keeps failing (no capacity, a function over its deadline) is not redone every second. */
+  private failedAgain(start: number, now: number): void {
+    const tries = (this.failed.get(start)?.tries ?? 0) + 1;
+    this.failed.set(start, { tries, next: now + Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (tries - 1)) });
   }
 
   private async startingPoint(now: number, last: number): Promise<number> {
