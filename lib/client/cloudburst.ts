@@ -304,10 +304,12 @@ export class Cloudburst {
   }
 
   /**
-   * The result of a call made with `send`, waiting for it (until its due
-   * time, then joining it as one more attempt of the exactly-once call) for
-   * at most `timeoutMs`; the call's own error if it failed. InvalidArgument
-   * when no call was sent under `requestId` (or its record is gone).
+   * The result of a call made with `send`, or of any exactly-once function
+   * call (executors record those too), by its request id, waiting for it
+   * (until its due time, then joining it as one more attempt of the
+   * exactly-once call) for at most `timeoutMs`; the call's own error if it
+   * failed. InvalidArgument when no call was recorded under `requestId` (or
+   * its record is gone, 10 minutes after it ran).
    */
   async result<T = unknown>(requestId: string, opts: { timeoutMs?: number } = {}): Promise<T> {
     const timeoutMs = opts.timeoutMs ?? this.timeoutMs;
