@@ -10,7 +10,7 @@ import { decode, encodeMessage, obj, str } from '../codec/index.js';
 import { sendCall, sentResult } from './send_calls.js';
 import { DEFAULT_TIMEOUT_MS, deadlineIn } from '../deadline.js';
 import { checkModes } from '../dag_protocol.js';
-import { DeadlineExceeded, InvalidArgument, MalformedMessage, Unavailable } from '../errors.js';
+import { DeadlineExceeded, InvalidArgument, MalformedMessage, Unauthorized, Unavailable } from '../errors.js';
 import { validateDag, type DagRecord } from '../dag.js';
 import { DAG_UPDATED, FN_UPDATED, functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
 import { FUTURES_PREFIX, PINNED_REPLICATION_KEY, checkUserKey, dagKey } from '../reserved_keys.js';
@@ -253,8 +253,23 @@ export class Cloudburst {
    * the put, so it reaches them before any call made after this returns.
    */
   private async announce(t: string, name: string): Promise<void> {
-    this.transport.publish(this.subjects.registry, encodeMessage(t, { name }));
-    await this.transport.flush();
+    let refused: Error | undefined;
+    const off = this.transport.onRefused?.((r) => void (r.subject === this.subjects.registry && (refused = r.error)));
+    try {
+      this.transport.publish(this.subjects.registry, encodeMessage(t, { name }));
+      await this.transport.flush();
+      // The server's refusal arrives before the flush's answer, but nats.js
+      // hands it on through an async iterator: let that catch up.
+      if (off) await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      off?.();
+    }
+    if (refused) {
+      throw new Unauthorized(
+        `"${name}" is stored, but NATS refused the notice that tells executors and routers to drop the old version: registering needs the admin role (docs/security.md, "Roles")`,
+        { cause: refused, data: (refused as Unauthorized).data },
+      );
+    }
   }
 
   private resultOf<T>(reply: unknown): T {
