@@ -6,12 +6,13 @@
 // forgeries from a user without a role do change the cluster's state, so the
 // test can fail.
 
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { ExecutorNode } from '../actors/executor/executor_node.js';
 import { writeRolesConfig } from '../bin/nats_roles_config.js';
+import { envWithNatsAuth } from '../lib/actor/nats_auth.js';
 import { NatsTransport } from '../lib/actor/nats_transport.js';
 import type { Refusal } from '../lib/actor/transport.js';
 import { Cloudburst } from '../lib/client/cloudburst.js';
@@ -27,12 +28,15 @@ import type { KvsNode } from '../kvs-node/kvs_node.js';
 import { ROLES, type Role } from '../lib/roles.js';
 import { subjectsFor } from '../lib/subjects.js';
 import { RouterNode } from '../router/router_node.js';
+import { CliProcess, cliIn } from './fixtures/cli.js';
 import { startShard } from './fixtures/cluster.js';
 import { eventually } from './fixtures/eventually.js';
 import { failure } from './fixtures/failure.js';
 import { startNats } from './fixtures/nats.js';
 
 const HEARTBEAT_MS = 500;
+/** This process's environment without any NATS credentials in it. */
+const bareEnv = envWithNatsAuth({});
 const subjects = subjectsFor('cb');
 
 /** A node's own connection, reached past `protected` to watch what NATS refuses it. */
@@ -203,4 +207,42 @@ t.test('control: without roles the same forgeries change the cluster', async (t)
     return overridesOf(shard).get('hot') === 3;
   });
   t.pass('forged replication factors reach the shard');
+});
+
+t.test('up --secure: nodes under their roles; commands in its directory act as admin, others need a role', async (t) => {
+  const cwd = await tempDir(t);
+  const up = new CliProcess(['up', '--secure', '--threads', '2', '--log-level', 'debug'], bareEnv, cwd);
+  t.teardown(async () => {
+    if (up.child.exitCode === null && up.child.signalCode === null) {
+      up.interrupt();
+      await up.exited();
+    }
+  });
+  const url = (await up.waitFor(/cluster ready: --nats (\S+)/))[1]!;
+  const roles = join(cwd, '.cloudburst', 'roles');
+  const passwords = await Promise.all(ROLES.map((role) => readFile(join(roles, `${role}.pass`), 'utf8').then((p) => p.trim())));
+  for (const pid of up.lines.flatMap((l) => [...l.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1])))) {
+    const argv = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    t.notOk(passwords.some((p) => argv.includes(p)), `no password in the argv of child ${pid}`);
+  }
+  const here = { cwd, env: bareEnv };
+  const file = join(cwd, 'double.mjs');
+  await writeFile(file, 'export default async function (cb, x) { await cb.put("doubled", 2 * x); return 2 * x; }\n');
+  const registered = await cliIn(here, 'register', file);
+  t.match(registered, { code: 0, stdout: /registered double/ }, 'in its directory the CLI registers: it connects as admin through the record');
+  t.equal((await cliIn(here, 'call', 'double', '21')).stdout.trim(), '42', 'and calls');
+
+  const elsewhere = await tempDir(t);
+  const asClient = ['--nats', url, '--nats-user', 'client', '--nats-pass-file', join(roles, 'client.pass')];
+  t.equal((await cliIn({ cwd: elsewhere, env: bareEnv }, 'get', 'doubled', ...asClient)).stdout.trim(), '42', 'a client by its password file reads keys');
+  const refused = await cliIn({ cwd: elsewhere, env: bareEnv }, 'register', file, ...asClient);
+  t.equal(refused.code, 1, 'but may not register');
+  t.match(refused.stderr, /UNAUTHORIZED: .*admin role/, 'and is told it needs the admin role');
+  const anonymous = await cliIn({ cwd: elsewhere, env: bareEnv }, 'get', 'doubled', '--nats', url);
+  t.match(anonymous, { code: 1, stderr: /UNAUTHORIZED/ }, 'without credentials nothing connects');
+
+  up.interrupt();
+  t.equal(await up.exited(), 0, 'the cluster stops cleanly');
+  t.same(up.lines.filter((l) => passwords.some((p) => l.includes(p))), [], 'no line logged at debug level holds a password');
+  t.same(up.lines.filter((l) => /refused a subject/.test(l)), [], 'no node was refused a subject it uses');
 });

@@ -20,7 +20,7 @@ import type { FunctionDefinition, FunctionResult, TypedDag, TypedFunction } from
 import { newId } from '../ids.js';
 import { LWWPair, MapLattice, isLattice, type Lattice } from '../lattice/index.js';
 import { subjectsFor, type Subjects } from '../subjects.js';
-import { CLUSTER_FILE, clusterAddress, type ClusterAddress } from './cluster_file.js';
+import { CLUSTER_FILE, clusterAddress, withRecordedCredentials, type ClusterAddress } from './cluster_file.js';
 import { KvsClient } from './kvs_client.js';
 import { checkPutOptions, type PutOptions } from '../kvs/expiry.js';
 import { checkFunctionModule } from './module_check.js';
@@ -138,12 +138,13 @@ export class Cloudburst {
     // A record left by a killed `up` is ignored; say so, or a failure to reach the default would puzzle.
     if (address.notice) process.emitWarning(address.notice, { code: 'CLOUDBURST_CLUSTER_FILE' });
     const subjects = subjectsFor(address.prefix);
+    const auth = withRecordedCredentials(opts.auth, address);
     let transport: NatsTransport;
     try {
       transport = await NatsTransport.connect({
         servers: address.servers,
         name: 'cloudburst-client',
-        ...(opts.auth ? { auth: opts.auth } : {}),
+        ...(auth ? { auth } : {}),
         ...(opts.nats ? { nats: opts.nats } : {}),
       });
     } catch (err) {
@@ -391,3 +392,4 @@ export function withAddressSource(err: unknown, address: ClusterAddress): unknow
       : `the URL ${address.from} records, written by a cloudburst up that still runs`;
   return new Unavailable(`${err.message} (${source})`, { cause: err });
 }
+
