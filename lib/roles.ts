@@ -34,7 +34,7 @@ const g = (subject: string, why: string): Grant => ({ subject, why });
 // Shared grants, named once so the table reads as what differs between roles.
 const SCHED = g('P.sched', 'calls, DAG calls and status requests to the routers');
 const SCHED_XFER = g('P.sched.*.xfer', 'later pieces of a large call, and pieces of a large answer, at the router that took it');
-const KVS = g('P.kvs.*', 'KVS requests (get, put, watch leases) to a shard');
+const KVS = g('P.kvs.*', 'KVS requests to a shard: get, put, watch leases');
 const KVS_XFER = g('P.kvs.*.xfer', 'pieces of large KVS requests and answers');
 const EXEC_XFER = g('P.exec.*.xfer', 'pieces of a large answer an executor sends straight to the caller');
 const INBOX_SUB = g(INBOXES, 'answers to its own requests');
@@ -74,7 +74,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, RolePermissions>> = {
       INBOX_PUB,
     ],
     subscribe: [
-      g('P.kvs.*', 'its own requests (any shard id: ids are chosen when a node starts)'),
+      g('P.kvs.*', 'its own requests; any shard id, as ids are chosen when a node starts'),
       g('P.kvs.*.xfer', 'pieces of its large requests and answers'),
       MEMBERS_SUB,
       PING_SUB,
@@ -88,7 +88,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, RolePermissions>> = {
     publish: [
       MEMBERS_PUB,
       PING_PUB,
-      SCHED,
+      g('P.sched', 'calls that functions make: cb.call, cb.callAsync'),
       g('P.sched.*', 'tells the router that forwarded a call that it is done'),
       SCHED_XFER,
       KVS,
@@ -99,7 +99,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, RolePermissions>> = {
       g(INBOXES, 'answers to calls, also the sink of a DAG to its caller'),
     ],
     subscribe: [
-      g('P.exec.*', 'calls, DAG stages and results (any executor id: ids are chosen when a node starts)'),
+      g('P.exec.*', 'calls, DAG stages and results; any executor id, as ids are chosen when a node starts'),
       g('P.exec.*.xfer', 'pieces of its large requests and answers'),
       g('P.fn.*.*', 'messages to the function instances it runs'),
       MEMBERS_SUB,
@@ -112,7 +112,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, RolePermissions>> = {
   },
   router: {
     role: 'router',
-    what: 'a router (and the autoscaler of `cloudburst up`, which only follows heartbeats)',
+    what: 'a router; also the autoscaler of `cloudburst up`, which only follows heartbeats',
     publish: [
       MEMBERS_PUB,
       PING_PUB,
@@ -125,7 +125,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, RolePermissions>> = {
     ],
     subscribe: [
       g('P.sched', 'calls, in the queue group of all routers'),
-      g('P.sched.*', 'its own subject: done notices, retried calls (any router id)'),
+      g('P.sched.*', 'its own subject: done notices, retried calls; any router id'),
       g('P.sched.*.xfer', 'pieces of its large requests and answers'),
       MEMBERS_SUB,
       PING_SUB,
@@ -157,10 +157,10 @@ export function isRole(name: string): name is Role {
 /** The table for docs/security.md: one row per role and direction, subjects with why. */
 export function rolesMarkdown(): string {
   const lines = ['| Role | May publish on | May subscribe to |', '| --- | --- | --- |'];
-  const cell = (grants: readonly Grant[]): string => grants.map(({ subject, why }) => `\`${subject}\` (${why})`).join('<br>');
+  const cell = (grants: readonly Grant[]): string => grants.map(({ subject, why }) => `\`${subject}\`: ${why}`).join('<br>');
   for (const role of ROLES) {
     const perms = ROLE_PERMISSIONS[role];
-    const publish = role === 'admin' ? `what \`client\` may, and ${cell(perms.publish.slice(CLIENT.publish.length))}` : cell(perms.publish);
+    const publish = role === 'admin' ? `what \`client\` may, and<br>${cell(perms.publish.slice(CLIENT.publish.length))}` : cell(perms.publish);
     const subscribe = role === 'admin' ? 'what `client` may' : cell(perms.subscribe);
     lines.push(`| \`${role}\`: ${perms.what} | ${publish} | ${subscribe} |`);
   }
