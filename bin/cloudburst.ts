@@ -9,6 +9,7 @@ import { statusCommand } from './commands/status.js';
 import { demoCommand } from './commands/demo.js';
 import { executorCommand, kvsCommand, routerCommand } from './commands/nodes.js';
 import { upCommand } from './commands/up.js';
+import { natsConfigCommand } from './commands/nats_config.js';
 import { FINDING_THE_CLUSTER } from './options.js';
 import { natsAuthListedLast } from './nats_auth_options.js';
 
@@ -26,6 +27,7 @@ await yargs(hideBin(process.argv))
   .command(natsAuthListedLast(deleteCommand))
   .command(natsAuthListedLast(replicationCommand))
   .command(natsAuthListedLast(statusCommand))
+  .command(natsConfigCommand)
   .command(demoCommand)
   .demandCommand(1, 'name a command (see --help)')
   .epilogue(`Start a cluster with \`cloudburst up\` and run the other commands from the same directory. ${FINDING_THE_CLUSTER}`)

@@ -11,7 +11,8 @@ import { AutoscalingPolicy, type AutoscaleOptions } from '../router/autoscaling_
 import type { LocalCluster } from './local_cluster.js';
 
 export async function startAutoscaler(cluster: LocalCluster, opts: AutoscaleOptions, heartbeatMs: number): Promise<{ stop(): Promise<void> }> {
-  const transport = await NatsTransport.connect({ servers: cluster.natsUrl, auth: cluster.natsAuth, name: 'cloudburst-autoscaler' });
+  // Under roles it connects as a router: it only follows heartbeats, which a router may.
+  const transport = await NatsTransport.connect({ servers: cluster.natsUrl, auth: cluster.authFor('router'), name: 'cloudburst-autoscaler' });
   const membership = new Membership(3 * heartbeatMs);
   const following = membership.follow(transport, subjectsFor(cluster.prefix));
   const policy = new AutoscalingPolicy(opts);

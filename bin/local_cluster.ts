@@ -17,6 +17,8 @@ import { newId } from '../lib/ids.js';
 import type { LogLevel } from '../lib/log.js';
 import { childReady, stopChild } from './child_process.js';
 import { NatsServerProcess } from './nats_server.js';
+import type { RolesConfig } from './nats_roles_config.js';
+import { InvalidArgument } from '../lib/errors.js';
 import type { ReadyMessage } from './run_node.js';
 
 const CLI = fileURLToPath(new URL('./cloudburst.js', import.meta.url));
@@ -26,6 +28,11 @@ export interface LocalClusterOptions {
   nats?: string;
   /** Credentials and TLS for it; children get them in their environment, not their argv. */
   natsAuth?: NatsAuth;
+  /**
+   * Roles (`up --secure`): the private nats-server runs with this config and
+   * each node connects as the user of its kind; not with `nats`.
+   */
+  roles?: RolesConfig;
   kvs: number;
   executors: number;
   routers: number;
@@ -93,16 +100,19 @@ export class LocalCluster {
     return this.opts.prefix;
   }
 
-  get natsAuth(): NatsAuth {
-    return this.opts.natsAuth ?? {};
+  /** How a node of `kind` connects: as its role's user under roles, else with the cluster's credentials. */
+  authFor(kind: NodeKind): NatsAuth {
+    const { roles, natsAuth } = this.opts;
+    return roles ? { user: kind, pass: roles.passwords[kind] } : (natsAuth ?? {});
   }
 
   static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
     const progress = opts.onProgress ?? (() => {});
     let server: NatsServerProcess | undefined;
+    if (opts.roles && opts.nats) throw new InvalidArgument('roles need the private nats-server: give --secure or --nats, not both');
     if (!opts.nats) {
-      progress('starting nats-server');
-      server = await NatsServerProcess.start();
+      progress(opts.roles ? `starting nats-server with a user per role (${opts.roles.config})` : 'starting nats-server');
+      server = await NatsServerProcess.start(opts.roles ? { args: ['-c', opts.roles.config] } : {});
       progress(`nats-server ready on ${server.url} (pid ${server.pid})`);
     }
     const cluster = new LocalCluster(opts.nats ?? server!.url, server, opts);
@@ -176,7 +186,7 @@ export class LocalCluster {
     const child = spawn(process.execPath, this.args(kind, id, metricsPort, node?.restarted ?? 0), {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,
-      env: envWithNatsAuth(this.natsAuth),
+      env: envWithNatsAuth(this.authFor(kind)),
     });
     const entry: ChildNode = node ?? { kind, id, process: child, restarts: [], restarted: 0, ...(metricsPort === undefined ? {} : { metricsPort }) };
     entry.process = child;

@@ -88,7 +88,11 @@ export class Closed extends CloudburstError {
   override readonly code = 'CLOSED';
 }
 
-/** NATS refused the connection's credentials (none given, wrong ones, or expired). */
+/**
+ * NATS refused the connection's credentials (none given, wrong ones, or
+ * expired), or refused a subject the user's role may not use (`data` names
+ * `subject` and `operation`).
+ */
 export class Unauthorized extends CloudburstError {
   override readonly code = 'UNAUTHORIZED';
 }

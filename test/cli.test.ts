@@ -19,7 +19,7 @@ import { startNats } from './fixtures/nats.js';
 t.test('--help lists every command and each command documents its options', async (t) => {
   const help = await cli('--help');
   t.equal(help.code, 0);
-  for (const cmd of ['up', 'kvs', 'executor', 'router', 'register', 'call', 'get', 'put', 'delete', 'replication', 'status', 'demo']) {
+  for (const cmd of ['up', 'kvs', 'executor', 'router', 'register', 'call', 'get', 'put', 'delete', 'replication', 'status', 'nats-config', 'demo']) {
     t.match(help.stdout, new RegExp(`cloudburst ${cmd}\\b`), `lists ${cmd}`);
   }
   t.match((await cli('call', '--help')).stdout, /--timeout/);

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { Cloudburst, withAddressSource } from '../../lib/client/cloudburst.js';
-import type { ClusterAddress } from '../../lib/client/cluster_file.js';
+import { withRecordedCredentials, type ClusterAddress } from '../../lib/client/cluster_file.js';
 import { CloudburstError, DeadlineExceeded, InvalidArgument, NoCapacity } from '../../lib/errors.js';
 import { moduleSource } from '../../lib/client/transpile.js';
 import { checkArgsSchema } from '../../lib/args_schema.js';
@@ -27,7 +27,7 @@ export async function withClient<R>(a: ClientArgs, use: (cb: Cloudburst, address
   const address = joinAddress(a);
   let cb: Cloudburst;
   try {
-    cb = await Cloudburst.connect({ servers: address.servers, auth: natsAuthFromArgs(a), prefix: address.prefix, timeoutMs: a.timeout });
+    cb = await Cloudburst.connect({ servers: address.servers, auth: withRecordedCredentials(natsAuthFromArgs(a), address), prefix: address.prefix, timeoutMs: a.timeout });
   } catch (err) {
     throw withAddressSource(err, address);
   }

@@ -1,12 +1,15 @@
 // `cloudburst up`: the local cluster in the foreground until Ctrl-C.
 
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { CLUSTER_FILE, findCluster, removeClusterRecord, writeClusterRecord } from '../../lib/client/cluster_file.js';
+import { CLUSTER_FILE, findCluster, removeClusterRecord, writeClusterRecord, type RecordedCredentials } from '../../lib/client/cluster_file.js';
 import { COMMON_DEFAULTS, EXECUTOR_DEFAULTS } from '../../lib/config.js';
 import type { LogLevel } from '../../lib/log.js';
 import { LocalCluster } from '../local_cluster.js';
+import { hasCredentials } from '../../lib/actor/nats_auth.js';
+import { InvalidArgument } from '../../lib/errors.js';
 import { natsAuthFromArgs } from '../nats_auth_options.js';
+import { passFileName, writeRolesConfig, type RolesConfig } from '../nats_roles_config.js';
 import { withNats } from '../options.js';
 import { kvsOptions, type KvsArgs } from './nodes.js';
 
@@ -21,7 +24,11 @@ export interface UpArgs extends Omit<KvsArgs, 'id' | 'nats' | 'prefix' | 'data-d
   'scale-cooldown-ms': number;
   routers: number;
   threads: number;
+  secure?: boolean;
 }
+
+/** Where `up --secure` writes the roles' config and passwords, under its working directory. */
+export const SECURE_DIR = join('.cloudburst', 'roles');
 
 export function clusterOptions<T>(y: Argv<T>) {
   return kvsOptions(withNats(y))
@@ -43,10 +50,24 @@ export function clusterOptions<T>(y: Argv<T>) {
     });
 }
 
+/**
+ * `--secure`: a user per role (lib/roles.ts) in SECURE_DIR, with new
+ * passwords at every start; refused with --nats (whose users are not ours to
+ * write) or with credentials (each node gets its role's instead).
+ */
+function secureRoles(a: UpArgs): RolesConfig | undefined {
+  if (!a.secure) return undefined;
+  if (a.nats) throw new InvalidArgument('--secure runs a private nats-server with a user per role: it cannot be given --nats (run cloudburst nats-config for your own NATS)');
+  if (hasCredentials(natsAuthFromArgs(a))) throw new InvalidArgument('--secure gives every node its role\'s credentials: give no NATS credentials with it (options or CLOUDBURST_NATS_*)');
+  return writeRolesConfig(SECURE_DIR, a.prefix, { force: true });
+}
+
 export function startCluster(a: UpArgs, onProgress: (line: string) => void): Promise<LocalCluster> {
+  const roles = secureRoles(a);
   return LocalCluster.start({
     ...(a.nats ? { nats: a.nats } : {}),
     natsAuth: natsAuthFromArgs(a),
+    ...(roles ? { roles } : {}),
     kvs: a.kvs,
     executors: a.executors,
     ...(a['max-executors'] === undefined ? {} : { autoscale: { min: a['min-executors'], max: a['max-executors'], cooldownMs: a['scale-cooldown-ms'] } }),
@@ -64,11 +85,20 @@ export function startCluster(a: UpArgs, onProgress: (line: string) => void): Pro
 export const upCommand: CommandModule<object, UpArgs> = {
   command: 'up',
   describe: `start a local cluster in the foreground (a private nats-server unless --nats is given); Ctrl-C stops it. It records its NATS URL and prefix in ${CLUSTER_FILE} here while it runs, where the other commands find it without --nats`,
-  builder: (y) => clusterOptions(y),
+  builder: (y) =>
+    clusterOptions(y).option('secure', {
+      type: 'boolean',
+      default: false,
+      describe:
+        `least privilege: the private nats-server gets one user per role (client, admin, kvs, executor, router; as nats-config writes them, ` +
+        `into ${SECURE_DIR}/ with new passwords at each start), each node connects as its kind's user, and the record in ${CLUSTER_FILE} names ` +
+        `${SECURE_DIR}/${passFileName('admin')}, so commands run here connect as admin; applications use --nats-user client ` +
+        `--nats-pass-file ${SECURE_DIR}/${passFileName('client')}. See docs/security.md, "Roles"`,
+    }),
   handler: async (a) => {
     const say = (line: string): void => void process.stderr.write(`[up] ${line}\n`);
     const cluster = await startCluster(a, say);
-    const record = recordCluster(cluster, say);
+    const record = recordCluster(cluster, say, a.secure ? { user: 'admin', passFile: resolve(SECURE_DIR, passFileName('admin')) } : undefined);
     process.stdout.write(`cloudburst cluster ready: --nats ${cluster.natsUrl} --prefix ${a.prefix}\n`);
     await new Promise<void>((resolve) => {
       const stop = (signal: string): void => {
@@ -86,14 +116,21 @@ export const upCommand: CommandModule<object, UpArgs> = {
 };
 
 /** Records the cluster in CLUSTER_FILE of the working directory, so commands run here find it; undefined if that fails (the cluster still runs). */
-function recordCluster(cluster: LocalCluster, say: (line: string) => void): string | undefined {
+function recordCluster(cluster: LocalCluster, say: (line: string) => void, credentials?: RecordedCredentials): string | undefined {
   const previous = findCluster(process.cwd());
   if (previous.state === 'running' && previous.path === resolve(CLUSTER_FILE)) {
     say(`replacing the record of the cloudburst up (pid ${previous.record.pid}) still running here: commands without --nats now reach this cluster`);
   }
   try {
-    const path = writeClusterRecord(process.cwd(), { nats: cluster.natsUrl, prefix: cluster.prefix, pid: process.pid, startedAt: new Date().toISOString() });
-    say(`recorded in ${path}: cloudburst commands and Cloudburst.connect() run in this directory reach this cluster without --nats`);
+    const path = writeClusterRecord(process.cwd(), {
+      nats: cluster.natsUrl,
+      prefix: cluster.prefix,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      ...(credentials ? { credentials } : {}),
+    });
+    const as = credentials ? ` (as ${credentials.user}, its password in ${credentials.passFile})` : '';
+    say(`recorded in ${path}: cloudburst commands and Cloudburst.connect() run in this directory reach this cluster without --nats${as}`);
     return path;
   } catch (err) {
     say(`could not record the cluster in ${CLUSTER_FILE} (${(err as Error).message}): give --nats to reach it`);

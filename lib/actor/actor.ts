@@ -156,6 +156,9 @@ export abstract class Actor {
   async start(): Promise<void> {
     // First: a port already taken fails the start before the node is announced.
     const metricsPort = await this.metrics?.listen();
+    // A role without a subject this node uses is a deployment mistake (or a
+    // subject the role leaves out on purpose): say which, once per refusal.
+    this.transport.onRefused?.((r) => this.log.warn({ subject: r.subject, operation: r.operation }, 'NATS refused a subject: the node\'s role does not allow it'));
     this.serveTransfers();
     this.serve(this.subjects.membersPing, { ping: () => (this.heartbeat(), NO_REPLY) });
     this.heartbeat();

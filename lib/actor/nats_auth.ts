@@ -100,6 +100,11 @@ function readFileNamed(path: string, what: string): Buffer {
   }
 }
 
+/** Whether `auth` names a way to authenticate (TLS settings alone do not). */
+export function hasCredentials(auth: NatsAuth = {}): boolean {
+  return (['user', 'token', 'nkeySeed', 'credsFile'] as const).some((field) => auth[field] !== undefined);
+}
+
 /** How `auth` authenticates, for messages: never a secret. */
 export function describeNatsAuth(auth: NatsAuth = {}): string {
   if (auth.user !== undefined) return `user "${auth.user}"`;

@@ -1,10 +1,10 @@
 // Transport over a NATS connection. Reconnects forever (a node outlives NATS
-// restarts) and maps NATS failures (refused credentials, requests) onto our
-// typed errors.
+// restarts) and maps NATS failures (refused credentials, requests, subjects a
+// role may not use) onto our typed errors.
 
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { Closed, CloudburstError, DeadlineExceeded, NoCapacity, Unauthorized, Unavailable, asCloudburstError } from '../errors.js';
-import type { InboundMessage, SubscribeOptions, Subscription, Transport } from './transport.js';
+import type { InboundMessage, Refusal, SubscribeOptions, Subscription, Transport } from './transport.js';
 import { DEFAULT_MAX_PAYLOAD } from '../codec/index.js';
 import { describeNatsAuth, natsAuthOptions, type NatsAuth } from './nats_auth.js';
 
@@ -20,7 +20,37 @@ export interface NatsTransportOptions {
 }
 
 export class NatsTransport implements Transport {
-  private constructor(private readonly nc: NatsConnection, readonly connectionName: string) {}
+  private readonly refusalListeners = new Set<(refusal: Refusal) => void>();
+
+  private constructor(private readonly nc: NatsConnection, readonly connectionName: string) {
+    void this.watchRefusals();
+  }
+
+  /**
+   * A publish the server refuses fails nowhere else: NATS answers it with an
+   * error on the connection, which nats.js reports only in its status events.
+   * A refused subscription is also reported there (its handler just never runs).
+   */
+  private async watchRefusals(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type !== 'error' || s.error.name !== 'PermissionViolationError') continue;
+      const e = s.error as Error & { operation?: string; subject?: string };
+      const refusal: Refusal = {
+        operation: e.operation === 'subscription' ? 'subscribe' : 'publish',
+        subject: e.subject ?? '',
+        error: new Unauthorized(`NATS refused to let this user ${e.operation === 'subscription' ? 'subscribe to' : 'publish on'} ${e.subject ?? 'a subject'} (see the roles in docs/security.md)`, {
+          cause: e,
+          data: { subject: e.subject, operation: e.operation },
+        }),
+      };
+      for (const listener of this.refusalListeners) listener(refusal);
+    }
+  }
+
+  onRefused(listener: (refusal: Refusal) => void): () => void {
+    this.refusalListeners.add(listener);
+    return () => this.refusalListeners.delete(listener);
+  }
 
   static async connect(opts: NatsTransportOptions): Promise<NatsTransport> {
     const name = opts.name ?? 'cloudburst';
@@ -119,6 +149,12 @@ function mapRequestError(err: unknown, subject: string, timeoutMs: number): Erro
   }
   if (e.name === 'ClosedConnectionError' || e.name === 'DrainingConnectionError') {
     return new Closed('connection is closed', { cause: err });
+  }
+  if (e.name === 'PermissionViolationError') {
+    return new Unauthorized(`NATS refused to let this user publish on ${subject} (see the roles in docs/security.md)`, {
+      cause: err,
+      data: { subject, operation: 'publish' },
+    });
   }
   return asCloudburstError(err);
 }

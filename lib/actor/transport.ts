@@ -19,6 +19,14 @@ export interface Subscription {
   unsubscribe(): void;
 }
 
+/** A publish or subscription the server refused (a role may not use the subject). */
+export interface Refusal {
+  operation: 'publish' | 'subscribe';
+  subject: string;
+  /** An Unauthorized naming the subject. */
+  error: Error;
+}
+
 export interface Transport {
   /** Largest message the server accepts, in bytes. */
   readonly maxPayload: number;
@@ -36,4 +44,11 @@ export interface Transport {
   close(): Promise<void>;
   /** Resolves once the connection is closed for good. */
   readonly closed: Promise<void>;
+  /**
+   * Calls `listener` for each publish or subscription the server refuses;
+   * returns a function that stops it. Requests on a refused subject fail
+   * with Unauthorized themselves. Optional: transports without permissions
+   * (test wrappers) need not have it.
+   */
+  onRefused?(listener: (refusal: Refusal) => void): () => void;
 }

@@ -10,7 +10,7 @@ import { decode, encodeMessage, obj, str } from '../codec/index.js';
 import { sendCall, sentResult } from './send_calls.js';
 import { DEFAULT_TIMEOUT_MS, deadlineIn } from '../deadline.js';
 import { checkModes } from '../dag_protocol.js';
-import { DeadlineExceeded, InvalidArgument, MalformedMessage, Unavailable } from '../errors.js';
+import { DeadlineExceeded, InvalidArgument, MalformedMessage, Unauthorized, Unavailable } from '../errors.js';
 import { validateDag, type DagRecord } from '../dag.js';
 import { DAG_UPDATED, FN_UPDATED, functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
 import { FUTURES_PREFIX, PINNED_REPLICATION_KEY, checkUserKey, dagKey } from '../reserved_keys.js';
@@ -20,7 +20,7 @@ import type { FunctionDefinition, FunctionResult, TypedDag, TypedFunction } from
 import { newId } from '../ids.js';
 import { LWWPair, MapLattice, isLattice, type Lattice } from '../lattice/index.js';
 import { subjectsFor, type Subjects } from '../subjects.js';
-import { CLUSTER_FILE, clusterAddress, type ClusterAddress } from './cluster_file.js';
+import { CLUSTER_FILE, clusterAddress, withRecordedCredentials, type ClusterAddress } from './cluster_file.js';
 import { KvsClient } from './kvs_client.js';
 import { checkPutOptions, type PutOptions } from '../kvs/expiry.js';
 import { checkFunctionModule } from './module_check.js';
@@ -138,12 +138,13 @@ export class Cloudburst {
     // A record left by a killed `up` is ignored; say so, or a failure to reach the default would puzzle.
     if (address.notice) process.emitWarning(address.notice, { code: 'CLOUDBURST_CLUSTER_FILE' });
     const subjects = subjectsFor(address.prefix);
+    const auth = withRecordedCredentials(opts.auth, address);
     let transport: NatsTransport;
     try {
       transport = await NatsTransport.connect({
         servers: address.servers,
         name: 'cloudburst-client',
-        ...(opts.auth ? { auth: opts.auth } : {}),
+        ...(auth ? { auth } : {}),
         ...(opts.nats ? { nats: opts.nats } : {}),
       });
     } catch (err) {
@@ -253,8 +254,23 @@ export class Cloudburst {
    * the put, so it reaches them before any call made after this returns.
    */
   private async announce(t: string, name: string): Promise<void> {
-    this.transport.publish(this.subjects.registry, encodeMessage(t, { name }));
-    await this.transport.flush();
+    let refused: Error | undefined;
+    const off = this.transport.onRefused?.((r) => void (r.subject === this.subjects.registry && (refused = r.error)));
+    try {
+      this.transport.publish(this.subjects.registry, encodeMessage(t, { name }));
+      await this.transport.flush();
+      // The server's refusal arrives before the flush's answer, but nats.js
+      // hands it on through an async iterator: let that catch up.
+      if (off) await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      off?.();
+    }
+    if (refused) {
+      throw new Unauthorized(
+        `"${name}" is stored, but NATS refused the notice that tells executors and routers to drop the old version: registering needs the admin role (docs/security.md, "Roles")`,
+        { cause: refused, data: (refused as Unauthorized).data },
+      );
+    }
   }
 
   private resultOf<T>(reply: unknown): T {
@@ -378,3 +394,4 @@ export function withAddressSource(err: unknown, address: ClusterAddress): unknow
       : `the URL ${address.from} records, written by a cloudburst up that still runs`;
   return new Unavailable(`${err.message} (${source})`, { cause: err });
 }
+

@@ -4,10 +4,12 @@
 // prefix in `.cloudburst/cluster.json` of its working directory, and clients
 // read it from theirs (or the nearest parent that has one). A record whose
 // `up` is gone (killed, so it could not remove it) is ignored, and the
-// caller is told why.
+// caller is told why. `up --secure` also records where the admin role's
+// password is, so commands run there connect as admin without flags.
 
 import { readFileSync, renameSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { hasCredentials, readSecretFile, type NatsAuth } from '../actor/nats_auth.js';
 
 /** Where `up` records its cluster, relative to its working directory. */
 export const CLUSTER_FILE = join('.cloudburst', 'cluster.json');
@@ -23,6 +25,16 @@ export interface ClusterRecord {
   /** The `cloudburst up` process: the record holds only while it runs. */
   pid: number;
   startedAt: string;
+  /**
+   * `up --secure`: the NATS user (admin) and the file with its password that
+   * clients found through this record connect as, unless given credentials.
+   */
+  credentials?: RecordedCredentials;
+}
+
+export interface RecordedCredentials {
+  user: string;
+  passFile: string;
 }
 
 export type FoundCluster =
@@ -70,6 +82,8 @@ export interface ClusterAddress {
   from: string;
   /** Something the user should be told (an ignored record), or undefined. */
   notice?: string;
+  /** The record's credentials (`up --secure`), when the address came from a record that has them. */
+  credentials?: RecordedCredentials;
 }
 
 /**
@@ -81,10 +95,24 @@ export interface ClusterAddress {
 export function clusterAddress(given: { servers?: string | string[] | undefined; prefix?: string | undefined }, cwd?: string): ClusterAddress {
   if (given.servers !== undefined) return { servers: given.servers, prefix: given.prefix ?? DEFAULT_PREFIX, from: 'given' };
   const found = findCluster(cwd);
-  if (found.state === 'running') return { servers: found.record.nats, prefix: given.prefix ?? found.record.prefix, from: found.path };
+  if (found.state === 'running') {
+    const { nats, prefix, credentials } = found.record;
+    return { servers: nats, prefix: given.prefix ?? prefix, from: found.path, ...(credentials ? { credentials } : {}) };
+  }
   const fallback = { servers: DEFAULT_SERVERS, prefix: given.prefix ?? DEFAULT_PREFIX, from: 'default' };
   if (found.state === 'none') return fallback;
   return { ...fallback, notice: `ignoring ${found.path}: ${found.why}; using ${DEFAULT_SERVERS}` };
+}
+
+/**
+ * `auth`, or, when it names no credentials and the cluster was found through
+ * the record of an `up --secure`, the user and password file that record
+ * names (its admin role).
+ */
+export function withRecordedCredentials(auth: NatsAuth | undefined, address: ClusterAddress): NatsAuth | undefined {
+  if (hasCredentials(auth) || !address.credentials) return auth;
+  const { user, passFile } = address.credentials;
+  return { ...auth, user, pass: readSecretFile(passFile, `NATS password (named in ${address.from})`) };
 }
 
 function readRecord(path: string): { record: ClusterRecord } | { why: string } | undefined {
@@ -97,7 +125,8 @@ function readRecord(path: string): { record: ClusterRecord } | { why: string } |
   }
   try {
     const r = JSON.parse(text) as Partial<ClusterRecord>;
-    if (typeof r.nats === 'string' && typeof r.prefix === 'string' && Number.isSafeInteger(r.pid) && typeof r.startedAt === 'string') {
+    const credentials = r.credentials === undefined || (typeof r.credentials?.user === 'string' && typeof r.credentials.passFile === 'string');
+    if (typeof r.nats === 'string' && typeof r.prefix === 'string' && Number.isSafeInteger(r.pid) && typeof r.startedAt === 'string' && credentials) {
       return { record: r as ClusterRecord };
     }
   } catch {
