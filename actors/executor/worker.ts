@@ -3,6 +3,8 @@
 // invocation. A throw becomes an ExecutionError outcome, never a worker crash.
 
 import { threadId, workerData } from 'node:worker_threads';
+import workerThreads from 'node:worker_threads';
+import { syncBuiltinESMExports } from 'node:module';
 import { SharedCacheReader } from './cache/index.js';
 import { decode, encode } from '../../lib/codec/index.js';
 import { CloudburstError, ExecutionError } from '../../lib/errors.js';
@@ -15,6 +17,9 @@ import type { WorkerData, WorkerOutcome, WorkerTask } from './worker_protocol.js
 type Invocable = (cb: Cb, ...args: unknown[]) => unknown;
 
 const data = workerData as WorkerData;
+// Under the permission model (--sandbox), a function must not start a thread
+// of its own: one given its own execArgv would run without the limits.
+if ((process as { permission?: unknown }).permission !== undefined) forbidThreads();
 // Hits here never reach the main thread otherwise; the header counts them for its reports.
 const cache = new SharedCacheReader(data.cache, { shareHits: true });
 const line = new WorkerStateLine(data.executorId);
@@ -60,4 +65,13 @@ export default async function run(task: WorkerTask): Promise<WorkerOutcome> {
     const message = err instanceof Error ? `${err.name}: ${err.message}` : `threw ${String(err)}`;
     return { ok: false, error: new ExecutionError(`function ${task.name} failed: ${message}`).toWire() };
   }
+}
+
+/** Replaces worker_threads' Worker, for every import of it from here on, by one that refuses. */
+function forbidThreads(): void {
+  const refuse = function Worker(): never {
+    throw Object.assign(new Error('starting a thread is not allowed in a sandboxed executor'), { code: 'ERR_ACCESS_DENIED' });
+  };
+  (workerThreads as { Worker: unknown }).Worker = refuse;
+  syncBuiltinESMExports();
 }

@@ -28,6 +28,8 @@ const NO_REQUIRE_ESM = '--no-experimental-require-module';
  *   that synchronous instantiation, V8 aborts the process. With require() of
  *   ES modules off, require() throws and piscina falls back to import(),
  *   which a termination interrupts cleanly.
+ * The permission model's flags (`cloudburst executor --sandbox`) stay: a
+ * worker given execArgv without them runs without the limits.
  * - a parent's loader hooks (as under a test runner) did the same once.
  */
 export function workerExecArgv(argv: readonly string[], allowed: ReadonlySet<string> = process.allowedNodeEnvironmentFlags): string[] {

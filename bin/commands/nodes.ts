@@ -3,13 +3,14 @@
 
 import type { Argv, CommandModule } from 'yargs';
 import { ExecutorNode } from '../../actors/executor/executor_node.js';
-import { KvsNode } from '../../kvs-node/kvs_node.js';
+import type { KvsNode } from '../../kvs-node/kvs_node.js';
 import { COMMON_DEFAULTS, EXECUTOR_DEFAULTS, KVS_DEFAULTS, executorConfig, kvsConfig, routerConfig, type Durability } from '../../lib/config.js';
 import type { LogLevel } from '../../lib/log.js';
 import { RouterNode } from '../../router/router_node.js';
 import { natsAuthFromArgs, type NatsAuthArgs } from '../nats_auth_options.js';
 import { joinAddress, withJoinedNats } from '../options.js';
 import { runNode } from '../run_node.js';
+import { inSandbox, runSandboxed } from '../sandbox.js';
 
 // What a fixed --id is for differs by kind: a shard is found again by its
 // id (its place on the ring, its data), other nodes only go by it.
@@ -18,6 +19,14 @@ const ID_HELP = {
   executor: 'node id, unique in the cluster (default: random); names the executor in status, logs, metrics and cb.id addresses',
   router: 'node id, unique in the cluster (default: random); names the router in status, logs and metrics',
 } as const;
+
+/**
+ * Loaded only by the kvs command: the shard's store loads a native addon
+ * (lmdb), which an executor under --sandbox may not load, and has no use for.
+ */
+async function kvsNodeClass(): Promise<typeof KvsNode> {
+  return (await import('../../kvs-node/kvs_node.js')).KvsNode;
+}
 
 function nodeOptions<T>(y: Argv<T>, kind: keyof typeof ID_HELP) {
   return withJoinedNats(y)
@@ -84,8 +93,8 @@ export const kvsCommand: CommandModule<object, KvsArgs> = {
       describe: 'directory of the shard\'s data (required unless --durability none)',
     }),
   handler: (a) =>
-    runNode(() =>
-      KvsNode.create(
+    runNode(async () =>
+      (await kvsNodeClass()).create(
         kvsConfig({
           ...common(a),
           durability: a.durability,
@@ -102,6 +111,7 @@ interface ExecutorArgs extends NodeArgs {
   'min-threads': number | undefined;
   'cache-mb': number;
   'worker-env': string[] | undefined;
+  sandbox: boolean;
 }
 
 export const executorCommand: CommandModule<object, ExecutorArgs> = {
@@ -116,9 +126,19 @@ export const executorCommand: CommandModule<object, ExecutorArgs> = {
         type: 'string',
         array: true,
         describe: 'the only environment variables functions see (names, space- or comma-separated); default: all but CLOUDBURST_NATS_*',
+      })
+      .option('sandbox', {
+        type: 'boolean',
+        default: false,
+        describe: "run under Node's permission model: functions cannot write files, start processes or read files outside the executor's code (docs/security.md)",
       }),
-  handler: (a) =>
-    runNode(() =>
+  handler: (a) => {
+    if (a.sandbox && !inSandbox()) {
+      const { nats, prefix, natsAuth } = common(a);
+      runSandboxed({ servers: nats, prefix }, natsAuth);
+      return;
+    }
+    return runNode(() =>
       ExecutorNode.create(
         executorConfig({
           ...common(a),
@@ -128,7 +148,8 @@ export const executorCommand: CommandModule<object, ExecutorArgs> = {
           ...(a['worker-env'] === undefined ? {} : { workerEnv: a['worker-env'].flatMap((n) => n.split(',')).filter((n) => n !== '') }),
         }),
       ),
-    ),
+    );
+  },
 };
 
 export const routerCommand: CommandModule<object, NodeArgs> = {
