@@ -138,7 +138,7 @@ export class NatsCluster {
       const routes = ports.flatMap((_, j) => (j === i ? [] : [`nats://127.0.0.1:${proxies.get(`${i}-${j}`)!.port}`]));
       const args = [
         '-n', `nats-${i}`,
-        '--cluster', `nats://127.0.0.1:${p.cluster}`, '--cluster_name', 'verify',
+        '--cluster', `nats://127.0.0.1:${p.cluster}`, '--cluster_name', `verify-${process.pid}`,
         // Gossiped cluster addresses lead nowhere: routes go through the proxies only.
         '--cluster_advertise', `127.0.0.1:${p.nowhere}`,
         '--routes', routes.join(','),

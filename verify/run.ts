@@ -152,7 +152,10 @@ export async function runOnce(opts: RunOptions): Promise<RunOutcome> {
     phase('start', `${label}: starting ${topology.shards} shards, ${topology.executors} executors, ${topology.routers} routers${topology.supervisedExecutors ? `, a supervisor of ${topology.supervisedExecutors}` : ''} in ${dir}`);
     cluster = await HarnessCluster.start({
       topology,
-      prefix: 'verify',
+      // Of this harness process: two harnesses on one machine restart servers on
+      // ports the other may have just freed, and must not share subjects if
+      // their NATS clusters ever meet.
+      prefix: `verify-${process.pid}`,
       dir,
       progress: (line) => progress(`  ${line}`),
       onUnexpectedExit: (id, how) => {
