@@ -115,7 +115,6 @@ export class ExecutorNode extends Actor implements InvocationHost {
       this.kvs,
       (fields, deadline) => sendCallMessage(this.transport, this.subjects, fields, deadline),
       this.deletes,
-      this.id,
       this.timing.logRetentionMs,
       this.timing.sends,
       this.log,
