@@ -144,7 +144,8 @@ t.test('an exactly-once call that failed for what it is is not run again by the 
     fs.appendFileSync(path, 'ran\n');
     throw new Error('fails for what it is');
   });
-  const timeoutMs = 1_000;
+  // Long enough for a loaded machine to run it; the sweep looks at it after this.
+  const timeoutMs = 3_000;
   await t.rejects(client.call('fails_after_effect', [file], { exactlyOnce: true, requestId: 'fails-1', timeoutMs }), { name: 'ExecutionError' });
   const lookedAt = Date.now() + timeoutMs;
   // Every bucket up to the call's deadline swept (the sweep's progress mark past it): the sweep has looked at the call.

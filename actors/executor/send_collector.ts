@@ -22,6 +22,9 @@ const FIRST_LOOKBACK_MS = 60_000;
 /** A recorded call is called again for at most this long after its due time (below its log's retention). */
 const CALL_AGAIN_FOR_MS = 5 * 60_000;
 
+/** Calls the sweep of one executor has running at most; the others are only filed to be looked at again. */
+const MAX_STARTED = 32;
+
 /** Deadline of the sweep's own reads and writes of a record. */
 const RECORD_DEADLINE_MS = 10_000;
 
@@ -31,6 +34,8 @@ export type CallFunction = (fields: Record<string, unknown>, deadline: number) =
 export class SendCollector {
   private readonly sweep: BucketSweep;
   private readonly buckets: TimeBuckets;
+  /** Calls this sweep started that have not ended. */
+  private started = 0;
 
   constructor(
     private readonly kvs: KvsClient,
@@ -82,6 +87,11 @@ export class SendCollector {
     }
     const deadline = now + intent.timeoutMs;
     await this.kvs.put(this.buckets.keyFor(requestId, deadline, now), new SetLattice([requestId]), now + RECORD_DEADLINE_MS);
-    this.call(recordedCallFields(intent, requestId), deadline).catch((err: unknown) => this.log.debug({ err, requestId }, 'a recorded call run again failed; looked at again later'));
+    // Many calls left unfinished by a fault are started a few at a time, not all at once into a cluster still recovering.
+    if (this.started >= MAX_STARTED) return;
+    this.started++;
+    this.call(recordedCallFields(intent, requestId), deadline)
+      .catch((err: unknown) => this.log.debug({ err, requestId }, 'a recorded call run again failed; looked at again later'))
+      .finally(() => this.started--);
   }
 }
