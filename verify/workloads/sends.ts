@@ -62,7 +62,15 @@ async function final(ctx: WorkloadContext): Promise<SendsFinal> {
   // The control's lost calls never come: no point waiting as long for them.
   const until = Date.now() + (ctx.control ? FINAL_WAIT_MS / 6 : FINAL_WAIT_MS);
   for (;;) {
-    const state = await read(ctx);
+    let state: SendsFinal;
+    try {
+      state = await read(ctx);
+    } catch (err) {
+      // Reads right after the heal can time out while the cluster catches up: within the wait, read again.
+      if (Date.now() > until) throw err;
+      await delay(1_000);
+      continue;
+    }
     const seen = new Set(Object.values(state.marks).flatMap((list) => list.map((e) => e.slice(0, e.lastIndexOf('#')))));
     if ([...acknowledged.keys()].every((id) => seen.has(id)) || Date.now() > until) return state;
     await delay(1_000);
