@@ -311,7 +311,9 @@ export class Cloudburst {
    * run any left unfinished; lib/sends.ts). With `delayMs` or `at` it runs
    * then, up to about 6 s late, by the executors' clocks. Its result (or
    * error) is kept for `result(requestId)` for 10 minutes after it ran.
-   * Sending again under the same `requestId` is the same call.
+   * Sending again under the same `requestId` is the same call. Not yet
+   * under every fault: docs/consistency.md, "Sent calls", says where the
+   * fault harness still finds sends that never ran.
    */
   async send(name: string, args: unknown[] = [], opts: SendOptions = {}): Promise<string> {
     return sendCall(this.kvs, this.clientId, name, args, { timeoutMs: this.timeoutMs, ...opts }, (fields, timeoutMs) =>
