@@ -46,6 +46,8 @@ const PING_SUB = g('P.members.ping', 'answers a ping with a heartbeat');
 const REPLICATION_SUB = g('P.replication', "the hot-key policy's replication factors");
 const UPDATES_SUB = g('P.upd.*', 'merges of watched keys');
 const REGISTRY_SUB = g('P.registry', 'notices that code it holds was registered again');
+/** What executors and routers both follow: membership, replication factors, merge pushes, registry notices, answers. */
+const RUNS_FUNCTIONS_SUB = [MEMBERS_SUB, PING_SUB, REPLICATION_SUB, UPDATES_SUB, REGISTRY_SUB, INBOX_SUB];
 
 const CLIENT: RolePermissions = {
   role: 'client',
@@ -102,12 +104,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, RolePermissions>> = {
       g('P.exec.*', 'calls, DAG stages and results; any executor id, as ids are chosen when a node starts'),
       g('P.exec.*.xfer', 'pieces of its large requests and answers'),
       g('P.fn.*.*', 'messages to the function instances it runs'),
-      MEMBERS_SUB,
-      PING_SUB,
-      REPLICATION_SUB,
-      UPDATES_SUB,
-      REGISTRY_SUB,
-      INBOX_SUB,
+      ...RUNS_FUNCTIONS_SUB,
     ],
   },
   router: {
@@ -127,12 +124,7 @@ export const ROLE_PERMISSIONS: Readonly<Record<Role, RolePermissions>> = {
       g('P.sched', 'calls, in the queue group of all routers'),
       g('P.sched.*', 'its own subject: done notices, retried calls; any router id'),
       g('P.sched.*.xfer', 'pieces of its large requests and answers'),
-      MEMBERS_SUB,
-      PING_SUB,
-      REPLICATION_SUB,
-      UPDATES_SUB,
-      REGISTRY_SUB,
-      INBOX_SUB,
+      ...RUNS_FUNCTIONS_SUB,
     ],
   },
 };
