@@ -157,3 +157,17 @@ t.test('an exactly-once call that failed for what it is is not run again by the 
   t.equal(await readFile(file, 'utf8'), 'ran\n', 'it ran once');
   await t.rejects(client.result('fails-1'), { name: 'ExecutionError', message: /fails for what it is/ }, 'its error is its outcome');
 });
+
+t.test('a backlog larger than what one executor runs at once drains as calls end, not one batch per look', async (t) => {
+  const { client } = await startCluster(t);
+  await registerTick(client);
+  // Delayed calls run only by the sweep. Their long timeout files each
+  // call, once looked at, to be looked at again a minute later: a sweep
+  // that started a batch and left the rest for the next look runs one batch
+  // within the wait below; one that starts the rest as slots free runs all.
+  const n = 100;
+  const sent = await Promise.all(Array.from({ length: n }, (_, i) => client.send('tick', ['backlog'], { delayMs: 200, timeoutMs: 60_000, requestId: `backlog-${i}` })));
+  t.equal(sent.length, n);
+  await eventually(`all ${n} delayed calls ran`, async () => (await runs(client, 'backlog')) === n, 30_000);
+  t.equal(await runs(client, 'backlog'), n, 'each once');
+});

@@ -1,20 +1,28 @@
 // The sweep of recorded calls (lib/sends.ts), on every executor: once a
-// bucket is due, each call listed there that has no outcome yet is started
-// again, exactly-once under its request id, and filed in the bucket of its
-// new deadline to be looked at once more; the sweep waits for no call. The
-// executor that runs a call to its end stores its outcome (its result, or
-// an error that says what the call is: the function threw, is not
-// registered, refused its arguments), so a later look finds it finished; a
-// call that failed for want of capacity or time has none, and is started
-// again, for up to 5 minutes after its due time. Two executors sweeping one
-// bucket at once start each call twice at once, which its log makes one run.
+// bucket is due, each call listed there that has no outcome yet is filed in
+// the bucket of its new deadline, to be looked at once more, and queued to
+// start again, exactly-once under its request id; the sweep waits for no
+// call. The executor that runs a call to its end stores its outcome (its
+// result, or an error that says what the call is: the function threw, is
+// not registered, refused its arguments), so a later look finds it
+// finished; a call that failed for want of capacity or time has none, and
+// is started again, for up to 5 minutes after its due time. Two executors
+// sweeping one bucket at once start each call twice at once, which its log
+// makes one run.
+//
+// One executor runs at most 32 of these calls at once, so that many calls a
+// fault left unfinished do not all start at once into a cluster still
+// recovering; the rest wait here, oldest due first, and start as running
+// ones end. (A sweep that started 32 and left the rest to its next look ran
+// 32 calls per look, a few seconds apart: a backlog grew faster than it
+// drained, and calls waited past the final bound of the fault harness.)
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
 import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { BucketSweep, type BucketTiming, type TimeBuckets } from '../../lib/kvs/time_buckets.js';
 import { SetLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Logger } from '../../lib/log.js';
-import { parseRecord, recordedCallFields, sendBuckets, sendKey } from '../../lib/sends.js';
+import { parseRecord, recordedCallFields, sendBuckets, sendKey, type SendIntent } from '../../lib/sends.js';
 
 /** How far back the first executor of a cluster looks (60 buckets). */
 const FIRST_LOOKBACK_MS = 60_000;
@@ -22,8 +30,12 @@ const FIRST_LOOKBACK_MS = 60_000;
 /** A recorded call is called again for at most this long after its due time (below its log's retention). */
 const CALL_AGAIN_FOR_MS = 5 * 60_000;
 
-/** Calls the sweep of one executor has running at most; the others are only filed to be looked at again. */
-const MAX_STARTED = 32;
+/** Calls the sweep of one executor has running at most; the others wait (RecordedCallQueue). */
+const MAX_RUNNING = 32;
+/** Calls waiting to start at most; past it the newest are left to their next look (each is filed again already). */
+const MAX_WAITING = 4_096;
+/** A waiting call with less than this left before its deadline is left to its next look. */
+const MIN_RUN_MS = 500;
 
 /** Deadline of the sweep's own reads and writes of a record. */
 const RECORD_DEADLINE_MS = 10_000;
@@ -34,8 +46,7 @@ export type CallFunction = (fields: Record<string, unknown>, deadline: number) =
 export class SendCollector {
   private readonly sweep: BucketSweep;
   private readonly buckets: TimeBuckets;
-  /** Calls this sweep started that have not ended. */
-  private started = 0;
+  private readonly queue: RecordedCallQueue;
 
   constructor(
     private readonly kvs: KvsClient,
@@ -46,6 +57,7 @@ export class SendCollector {
     private readonly log: Pick<Logger, 'info' | 'debug'>,
   ) {
     this.buckets = sendBuckets(timing);
+    this.queue = new RecordedCallQueue(call, (err, requestId) => this.log.debug({ err, requestId }, 'a recorded call run again failed; looked at again later'));
     this.sweep = new BucketSweep(kvs, this.buckets, (value) => this.collect(value), (err, bucket) => this.log.debug({ err, bucket }, 'sent calls: a sweep failed; tried again'), {
       // A call sent shortly before any executor swept (a cluster starting) is still found by the first one.
       firstLookbackMs: FIRST_LOOKBACK_MS,
@@ -54,6 +66,7 @@ export class SendCollector {
 
   close(): void {
     this.sweep.close();
+    this.queue.close();
   }
 
   private async collect(value: Lattice): Promise<void> {
@@ -66,12 +79,12 @@ export class SendCollector {
   }
 
   /**
-   * Starts recorded call `requestId` again unless it has an outcome, and
-   * files it to be looked at once more after this run's deadline. The sweep
-   * never waits for a call: calls that hang, or fail for want of capacity,
-   * hold up no bucket (a sweep that waited fell minutes behind under faults).
-   * The executor that runs the call to its end stores its outcome
-   * (executor_node.ts), and the next look finds it.
+   * Files recorded call `requestId`, unless it has an outcome, to be looked
+   * at once more after this run's deadline, and queues it to start. The
+   * sweep never waits for a call: calls that hang, or fail for want of
+   * capacity, hold up no bucket (a sweep that waited fell minutes behind
+   * under faults). The executor that runs the call to its end stores its
+   * outcome (executor_node.ts), and the next look finds it.
    */
   private async finish(requestId: string): Promise<void> {
     const key = sendKey(requestId);
@@ -87,11 +100,56 @@ export class SendCollector {
     }
     const deadline = now + intent.timeoutMs;
     await this.kvs.put(this.buckets.keyFor(requestId, deadline, now), new SetLattice([requestId]), now + RECORD_DEADLINE_MS);
-    // Many calls left unfinished by a fault are started a few at a time, not all at once into a cluster still recovering.
-    if (this.started >= MAX_STARTED) return;
-    this.started++;
-    this.call(recordedCallFields(intent, requestId), deadline)
-      .catch((err: unknown) => this.log.debug({ err, requestId }, 'a recorded call run again failed; looked at again later'))
-      .finally(() => this.started--);
+    this.queue.add(requestId, intent, deadline);
+  }
+}
+
+/**
+ * The calls one executor's sweep starts: at most MAX_RUNNING at once, the
+ * rest waiting, oldest due first, each until its run's deadline is too near.
+ * A call already running or waiting here is not added twice.
+ */
+class RecordedCallQueue {
+  private readonly running = new Set<string>();
+  private readonly waiting = new Map<string, { intent: SendIntent; deadline: number }>();
+  private closed = false;
+
+  constructor(
+    private readonly call: CallFunction,
+    private readonly onFailure: (err: unknown, requestId: string) => void,
+  ) {}
+
+  add(requestId: string, intent: SendIntent, deadline: number): void {
+    if (this.closed || this.running.has(requestId)) return;
+    if (this.waiting.size >= MAX_WAITING && !this.waiting.has(requestId)) return;
+    this.waiting.set(requestId, { intent, deadline });
+    this.startWhatFits();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.waiting.clear();
+  }
+
+  private startWhatFits(): void {
+    while (!this.closed && this.running.size < MAX_RUNNING && this.waiting.size > 0) {
+      const [requestId, { intent, deadline }] = this.oldest();
+      this.waiting.delete(requestId);
+      if (deadline - Date.now() < MIN_RUN_MS) continue;
+      this.running.add(requestId);
+      this.call(recordedCallFields(intent, requestId), deadline)
+        .catch((err: unknown) => this.onFailure(err, requestId))
+        .finally(() => {
+          this.running.delete(requestId);
+          this.startWhatFits();
+        });
+    }
+  }
+
+  /** The waiting call due first (a linear scan: at most MAX_WAITING, once per start). */
+  private oldest(): [string, { intent: SendIntent; deadline: number }] {
+    let best: [string, { intent: SendIntent; deadline: number }] | undefined;
+    for (const entry of this.waiting) if (best === undefined || entry[1].intent.due < best[1].intent.due) best = entry;
+    return best!;
   }
 }
