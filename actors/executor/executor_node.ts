@@ -387,10 +387,10 @@ export class ExecutorNode extends Actor implements InvocationHost {
     // The instance's address for cb.send / cb.recv.
     const instance = `${this.id}.${++this.instances}`;
     this.inboxes.open(instance);
-    this.live.set(instance, { ...ctx, deadline });
+    this.live.set(instance, { ...ctx, deadline, code: record.code });
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), timerMs(deadline));
-    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, code: record.code, args: encode(args), reads: workerReads(ctx) };
+    const task: WorkerTask = { invocationId: instance, requestId: invocationId, writer: this.id, name, hash: record.hash, args: encode(args), reads: workerReads(ctx) };
     this.running++;
     const measured = this.calls?.call(name);
     try {

@@ -16,6 +16,8 @@ import type { StateReply, StateRequest } from './worker_protocol.js';
 /** A running invocation as the executor knows it. */
 export interface Invocation {
   deadline: number;
+  /** The source of its function, sent to a worker only when it asks (once per worker and function). */
+  code?: string;
   /** Its call's session, when the call asked for repeatable reads. */
   session?: Session;
   /** Its call's effect log, when the call asked for exactly-once effects. */
@@ -76,6 +78,9 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
       const id = await host.sendFunction(req.fn, args, deadline, { ...(requestId ? { requestId } : {}), ...(req.delayMs === undefined ? {} : { delayMs: req.delayMs }) });
       return { from: id };
     }
+    case 'code':
+      if (inv.code === undefined) throw new MalformedMessage('no code is known for this invocation');
+      return { code: inv.code };
     case 'sleep':
       await sleep(req.ms, req.step, inv);
       return {};

@@ -1,6 +1,9 @@
 // Runs inside a piscina worker thread: loads a function's module (cached by
 // content hash, so a re-registered function is loaded afresh) and runs one
-// invocation. A throw becomes an ExecutionError outcome, never a worker crash.
+// invocation. A task names its function by hash only: a thread that has not
+// loaded it asks the main thread for the source once (a 1 MB function sent
+// with every task made each call copy it). A throw becomes an ExecutionError
+// outcome, never a worker crash.
 
 import { threadId, workerData } from 'node:worker_threads';
 import workerThreads from 'node:worker_threads';
@@ -23,10 +26,20 @@ if ((process as { permission?: unknown }).permission !== undefined) forbidThread
 // Hits here never reach the main thread otherwise; the header counts them for its reports.
 const cache = new SharedCacheReader(data.cache, { shareHits: true });
 const line = new WorkerStateLine(data.executorId);
+/**
+ * Loaded functions by hash, least recently used first. Bounded, so a thread
+ * of an executor whose functions are re-registered again and again keeps no
+ * more than this many; V8 keeps an imported module itself regardless, so a
+ * thread's memory still grows by each new version it runs (threads above
+ * minThreads are recycled when idle).
+ */
 const modules = new Map<string, Promise<Invocable>>();
+const MAX_MODULES = 256;
 
 async function load(task: WorkerTask): Promise<Invocable> {
-  const url = `data:text/javascript;base64,${Buffer.from(task.code).toString('base64')}`;
+  const { code } = await line.ask({ op: 'code', instance: task.invocationId });
+  if (code === undefined) throw new ExecutionError(`function ${task.name}: the executor sent no code`);
+  const url = `data:text/javascript;base64,${Buffer.from(code).toString('base64')}`;
   const mod = (await import(url)) as { default?: unknown };
   if (typeof mod.default !== 'function') {
     throw new ExecutionError(`function ${task.name}: its module has no default export that is a function`);
@@ -36,12 +49,16 @@ async function load(task: WorkerTask): Promise<Invocable> {
 
 function loaded(task: WorkerTask): Promise<Invocable> {
   let fn = modules.get(task.hash);
-  if (!fn) {
+  if (fn) {
+    // Most recently used: to the end.
+    modules.delete(task.hash);
+  } else {
     fn = load(task);
-    modules.set(task.hash, fn);
     // A module that failed to load is not cached: the next call tries again.
-    fn.catch(() => modules.delete(task.hash));
+    fn.catch(() => modules.get(task.hash) === fn && modules.delete(task.hash));
+    if (modules.size >= MAX_MODULES) modules.delete(modules.keys().next().value!);
   }
+  modules.set(task.hash, fn);
   return fn;
 }
 

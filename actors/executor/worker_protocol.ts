@@ -31,8 +31,8 @@ export interface WorkerTask {
   /** Writer id for the last-writer-wins timestamps of this invocation's puts. */
   writer: string;
   name: string;
+  /** The function's content hash: a worker that has not loaded it asks for its code (op `code`) once. */
   hash: string;
-  code: string;
   /** CBOR of the argument array. */
   args: Uint8Array;
   /** Where the invocation's reads go (see WorkerReads). */
@@ -53,6 +53,8 @@ export type StateRequest = { seq: number; thread: number; instance: string } & (
   | { op: 'sleep'; ms: number; step: number }
   | { op: 'send'; to: string; data: Uint8Array }
   | { op: 'recv'; timeoutMs: number | undefined }
+  /** The source of the instance's function, for a worker that has not loaded it yet. */
+  | { op: 'code' }
 );
 
 /** Main → worker: the answer to request `seq`. */
@@ -63,4 +65,6 @@ export interface StateReply {
   /** The sender's id, for a recv; the call's id, for a callAsync. */
   from?: string;
   error?: WireError;
+  /** The function's source, for a `code` request. */
+  code?: string;
 }
