@@ -135,7 +135,9 @@ export class Decider {
       const written = this.host.store.put(key, new MapLattice([[field, held.reduce((a, b) => mergeLattices(a, b), decided)]]), expiresAt);
       // Memory changes before the write (or the merge failed: the write says why).
       let here = fieldOf(this.host.store.get(key), field);
-      if (others.length === 0 || here === undefined) here = fieldOf(await written, field)!;
+      if (others.length === 0 || here === undefined) here = fieldOf(await written, field);
+      // Stored with an expiry already due: nothing is left to answer with.
+      if (here === undefined) throw new NoCapacity(`the decision on "${key}" expired as it was stored`);
       else written.catch((err: unknown) => this.host.failed(err, key));
       this.host.merged(key, this.host.store.get(key)!);
       if (same(here, decided) && held.every((h) => same(h, decided))) return decided;

@@ -3,7 +3,9 @@
 // primary keeps given the record's state and the request, and the expiry the
 // record is stored with. Every record so stored expires: a held lock at its
 // lease, a free one a moment after its release (its generation then starts
-// again from the clock, which is above it), so lock records never pile up.
+// again from the clock, which is above it), so lock records never pile up;
+// never sooner than FREE_LINGER_MS from the decide, so a lease that is
+// already over does not make the record vanish as it is stored.
 
 import { LOCK_FIELD, encodeLock, grant, parseLock, release, type LockState } from '../lib/kvs/locks.js';
 import type { KvsOp } from '../lib/kvs/protocol.js';
@@ -24,7 +26,8 @@ export function lockRule(op: LockOp, now = Date.now): DecideRule {
       const at = now();
       const before = parseLock(held);
       const after: LockState = op.op === 'lock' ? grant(before, op.owner, op.until, at) : release(before, op.owner);
-      return { value: encodeLock(after), expiresAt: after.owner === undefined ? at + FREE_LINGER_MS : after.until };
+      // Never an expiry already due when the record is stored (the store would delete it as it stores it, leaving no answer).
+      return { value: encodeLock(after), expiresAt: Math.max(after.until, at + FREE_LINGER_MS) };
     },
   };
 }

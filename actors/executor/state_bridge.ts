@@ -11,6 +11,7 @@ import type { Delivered } from './inboxes.js';
 import type { EffectLog } from './effect_log.js';
 import { parseCarriedRead, type Transaction } from './transaction.js';
 import type { Session } from './sessions.js';
+import type { CallLocks } from './locks.js';
 import type { StateReply, StateRequest } from './worker_protocol.js';
 
 /** A running invocation as the executor knows it. */
@@ -22,6 +23,8 @@ export interface Invocation {
   log?: EffectLog;
   /** Its call's transaction, when the call asked to be atomic. */
   tx?: Transaction;
+  /** The locks of its transaction's try, when the call asked to be serializable (every key is locked before it is read or written). */
+  locks?: CallLocks;
 }
 
 /** What the executor offers a running invocation. */
