@@ -91,15 +91,12 @@ export function parseIsolation(value: unknown): Isolation {
 /**
  * Refuses what serializable calls do not support: they are atomic
  * transactions with locks (so `atomic: false` contradicts them, and causal
- * is refused as for atomic), run as single calls (a DAG call's stages
- * would have to give up and run again together), and not yet exactly-once
- * (a try given up on a conflict must read afresh, and an exactly-once re-run
- * replays the reads its log holds).
+ * is refused as for atomic) and run as single calls (a DAG call's stages
+ * would have to give up and run again together).
  */
-export function checkIsolation(isolation: Isolation, opts: { atomic: boolean | undefined; once: boolean; dag: boolean }): void {
+export function checkIsolation(isolation: Isolation, opts: { atomic: boolean | undefined; dag: boolean }): void {
   if (isolation === 'none') return;
   if (opts.atomic === false) throw new InvalidArgument("isolation 'serializable' is an atomic transaction: leave atomic unset or true");
-  if (opts.once) throw new InvalidArgument("isolation 'serializable' with exactlyOnce is not supported yet");
   if (opts.dag) throw new InvalidArgument("isolation 'serializable' is not supported for DAG calls yet");
 }
 

@@ -48,6 +48,12 @@ export class CallLocks {
     /** The lock owner: this try's transaction id. */
     readonly owner: string,
     private readonly deadline: number,
+    /**
+     * The generation every attempt of this try must hold `key` at (an
+     * exactly-once try logs the first one): another means the hold was
+     * interrupted and what the log read may be stale.
+     */
+    private readonly agreed?: (key: string, generation: number) => Promise<number>,
   ) {}
 
   /** Locks `key` for this try (once); TransactionConflict if another call holds it. */
@@ -61,6 +67,10 @@ export class CallLocks {
     const state = await asked;
     if (state.owner !== this.owner) {
       this.conflict ??= { key, holder: state.owner };
+      this.throwIfConflicted();
+    }
+    if (this.agreed && !this.held.has(key) && (await this.agreed(key, state.generation)) !== state.generation) {
+      this.conflict ??= { key, holder: 'another call, for a while (this try\'s hold of it lapsed)' };
       this.throwIfConflicted();
     }
     this.hold(key, state);
@@ -106,7 +116,8 @@ export class CallLocks {
       this.kvs.lock(key, this.owner, until, Math.min(this.deadline, Date.now() + RENEW_EVERY_MS)).then(
         (state) => {
           if (this.released) return;
-          if (state.owner === this.owner) this.held.set(key, state);
+          // Another generation: the hold lapsed in between (and may have been someone else's).
+          if (state.owner === this.owner && state.generation === this.held.get(key)?.generation) this.held.set(key, state);
           else this.conflict ??= { key, holder: state.owner };
         },
         // A renewal that failed leaves the lease as it was: check() judges it.

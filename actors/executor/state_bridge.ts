@@ -47,6 +47,8 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
       const { log, tx } = inv;
       if (log && tx) {
         // Atomic and exactly-once: the log keeps the version read, not only its value, and every attempt acts on it.
+        // Serializable too: the key is locked first, by every attempt.
+        await inv.locks?.take(req.key);
         const logged = await log.once(`r${req.step}`, deadline, async () => encode(await tx.readForLog(req.key, deadline)));
         const value = await tx.replay(parseCarriedRead(decode(logged!)), deadline);
         return value === undefined ? {} : { value: encode(value) };

@@ -403,7 +403,7 @@ export class Transaction {
    * of one transaction, one per key. `written` hears each key merged into
    * the KVS, as stamped (the executor's cache keeps up with its own writes).
    */
-  async commit(deadline: number, ts = this.now(), written?: (key: string, value: Lattice) => void, beforeIndex?: () => void): Promise<void> {
+  async commit(deadline: number, ts = this.now(), written?: (key: string, value: Lattice) => void, beforeIndex?: () => void | Promise<void>): Promise<void> {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
     const epoch = this.epochs.of(ts);
@@ -448,7 +448,7 @@ export class Transaction {
       throw new TransactionConflict(`transaction ${this.id} did not reach its index within its commit window; nothing was committed; call again`);
     }
     // A serializable call's last look at its locks: the index entries make the commit visible.
-    beforeIndex?.();
+    await beforeIndex?.();
     const by = Math.min(deadline, indexBy);
     await Promise.all([
       ...keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), by)),

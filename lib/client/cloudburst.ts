@@ -80,7 +80,8 @@ export interface CallOptions {
    * it commits or its deadline leaves no room for another try: then it fails
    * with TransactionAborted. Costs a lock round trip per key, a release at
    * the end, and a read of each key written without being read. Single
-   * calls only (not DAG calls), not with exactlyOnce (docs/consistency.md).
+   * calls only, not DAG calls; with `exactlyOnce` it commits once
+   * (docs/consistency.md).
    */
   isolation?: 'none' | 'serializable';
 }
@@ -118,7 +119,7 @@ export interface DagCallOptions extends CallOptions {
 /** The fields of a call or DAG call message that carry its `CallOptions`. */
 function callFields(opts: CallOptions, dag = false): Record<string, unknown> {
   const isolation = parseIsolation(opts.isolation);
-  checkIsolation(isolation, { atomic: opts.atomic, once: opts.exactlyOnce ?? false, dag });
+  checkIsolation(isolation, { atomic: opts.atomic, dag });
   // Serializable is atomic with locks.
   const atomic = isolation === 'serializable' || (opts.atomic ?? false);
   checkModes(opts.consistency ?? 'lww', atomic);
