@@ -16,7 +16,8 @@
 // through the same tombstones (storage/shard_store.ts), folded in on a timer
 // (EXPIRY_SWEEP_MS) and never read back once due.
 // It is also the one decider of its primary keys' `decide` operations
-// (first writer wins on a field, see decider.ts); a decided value is stored
+// (first writer wins on a field, see decider.ts) and of their `lock` and
+// `unlock` operations (lock_rule.ts); a decided value is stored
 // like a put (stamped, so only a later delete removes it) and travels in
 // gossip, hand-off and join records like any value.
 // A request for a key it does not hold is answered WrongShard with its view
@@ -33,6 +34,7 @@ import { deadlineIn } from '../lib/deadline.js';
 import { Closed, HandoffIncomplete, JoinIncomplete, NoCapacity, PayloadTooLarge, WrongShard, asCloudburstError } from '../lib/errors.js';
 import { KVS_ACCEPT, KVS_BATCH, KVS_GOSSIP, KVS_JOIN, KVS_PEEK, entryToWire, parseOp, parseRecords, recordToWire, type Entry, type KeyRecord, type KvsOp, type KvsResult } from '../lib/kvs/protocol.js';
 import { followOverrides } from '../lib/kvs/replication_overrides.js';
+import { FREE, encodeLock } from '../lib/kvs/locks.js';
 import { KVS_UPDATES } from '../lib/kvs/updates.js';
 import { RingView, shardInfo, type ShardInfo, type ShardState } from '../lib/kvs/ring_view.js';
 import type { Lattice } from '../lib/lattice/index.js';
@@ -41,6 +43,7 @@ import { kvsMetrics } from '../lib/node_metrics.js';
 import { RateMeter } from '../lib/rate_meter.js';
 import { DecideQuorum, hearsMajority, type QuorumView } from './decide_quorum.js';
 import { Decider } from './decider.js';
+import { LOCK_FIELD, lockRule } from './lock_rule.js';
 import { GossipQueue } from './gossip.js';
 import { HotKeys } from './hot_keys.js';
 import { KnownShardsFile, loadKnownShards } from './known_shards.js';
@@ -48,6 +51,8 @@ import { UnownedSweep } from './unowned_sweep.js';
 import { ShardStore } from './storage/index.js';
 import { Watches } from './watches.js';
 
+/** The proposal of a lock op's decide, unused: its rule chooses what to keep (lock_rule.ts). */
+const FREE_RECORD = encodeLock(FREE);
 /** Keys per message when confirming keys with their replicas before dropping them. */
 const CONFIRM_BATCH = 512;
 /** Entries per page of a join pull. */
@@ -171,7 +176,9 @@ export class KvsNode extends Actor {
       [KVS_GOSSIP]: (msg) => this.merge(parseRecords(msg)),
       [KVS_JOIN]: (msg, ctx) => this.join(msg, ctx),
       [KVS_PEEK]: (msg) => this.peek(msg),
-      [KVS_ACCEPT]: async (msg) => ({ value: await this.decider.accept(str(msg, 'from'), str(msg, 'key'), str(msg, 'field'), lattice(msg, 'value')) }),
+      [KVS_ACCEPT]: async (msg) => ({
+        value: await this.decider.accept(str(msg, 'from'), str(msg, 'key'), str(msg, 'field'), lattice(msg, 'value'), typeof msg['expiresAt'] === 'number' ? msg['expiresAt'] : 0),
+      }),
     });
     this.membership.onChange(() => this.refreshRing());
     this.decider = new Decider({
@@ -181,8 +188,11 @@ export class KvsNode extends Actor {
       otherReplicas: (key) => this.ring.writeReplicas(key).filter((r) => r.id !== this.id),
       merged: (key, value) => this.mergedAt(key, value),
       failed: (err, key) => this.log.warn({ err, key }, 'decided value not written to disk'),
-      accept: async (r, key, field, value) =>
-        lattice((await request(this.transport, r.subject, KVS_ACCEPT, { from: this.id, key, field, value }, deadlineIn(ACCEPT_TIMEOUT_MS))) as Envelope, 'value'),
+      accept: async (r, key, field, value, expiresAt) =>
+        lattice(
+          (await request(this.transport, r.subject, KVS_ACCEPT, { from: this.id, key, field, value, ...(expiresAt > 0 ? { expiresAt } : {}) }, deadlineIn(ACCEPT_TIMEOUT_MS))) as Envelope,
+          'value',
+        ),
       wrongShard: (key, what) => this.wrongShard(key, what),
       fromPrevious: (key) => {
         const previous = this.previousReplicas(key);
@@ -628,9 +638,10 @@ export class KvsNode extends Actor {
           puts.push({ i, op });
         } else if (op.op === 'watch') {
           results[i] = { lease: this.watches.watch(op.key, op.ttlMs) };
-        } else if (op.op === 'decide') {
+        } else if (op.op === 'decide' || op.op === 'lock' || op.op === 'unlock') {
+          const decided = op.op === 'decide' ? this.decider.decide(op.key, op.field, op.value) : this.decider.decide(op.key, LOCK_FIELD, FREE_RECORD, lockRule(op));
           pending.push(
-            this.decider.decide(op.key, op.field, op.value).then(
+            decided.then(
               (value) => (results[i] = { value }),
               (err: unknown) => (results[i] = { error: asCloudburstError(err).toWire() }),
             ),

@@ -80,6 +80,26 @@ export function checkModes(consistency: Consistency, atomic: boolean): void {
   if (atomic && consistency === 'causal') throw new InvalidArgument("atomic calls cannot be causal: use consistency 'lww' or 'rr' with atomic, or causal without it");
 }
 
+export type Isolation = 'none' | 'serializable';
+
+/** The isolation a call asked for; absent means `none`. */
+export function parseIsolation(value: unknown): Isolation {
+  if (value === undefined || value === 'none' || value === 'serializable') return value ?? 'none';
+  throw new InvalidArgument(`isolation must be none or serializable, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * Refuses what serializable calls do not support: they are atomic
+ * transactions with locks (so `atomic: false` contradicts them, and causal
+ * is refused as for atomic) and run as single calls (a DAG call's stages
+ * would have to give up and run again together).
+ */
+export function checkIsolation(isolation: Isolation, opts: { atomic: boolean | undefined; dag: boolean }): void {
+  if (isolation === 'none') return;
+  if (opts.atomic === false) throw new InvalidArgument("isolation 'serializable' is an atomic transaction: leave atomic unset or true");
+  if (opts.dag) throw new InvalidArgument("isolation 'serializable' is not supported for DAG calls yet");
+}
+
 /** A causal session's dependencies travel with results as [key, vector clock] pairs. */
 export function parseDeps(value: unknown): [string, VectorClock][] {
   if (value === undefined) return [];

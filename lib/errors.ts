@@ -113,6 +113,15 @@ export class TransactionConflict extends CloudburstError {
   override readonly code = 'TRANSACTION_CONFLICT';
 }
 
+/**
+ * A serializable call's transaction kept meeting locks held by other calls
+ * (or lost its own), and its deadline left no room for another try: nothing
+ * was committed. `data.key` names the key of the last conflict.
+ */
+export class TransactionAborted extends CloudburstError {
+  override readonly code = 'TRANSACTION_ABORTED';
+}
+
 /** A leaving KVS shard stopped before every key it held was acknowledged by a replica that keeps it. */
 export class HandoffIncomplete extends CloudburstError {
   override readonly code = 'HANDOFF_INCOMPLETE';
@@ -153,6 +162,7 @@ export const errors = {
   Unauthorized,
   Unavailable,
   TransactionConflict,
+  TransactionAborted,
   HandoffIncomplete,
   JoinIncomplete,
   DataDirLocked,

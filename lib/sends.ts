@@ -65,13 +65,15 @@ export interface SendIntent {
   /** The call's modes, the same on every run. */
   consistency: 'lww' | 'rr' | 'causal';
   atomic: boolean;
+  /** Set for serializable calls, so the sweep's run is serializable too. */
+  serializable?: boolean;
 }
 
 function parseIntent(value: unknown): SendIntent {
   const o = obj(value, 'a send intent');
   const consistency = o['consistency'] ?? 'lww';
   if (consistency !== 'lww' && consistency !== 'rr' && consistency !== 'causal') throw new MalformedMessage(`a send intent's consistency is ${JSON.stringify(consistency)}`);
-  return { fn: str(o, 'fn'), args: arr(o, 'args'), due: num(o, 'due'), timeoutMs: num(o, 'timeoutMs'), consistency, atomic: o['atomic'] === true };
+  return { fn: str(o, 'fn'), args: arr(o, 'args'), due: num(o, 'due'), timeoutMs: num(o, 'timeoutMs'), consistency, atomic: o['atomic'] === true, ...(o['serializable'] === true ? { serializable: true } : {}) };
 }
 
 /**
@@ -80,7 +82,16 @@ function parseIntent(value: unknown): SendIntent {
  * exists (it records exactly-once calls that arrive without).
  */
 export function recordedCallFields(intent: SendIntent, requestId: string): Record<string, unknown> {
-  return { fn: intent.fn, args: intent.args, consistency: intent.consistency, once: true, atomic: intent.atomic, id: requestId, recorded: true };
+  return {
+    fn: intent.fn,
+    args: intent.args,
+    consistency: intent.consistency,
+    once: true,
+    atomic: intent.atomic,
+    ...(intent.serializable ? { isolation: 'serializable' } : {}),
+    id: requestId,
+    recorded: true,
+  };
 }
 
 /** Records the call under `requestId`, to be looked at from `lookAt` on; resolves once both puts are acknowledged. */

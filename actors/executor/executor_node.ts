@@ -11,12 +11,12 @@ import { actorOptions } from '../../lib/actor/node_setup.js';
 import { KvsClient } from '../../lib/client/kvs_client.js';
 import { arr, decode, encode, num, obj, str } from '../../lib/codec/index.js';
 import type { ExecutorConfig } from '../../lib/config.js';
-import { Closed, DeadlineExceeded, InvalidArgument, MalformedMessage, asCloudburstError, errorFromWire } from '../../lib/errors.js';
+import { Closed, DeadlineExceeded, InvalidArgument, MalformedMessage, TransactionAborted, asCloudburstError, errorFromWire } from '../../lib/errors.js';
 import { DEFAULT_TIMEOUT_MS, remainingMs, timerMs } from '../../lib/deadline.js';
 import { newId } from '../../lib/ids.js';
 import { FN_MESSAGE, FUNCTIONS, type FunctionRecord } from '../../lib/function_record.js';
 import { checkArgs } from '../../lib/args_schema.js';
-import { DAG_RESULT, DAG_STAGE, PIN_GET, checkModes, parseConsistency, parseDeps, parsePins, parseStage, type Stage } from '../../lib/dag_protocol.js';
+import { DAG_RESULT, DAG_STAGE, PIN_GET, checkIsolation, checkModes, parseConsistency, parseIsolation, parseDeps, parsePins, parseStage, type Stage } from '../../lib/dag_protocol.js';
 import { encodeError, encodeReply, request } from '../../lib/actor/rpc.js';
 import { LWWPair, MultiKeyCausal, VectorClock, type Lattice } from '../../lib/lattice/index.js';
 import { DagStages, type Upstream } from './dag_stages.js';
@@ -32,6 +32,7 @@ import { SendCollector } from './send_collector.js';
 import { isTransient, outcomeRecord, recordCall, sendKey, type SendIntent, type SendOutcome } from '../../lib/sends.js';
 import { FinishedTransactions, MarkedKeys, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
+import { CallLocks } from './locks.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
@@ -50,6 +51,26 @@ function workerReads({ session, tx, log }: Omit<Invocation, 'deadline'>): Worker
   // executor (another cache) would number its steps differently and miss
   // the first attempt's logged writes.
   return session?.consistency === 'causal' || log ? 'main' : 'cache';
+}
+
+/** A serializable call's pause before its next try: full jitter over a doubling bound (5 ms, then 10 ms, … up to 250 ms). */
+function retryPause(attempt: number): number {
+  const bound = Math.min(250, 5 * 2 ** Math.min(attempt, 10));
+  return Math.ceil(bound / 2 + Math.random() * (bound / 2));
+}
+
+/** A serializable call gives up this long before its deadline at least, so its TransactionAborted reaches the caller in time. */
+const REPLY_MARGIN_MS = 100;
+
+/** The effect log of try `n` of exactly-once serializable call `id` (the first try's is the call's own). */
+const tryLogId = (id: string, n: number): string => (n === 0 ? id : `${id}/try${n}`);
+
+/** Whether a logged `end` step says `what`. */
+const isEnd = (logged: Uint8Array | null | undefined, what: 'commit' | 'aborted'): boolean => logged != null && decode(logged) === what;
+
+/** The decided outcome of `step` (CBOR), `mine` proposed if none is. */
+async function decodedOnce<T>(log: EffectLog, step: string, deadline: number, mine: T): Promise<T> {
+  return decode((await log.once(step, deadline, () => Promise.resolve(encode(mine))))!) as T;
 }
 
 /** Deadline of storing a recorded call's outcome. */
@@ -210,18 +231,21 @@ export class ExecutorNode extends Actor implements InvocationHost {
     const id = typeof msg['id'] === 'string' ? msg['id'] : newId('inv-');
     const deadline = num(msg, 'deadline');
     const consistency = parseConsistency(msg['consistency']);
-    checkModes(consistency, msg['atomic'] === true);
+    const isolation = parseIsolation(msg['isolation']);
+    checkIsolation(isolation, { atomic: msg['atomic'] === true, dag: false });
+    const serializable = isolation === 'serializable';
+    checkModes(consistency, msg['atomic'] === true || serializable);
     try {
       const session: Session | undefined = consistency === 'lww' ? undefined : { id, consistency, pins: new Map(), deps: new Map() };
       const once = msg['once'] === true;
-      const tx = msg['atomic'] === true ? this.transaction(id, once) : undefined;
+      const tx = msg['atomic'] === true && !serializable ? this.transaction(id, once) : undefined;
       const fn = str(msg, 'fn');
       const args = arr(msg, 'args');
       // Accepted means finished: an exactly-once call is recorded before it runs, for the sweep of recorded calls to finish.
-      const recorded = once && msg['recorded'] !== true ? this.record(id, fn, args, consistency, msg['atomic'] === true, deadline) : undefined;
+      const recorded = once && msg['recorded'] !== true ? this.record(id, fn, args, consistency, msg['atomic'] === true || serializable, deadline, serializable) : undefined;
       let result: Uint8Array;
       try {
-        result = await this.runOnce(fn, args, deadline, id, once, { session, tx }, false, recorded);
+        result = serializable ? await this.runSerializable(fn, args, deadline, id, session, once, recorded) : await this.runOnce(fn, args, deadline, id, once, { session, tx }, false, recorded);
       } catch (err) {
         // A call that failed for what it is is finished: the sweep must not run it again.
         const error = asCloudburstError(err);
@@ -238,9 +262,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
   }
 
   /** Records exactly-once call `id` (lib/sends.ts), to be looked at after its deadline. */
-  private record(id: string, fn: string, args: unknown[], consistency: SendIntent['consistency'], atomic: boolean, deadline: number): Promise<void> {
+  private record(id: string, fn: string, args: unknown[], consistency: SendIntent['consistency'], atomic: boolean, deadline: number, serializable: boolean): Promise<void> {
     const now = Date.now();
-    const intent: SendIntent = { fn, args, due: now, timeoutMs: Math.max(RECORDED_MIN_TIMEOUT_MS, deadline - now), consistency, atomic };
+    const intent: SendIntent = { fn, args, due: now, timeoutMs: Math.max(RECORDED_MIN_TIMEOUT_MS, deadline - now), consistency, atomic, ...(serializable ? { serializable } : {}) };
     const recording = recordCall(this.kvs, this.id, id, intent, deadline, deadline);
     // Awaited before the function runs; a call that ends before (its result logged already) must not leave it unhandled.
     recording.catch(() => undefined);
@@ -269,7 +293,9 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return { hits, misses, entries: writer.entries, bytes: writer.bytesUsed, evictions: writer.evictions };
   }
 
-  async get(key: string, { deadline, session, tx, log }: Invocation): Promise<Lattice | undefined> {
+  async get(key: string, { deadline, session, tx, log, locks }: Invocation): Promise<Lattice | undefined> {
+    // Serializable: locked first, so the version read is the last committed one and stays so until this commit.
+    await locks?.take(key);
     if (tx) return tx.read(key, deadline);
     if (session?.consistency === 'causal') return this.readCausal(key, session, deadline);
     // An exactly-once read is a step decided in the KVS anyway: it reads what
@@ -290,7 +316,8 @@ export class ExecutorNode extends Actor implements InvocationHost {
     return value;
   }
 
-  async put(key: string, value: Lattice, { deadline, session, tx }: Invocation, thread: number, expiresAt = 0): Promise<void> {
+  async put(key: string, value: Lattice, { deadline, session, tx, locks }: Invocation, thread: number, expiresAt = 0): Promise<void> {
+    await locks?.take(key);
     // In a transaction, writes wait for the commit.
     if (tx) return tx.write(key, value);
     if (session?.consistency === 'causal') return this.writeCausal(key, value, session, deadline, `${this.id}/${thread}`);
@@ -373,6 +400,97 @@ export class ExecutorNode extends Actor implements InvocationHost {
     else if (tx && log) tx.adopt((await decided('tx', () => tx.carried())) as CarriedTransaction);
     if (!log) return result;
     return (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
+  }
+
+  /**
+   * A serializable call (locks.ts): tries of the function, each its own
+   * transaction holding a lock on every key it touches, until one commits.
+   * A try that meets a lock held by another call (or loses one of its own)
+   * is given up: its writes dropped, its locks released; the function runs
+   * again after a jittered pause that doubles each time, while the deadline
+   * leaves room for another try as long as the last one took;
+   * TransactionAborted otherwise. A try that fails for another reason fails
+   * the call, as an atomic call's does.
+   * Under exactly-once each try has its own effect log (`tryLogId`), since a
+   * try given up must read afresh: the log's step `end` decides, once, that
+   * the try commits or was given up, and every attempt of the call (a re-run
+   * after a crash, or one running at once) skips the tries given up and
+   * joins the first that is not, under the same lock owner (the try's log
+   * id), so it replays that try's reads and commits it at its decided time.
+   * The generation each lock was first held at is logged too: an attempt
+   * that finds another one (the hold lapsed meanwhile) gives the try up
+   * unless it was decided to commit.
+   */
+  private async runSerializable(
+    name: string,
+    args: unknown[],
+    deadline: number,
+    id: string,
+    session: Session | undefined,
+    once: boolean,
+    recorded: Promise<void> | undefined,
+  ): Promise<Uint8Array> {
+    await recorded;
+    let tryNo = 0;
+    let lastConflict: string | undefined;
+    for (let attempt = 0; ; attempt++) {
+      const started = Date.now();
+      let log: EffectLog | undefined;
+      if (once) {
+        for (;;) {
+          log = await EffectLog.open(this.kvs, tryLogId(id, tryNo), deadline);
+          this.deletes.at(logKey(log.requestId), deadline + this.timing.logRetentionMs);
+          const result = await log.logged('result', deadline);
+          if (result) return result;
+          if (!isEnd(await log.logged('end', deadline), 'aborted')) break;
+          tryNo++;
+        }
+      }
+      const tx = log ? this.transaction(log.requestId, true) : this.transaction(id, false);
+      const agreed = log && ((key: string, generation: number) => decodedOnce<number>(log, `g:${key}`, deadline, generation));
+      const locks = new CallLocks(this.kvs, tx.id, deadline, agreed);
+      let result: Uint8Array;
+      try {
+        result = await this.invoke(name, args, deadline, id, { session, tx, locks, ...(log ? { log } : {}) });
+        // The function may have caught a conflict and returned anyway: the try is still over.
+        locks.check();
+        await tx.readWritten(deadline);
+        const ts = log && tx.writing ? await decodedOnce<number>(log, 'commit', deadline, tx.now()) : undefined;
+        const decideCommit = async (): Promise<void> => {
+          locks.check();
+          // The last moment to give the try up: once decided, every attempt commits it.
+          if (log && !isEnd(await log.once('end', deadline, () => Promise.resolve(encode('commit'))), 'commit')) {
+            locks.conflict ??= { key: '(another attempt gave this try up)', holder: undefined };
+            locks.check();
+          }
+        };
+        if (tx.writing) await tx.commit(deadline, ts, (key, value) => this.state.wrote(key, value), decideCommit);
+        else await decideCommit();
+        if (log) result = (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
+      } catch (err) {
+        await locks.release();
+        // A try that ran out of time after earlier ones met locks: contention, not a slow function.
+        if (!locks.conflict && lastConflict && asCloudburstError(err).code === 'DEADLINE_EXCEEDED') {
+          throw new TransactionAborted(`serializable call of ${name} ran out of time after ${attempt} tries given up on locks ("${lastConflict}" last)`, { cause: err, data: { key: lastConflict, tries: attempt + 1 } });
+        }
+        if (!locks.conflict) throw err;
+        lastConflict = locks.conflict.key;
+        // Given up for every attempt, unless one decided to commit it: then this attempt joins that commit.
+        if (log && isEnd(await log.once('end', deadline, () => Promise.resolve(encode('aborted'))), 'aborted')) tryNo++;
+        const pause = retryPause(attempt);
+        const tookMs = Date.now() - started;
+        // Room for a try as long as the last, and for the answer to reach the caller before its own timer.
+        if (Date.now() + pause + tookMs + REPLY_MARGIN_MS >= deadline) {
+          throw new TransactionAborted(`serializable call of ${name} gave up after ${attempt + 1} tries: "${locks.conflict.key}" is locked by ${locks.conflict.holder ?? 'another call'} and the deadline leaves no room for another try`, {
+            data: { key: locks.conflict.key, tries: attempt + 1 },
+          });
+        }
+        await delay(pause);
+        continue;
+      }
+      await locks.release();
+      return result;
+    }
   }
 
   /** Runs function `name` in a worker; resolves with the CBOR of its result. */

@@ -11,6 +11,7 @@ import type { Delivered } from './inboxes.js';
 import type { EffectLog } from './effect_log.js';
 import { parseCarriedRead, type Transaction } from './transaction.js';
 import type { Session } from './sessions.js';
+import type { CallLocks } from './locks.js';
 import type { StateReply, StateRequest } from './worker_protocol.js';
 
 /** A running invocation as the executor knows it. */
@@ -24,6 +25,8 @@ export interface Invocation {
   log?: EffectLog;
   /** Its call's transaction, when the call asked to be atomic. */
   tx?: Transaction;
+  /** The locks of its transaction's try, when the call asked to be serializable (every key is locked before it is read or written). */
+  locks?: CallLocks;
 }
 
 /** What the executor offers a running invocation. */
@@ -46,6 +49,8 @@ export async function answerState(req: StateRequest, host: InvocationHost, inv: 
       const { log, tx } = inv;
       if (log && tx) {
         // Atomic and exactly-once: the log keeps the version read, not only its value, and every attempt acts on it.
+        // Serializable too: the key is locked first, by every attempt.
+        await inv.locks?.take(req.key);
         const logged = await log.once(`r${req.step}`, deadline, async () => encode(await tx.readForLog(req.key, deadline)));
         const value = await tx.replay(parseCarriedRead(decode(logged!)), deadline);
         return value === undefined ? {} : { value: encode(value) };

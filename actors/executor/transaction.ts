@@ -55,6 +55,10 @@
 // Parallel branches do not see each other's reads, so two branches reading
 // one key may pick different versions; each branch is read-atomic with
 // everything upstream of it.
+// A serializable call (locks.ts) is one of these transactions whose every
+// key is locked before it is read or written: under the locks the newest
+// version is the one read, and the commit checks its locks once more
+// (`beforeIndex`) before the index entries make it visible.
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
 import { MalformedMessage, TransactionConflict } from '../../lib/errors.js';
@@ -357,6 +361,17 @@ export class Transaction {
     this.absorb(decided);
   }
 
+  /**
+   * Reads every key written and not read (a serializable call's blind
+   * writes), so that the commit time is after every version of a key it
+   * writes, as it is after every version it read: under the key's lock the
+   * newest version is the last commit's, and a commit ordered before it on a
+   * clock that is behind would be lost.
+   */
+  async readWritten(deadline: number): Promise<void> {
+    await Promise.all([...this.writes.keys()].filter((k) => !this.values.has(k)).map((k) => this.readCommitted(k, deadline)));
+  }
+
   /** Whether there are writes to commit. */
   get writing(): boolean {
     return this.writes.size > 0;
@@ -388,7 +403,7 @@ export class Transaction {
    * of one transaction, one per key. `written` hears each key merged into
    * the KVS, as stamped (the executor's cache keeps up with its own writes).
    */
-  async commit(deadline: number, ts = this.now(), written?: (key: string, value: Lattice) => void): Promise<void> {
+  async commit(deadline: number, ts = this.now(), written?: (key: string, value: Lattice) => void, beforeIndex?: () => void | Promise<void>): Promise<void> {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
     const epoch = this.epochs.of(ts);
@@ -432,6 +447,8 @@ export class Transaction {
     if (Date.now() >= indexBy) {
       throw new TransactionConflict(`transaction ${this.id} did not reach its index within its commit window; nothing was committed; call again`);
     }
+    // A serializable call's last look at its locks: the index entries make the commit visible.
+    await beforeIndex?.();
     const by = Math.min(deadline, indexBy);
     await Promise.all([
       ...keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), by)),

@@ -9,7 +9,7 @@ import type { Transport } from '../actor/transport.js';
 import { decode, encodeMessage, obj, str } from '../codec/index.js';
 import { sendCall, sentResult } from './send_calls.js';
 import { DEFAULT_TIMEOUT_MS, deadlineIn } from '../deadline.js';
-import { checkModes } from '../dag_protocol.js';
+import { checkIsolation, checkModes, parseIsolation } from '../dag_protocol.js';
 import { DeadlineExceeded, InvalidArgument, MalformedMessage, Unauthorized, Unavailable } from '../errors.js';
 import { validateDag, type DagRecord } from '../dag.js';
 import { DAG_UPDATED, FN_UPDATED, functionKey, functionRecord, type FunctionRecord } from '../function_record.js';
@@ -72,6 +72,18 @@ export interface CallOptions {
    * reads what those upstream of it wrote, and the sink commits all of it.
    */
   atomic?: boolean;
+  /**
+   * `serializable`: the call is one serializable transaction (atomic, and
+   * every key it reads or writes is locked until it commits), so
+   * read-modify-write code loses no update under any concurrency. A call
+   * that meets a key locked by another is run again (jittered backoff) until
+   * it commits or its deadline leaves no room for another try: then it fails
+   * with TransactionAborted. Costs a lock round trip per key, a release at
+   * the end, and a read of each key written without being read. Single
+   * calls only, not DAG calls; with `exactlyOnce` it commits once
+   * (docs/consistency.md).
+   */
+  isolation?: 'none' | 'serializable';
 }
 
 export interface RegisterOptions {
@@ -105,12 +117,17 @@ export interface DagCallOptions extends CallOptions {
 }
 
 /** The fields of a call or DAG call message that carry its `CallOptions`. */
-function callFields(opts: CallOptions): Record<string, unknown> {
-  checkModes(opts.consistency ?? 'lww', opts.atomic ?? false);
+function callFields(opts: CallOptions, dag = false): Record<string, unknown> {
+  const isolation = parseIsolation(opts.isolation);
+  checkIsolation(isolation, { atomic: opts.atomic, dag });
+  // Serializable is atomic with locks.
+  const atomic = isolation === 'serializable' || (opts.atomic ?? false);
+  checkModes(opts.consistency ?? 'lww', atomic);
   return {
     consistency: opts.consistency ?? 'lww',
     once: opts.exactlyOnce ?? false,
-    atomic: opts.atomic ?? false,
+    atomic,
+    ...(isolation === 'none' ? {} : { isolation }),
     ...(opts.requestId === undefined ? {} : { id: opts.requestId }),
   };
 }
@@ -224,7 +241,7 @@ export class Cloudburst {
    * stored under that key before the call returns.
    */
   async callDag<T = unknown>(name: string, args: Record<string, unknown[]> = {}, opts: DagCallOptions = {}): Promise<T> {
-    const fields: Record<string, unknown> = { dag: name, args, ...callFields(opts) };
+    const fields: Record<string, unknown> = { dag: name, args, ...callFields(opts, true) };
     if (opts.outputKey !== undefined) fields['outputKey'] = checkUserKey(opts.outputKey);
     return this.resultOf<T>(await this.run('DAG', name, 'dag', fields, opts.timeoutMs ?? this.timeoutMs));
   }

@@ -8,8 +8,10 @@
 // Operations made in the same tick travel as one `batch` message per shard.
 // A shard that is gone (no responders), slow, or answers WrongShard makes the
 // operation wait for the ring to change (or a short backoff) and go again,
-// until its deadline. Every KVS operation is a merge, a read, a delete or a
-// decide (which answers the decided value again), all safe to repeat, which
+// until its deadline. Every KVS operation is a merge, a read, a delete, a
+// decide (which answers the decided value again) or a lock or unlock (a
+// re-grant to the holder, a release of what is free: no change), all safe
+// to repeat, which
 // is also why an oversized batch can simply be split. A put with a ttl
 // carries the absolute expiry it computed once, so a repeat sets the same.
 
@@ -23,7 +25,8 @@ import { KVS_BATCH, parseEntries, parseLease, type KvsOp, type KvsResult } from 
 import { followOverrides } from '../kvs/replication_overrides.js';
 import { DEFAULT_WATCH_TTL_MS, bucketOf } from '../kvs/updates.js';
 import { RingView, shardInfo, type ShardInfo } from '../kvs/ring_view.js';
-import { mergeLattices, type Lattice } from '../lattice/index.js';
+import { MapLattice, mergeLattices, type Lattice } from '../lattice/index.js';
+import { LOCK_FIELD, lockKey, parseLock, type LockState } from '../kvs/locks.js';
 import { Membership } from '../membership.js';
 import type { Subjects } from '../subjects.js';
 import { PushTracker, parsePushes } from './push_tracker.js';
@@ -169,6 +172,22 @@ export class KvsClient {
     const decided = (await this.enqueue({ op: 'decide', key, field, value }, deadline)).value;
     if (!decided) throw new MalformedMessage(`the decider of "${key}" answered no value for "${field}"`);
     return decided;
+  }
+
+  /**
+   * Asks for data key `key`'s lock (lib/kvs/locks.ts) for `owner` until
+   * `until` (ms since the epoch): answers the lock as every replica of its
+   * record then holds it, granted or not (owned by `owner`: granted, its
+   * lease the later of `until` and any it had). Never waits for a holder.
+   * Repeating it is harmless: a re-grant to the holder keeps its generation.
+   */
+  async lock(key: string, owner: string, until: number, deadline?: number): Promise<LockState> {
+    return parseLock(fieldOf((await this.enqueue({ op: 'lock', key: lockKey(key), owner, until }, deadline)).value));
+  }
+
+  /** Releases data key `key`'s lock if `owner` holds it; answers the lock as it then is. */
+  async unlock(key: string, owner: string, deadline?: number): Promise<LockState> {
+    return parseLock(fieldOf((await this.enqueue({ op: 'unlock', key: lockKey(key), owner }, deadline)).value));
   }
 
   async delete(key: string, deadline?: number): Promise<void> {
@@ -328,7 +347,7 @@ export class KvsClient {
     const { op } = pending;
     let shards: ShardInfo[];
     // A decide has one decider, the key's primary replica (first in ring order), which replicates it itself.
-    if (op.op === 'decide') shards = this.ring.readReplicas(op.key).slice(0, 1);
+    if (op.op === 'decide' || op.op === 'lock' || op.op === 'unlock') shards = this.ring.readReplicas(op.key).slice(0, 1);
     else if (op.op !== 'get') shards = this.ring.writeReplicas(op.key);
     else if (pending.all) shards = this.ring.readReplicas(op.key);
     else {
@@ -446,6 +465,11 @@ export class KvsClient {
       this.membership.heard({ id: m.id, kind: 'kvs', subject: m.subject, state: m.state, startedAt: 0, at: Date.now() });
     }
   }
+}
+
+/** The lock field of what a lock op answered (the decider answers the field itself; a map is taken too). */
+function fieldOf(value: Lattice | undefined): Lattice | undefined {
+  return value instanceof MapLattice ? (value as MapLattice<Lattice>).get(LOCK_FIELD) : value;
 }
 
 // Loops, not Math.min(...xs): spreading some 100k arguments overflows the stack.

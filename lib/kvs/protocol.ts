@@ -10,9 +10,11 @@
 //          of watched keys, from shard `shard` in its start `inc`, the
 //          bucket's `seq`-th message of that start (watchers find lost ones).
 //   accept (primary → other replicas): a decided field of a key (the
-//          `decide` op), from the shard named `from`; taken only if the
-//          replica too sees that shard as the key's primary, merged, and
-//          answered with what the replica then holds for the field.
+//          `decide`, `lock` and `unlock` ops), from the shard named `from`,
+//          with the record's expiry when it has one (`expiresAt`); taken
+//          only if the replica too sees that shard as the key's primary,
+//          merged, and answered with what the replica then holds for the
+//          field.
 // Between shards a key travels as a record, its value with when it was
 // written, its tombstone if deleted and its expiry if it has one, so a
 // delete and a lifetime replicate like a put (a decided field is part of the
@@ -23,6 +25,7 @@
 import { arr, num, obj, str, lattice } from '../codec/index.js';
 import { MalformedMessage, type WireError } from '../errors.js';
 import type { Lattice } from '../lattice/index.js';
+import { LOCK_PREFIX } from './locks.js';
 
 export const KVS_BATCH = 'batch';
 export const KVS_GOSSIP = 'gossip';
@@ -44,7 +47,17 @@ export type KvsOp =
    * `value` only if the field has none, puts what it keeps on every replica,
    * then answers it (the winner's value, to every caller and every retry).
    */
-  | { op: 'decide'; key: string; field: string; value: Lattice };
+  | { op: 'decide'; key: string; field: string; value: Lattice }
+  /**
+   * The lock record `key` (lib/kvs/locks.ts: `__cb/lock/<data key>`) for
+   * `owner` until `until` (ms since the epoch), decided by its primary like
+   * a decide (kvs-node/lock_rule.ts): granted if free, lapsed or `owner`'s
+   * own, else left to its holder; answered with the record's lock field as
+   * every replica then holds it (the asker sees whether it is the owner).
+   */
+  | { op: 'lock'; key: string; owner: string; until: number }
+  /** Releases the lock record `key` if `owner` holds it; answered like `lock`. */
+  | { op: 'unlock'; key: string; owner: string };
 
 /** `value` for a get (absent: no such key) and its `expiresAt` if it has one, `error` when the op failed, `lease` for a watch. */
 export interface KvsResult {
@@ -129,9 +142,19 @@ export function parseOp(raw: unknown): KvsOp {
       return { op: 'watch', key, ttlMs: num(o, 'ttlMs') };
     case 'decide':
       return { op: 'decide', key, field: str(o, 'field'), value: lattice(o, 'value') };
+    case 'lock':
+      return { op: 'lock', key: lockRecordKey(key), owner: str(o, 'owner'), until: num(o, 'until') };
+    case 'unlock':
+      return { op: 'unlock', key: lockRecordKey(key), owner: str(o, 'owner') };
     default:
       throw new MalformedMessage(`unknown kvs operation ${String(o['op'])}`);
   }
+}
+
+/** Lock ops name lock records only: a lock rule never runs over a user's or the platform's other keys. */
+function lockRecordKey(key: string): string {
+  if (!key.startsWith(LOCK_PREFIX)) throw new MalformedMessage(`a lock op names a lock record (${LOCK_PREFIX}…), not "${key}"`);
+  return key;
 }
 
 /** An entry as published: the expiry only when the key has one. */
