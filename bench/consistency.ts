@@ -6,8 +6,12 @@
 //     in flight, while writers keep changing the keys the DAG reads;
 //   - how many anomalies each mode lets through meanwhile, counted by the
 //     checker of what that mode rules out, against lww on the same keys;
-//   - a single call with `exactlyOnce` (the effect log), and one with
-//     `atomic`, against without.
+//   - a single call with `exactlyOnce` (the effect log), one with `atomic`,
+//     and one with `isolation: 'serializable'` (a lock per key), against
+//     without;
+//   - contention: read-modify-write increments of one key, 16 in flight,
+//     under serializable (how many calls end TransactionAborted) against
+//     atomic (how many increments are lost).
 // Each mode has its own pair of keys and its own writer, because a key
 // holds one kind of value: plain keys (written by plain puts), causal keys
 // (written by causal calls) and transactional keys (written by atomic calls).
@@ -127,6 +131,43 @@ const CHECKERS: Record<Checked, { name: string; count(steps: Step[], keys: [stri
   },
 };
 
+/** Read-modify-write of one key: what serializable isolation keeps whole and atomic alone does not. */
+async function increment(cb: Cb, key: string): Promise<number> {
+  const next = ((await cb.get<number>(key)) ?? 0) + 1;
+  await cb.put(key, next);
+  return next;
+}
+
+const INCREMENT_MODULE = `${increment.toString()}\nexport default increment;\n`;
+const CONTENTION_IN_FLIGHT = 16;
+
+/** Increments of `key` by CONTENTION_IN_FLIGHT callers for the point's time: calls, committed, aborted, and increments lost (committed minus the key's final value). */
+async function contend(ctx: BenchContext, client: Cloudburst, opts: CallOptions, key: string): Promise<{ calls: number; ok: number; aborted: number; lost: number }> {
+  const until = Date.now() + ctx.seconds * 1000;
+  let calls = 0;
+  let ok = 0;
+  let aborted = 0;
+  await Promise.all(
+    Array.from({ length: CONTENTION_IN_FLIGHT }, async () => {
+      while (Date.now() < until) {
+        calls++;
+        try {
+          await client.call('increment', [key], opts);
+          ok++;
+        } catch (err) {
+          if ((err as { code?: string }).code !== 'TRANSACTION_ABORTED') throw err;
+          aborted++;
+        }
+      }
+    }),
+  );
+  // The final value, read the way the mode reads (a transactional key's value is its committed version).
+  const final = (await client.call<Step[]>('f2', [[key], null], opts.isolation ? { isolation: 'serializable' } : { atomic: true }))[0]!.value;
+  const lost = ok - (typeof final === 'number' ? final : 0);
+  ctx.progress(`contention ${JSON.stringify(opts)}: ${ok} committed, ${aborted} aborted of ${calls}; the key holds ${String(final)}: ${lost} lost`);
+  return { calls, ok, aborted, lost };
+}
+
 interface Writer {
   /** Rounds written so far. */
   readonly rounds: number;
@@ -229,10 +270,16 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     if (new Set(steps.map((s) => s.at.split('.')[0])).size > 1) tally.spread++;
   };
   let requests = 0;
-  type Single = 'plain' | 'exactlyOnce' | 'atomic';
+  type Single = 'plain' | 'exactlyOnce' | 'atomic' | 'serializable';
   const single = async (kind: Single): Promise<void> => {
     const opts: CallOptions =
-      kind === 'exactlyOnce' ? { exactlyOnce: true, requestId: `bench-consistency-${process.pid}-${++requests}` } : kind === 'atomic' ? { atomic: true } : {};
+      kind === 'exactlyOnce'
+        ? { exactlyOnce: true, requestId: `bench-consistency-${process.pid}-${++requests}` }
+        : kind === 'atomic'
+          ? { atomic: true }
+          : kind === 'serializable'
+            ? { isolation: 'serializable' }
+            : {};
     const steps = await client.call<Step[]>('f2', [keysOf('plain'), outKey('single', kind)], opts);
     if (!Array.isArray(steps) || steps.length !== 2) throw new Error(`f2 returned ${JSON.stringify(steps)}`);
   };
@@ -253,13 +300,14 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   // both executors has loaded all of them.
   for (let i = 0; i < 4 * EXECUTORS; i++) {
     for (const d of dags) await callDag(d);
-    for (const kind of ['plain', 'exactlyOnce', 'atomic'] as const) await single(kind);
+    for (const kind of ['plain', 'exactlyOnce', 'atomic', 'serializable'] as const) await single(kind);
   }
 
   const plain: Baseline = { name: 'plain', label: 'single call of f2', op: () => single('plain') };
   const once: Baseline = { name: 'exactly-once', label: 'single call of f2, exactlyOnce', op: () => single('exactlyOnce') };
   const atomicCall: Baseline = { name: 'atomic', label: 'single call of f2, atomic', op: () => single('atomic') };
-  const systems: Baseline[] = [...dags, plain, once, atomicCall];
+  const serializableCall: Baseline = { name: 'serializable', label: 'single call of f2, serializable', op: () => single('serializable') };
+  const systems: Baseline[] = [...dags, plain, once, atomicCall, serializableCall];
 
   // Bounded at twice what the points should take, plus slack for the cluster's pace.
   const pointsMs = systems.length * IN_FLIGHT.length * (ctx.seconds + ctx.warmupSeconds) * 1000;
@@ -282,6 +330,11 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       }
     }
   }
+  await client.register('increment', INCREMENT_MODULE);
+  const contention = {
+    serializable: await contend(ctx, client, { isolation: 'serializable' }, 'bench-consistency:hot:serializable'),
+    atomic: await contend(ctx, client, { atomic: true }, 'bench-consistency:hot:atomic'),
+  };
   const elapsedS = (Date.now() - writeStart.at) / 1000;
   const writeRates = [...writers].map(([set, w]) => `${set} ${fmt((w.rounds - writeStart.rounds.get(set)!) / elapsedS)}/s`).join(', ');
 
@@ -321,6 +374,7 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
   for (const [system, goal] of [
     [once, '-'],
     [atomicCall, '<= 2'],
+    [serializableCall, '<= 2.5'],
   ] as const) {
     for (const inFlight of IN_FLIGHT) {
       for (const q of ['p50', 'p99'] as const) {
@@ -338,6 +392,25 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
     }
   }
 
+  const pct = (n: number, of: number): number => (of === 0 ? 0 : (100 * n) / of);
+  rows.push(
+    row({
+      metric: `increments of one key, ${CONTENTION_IN_FLIGHT} in flight: calls aborted (serializable) vs increments lost (atomic)`,
+      unit: '%',
+      ours: pct(contention.serializable.aborted, contention.serializable.calls),
+      baseline: pct(contention.atomic.lost, contention.atomic.ok),
+      baselineName: 'atomic, lost',
+      goal: '-',
+    }),
+    row({
+      metric: `increments of one key, ${CONTENTION_IN_FLIGHT} in flight: increments lost (serializable vs atomic)`,
+      unit: 'increments',
+      ours: contention.serializable.lost,
+      baseline: contention.atomic.lost,
+      baselineName: 'atomic',
+      goal: '0',
+    }),
+  );
   const spread = (d: DagSystem): string => IN_FLIGHT.map((n) => `${fmt(counted(d, n).spread)} of ${fmt(counted(d, n).calls)} at ${n} in flight`).join(', ');
   notes.push(
     `the DAG: f1, f2 and f3 each read a pair of keys; f2 then writes its own key; each returns every read so far, the sink all of them.` +
@@ -349,6 +422,10 @@ export async function run(ctx: BenchContext): Promise<BenchReport> {
       ` fractured reads = the two keys read at different rounds (at most 1 per call)`,
     `calls whose stages ran on both executors: ${dags.map((d) => `${d.name} ${spread(d)}`).join('; ')}`,
     'exactly-once rows: a call of f2 alone (2 reads, 1 write) with exactlyOnce and a fresh requestId, against the same call without: what the effect log costs',
+    `serializable single-call rows: the same call of f2 with isolation: 'serializable': a lock (a decide on the lock record's primary, on every replica) per key before its first read or write, the atomic commit, then the releases; at 16 in flight every call wants the same three keys, so calls wait out each other's tries (retried inside the executor, with jittered backoff)`,
+    `contention rows: ${CONTENTION_IN_FLIGHT} callers in a closed loop for ${ctx.seconds} s each mode, each call reading one key and writing it plus one;` +
+      ` serializable: ${fmt(contention.serializable.ok)} committed, ${fmt(contention.serializable.aborted)} TransactionAborted of ${fmt(contention.serializable.calls)}, ${fmt(contention.serializable.lost)} lost;` +
+      ` atomic: ${fmt(contention.atomic.ok)} committed, ${fmt(contention.atomic.lost)} of them lost (the key ends below the count)`,
     'atomic single-call rows: a call of f2 alone as a read-atomic transaction (a read fetches the recent version index of the key, whose entries carry the versions, beside its mark; for these plain keys, which no transaction wrote, the plain value, with the mark checked again after it; the one-key write commits as its intent, then index entry with mark and commit record, then the key), against the same call without',
   );
   for (const checked of CHECKED) {
