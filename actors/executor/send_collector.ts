@@ -37,6 +37,11 @@ const MAX_WAITING = 4_096;
 /** A waiting call with less than this left before its deadline is left to its next look. */
 const MIN_RUN_MS = 500;
 
+/** A call whose record reads as absent is looked at again this much later, while the sweep has known it absent for less than CALL_AGAIN_FOR_MS. */
+const ABSENT_LOOK_AGAIN_MS = 10_000;
+/** Calls known absent at most (the oldest forgotten first): a bound, far above what a fault leaves. */
+const MAX_ABSENT = 4_096;
+
 /** Deadline of the sweep's own reads and writes of a record. */
 const RECORD_DEADLINE_MS = 10_000;
 
@@ -47,6 +52,15 @@ export class SendCollector {
   private readonly sweep: BucketSweep;
   private readonly buckets: TimeBuckets;
   private readonly queue: RecordedCallQueue;
+  /**
+   * Calls listed in a bucket whose record read as absent, and since when.
+   * A record is written before its call is filed, and deleted only long
+   * after the last filing, so absent means a KVS that answered absent
+   * wrongly (a fault window: docs/kvs.md) or a send whose record never
+   * landed (its sender got an error): looked at again for a while, not
+   * dropped at the first miss.
+   */
+  private readonly absentSince = new Map<string, number>();
 
   constructor(
     private readonly kvs: KvsClient,
@@ -89,9 +103,11 @@ export class SendCollector {
   private async finish(requestId: string): Promise<void> {
     const key = sendKey(requestId);
     const record = parseRecord(await this.kvs.get(key, { all: true, deadline: Date.now() + RECORD_DEADLINE_MS }));
-    if (record === undefined || record.outcome !== undefined) return;
-    const { intent } = record;
     const now = Date.now();
+    if (record === undefined) return this.lookAgainIfAbsent(requestId, now);
+    this.absentSince.delete(requestId);
+    if (record.outcome !== undefined) return;
+    const { intent } = record;
     if (now > intent.due + CALL_AGAIN_FOR_MS) {
       // Its log may be deleted soon (10 minutes after its first attempt): a call now could run it twice.
       this.log.info({ requestId, fn: intent.fn }, 'recorded call left unfinished: past the time it may be called again');
@@ -101,6 +117,20 @@ export class SendCollector {
     const deadline = now + intent.timeoutMs;
     await this.kvs.put(this.buckets.keyFor(requestId, deadline, now), new SetLattice([requestId]), now + RECORD_DEADLINE_MS);
     this.queue.add(requestId, intent, deadline);
+  }
+
+  private async lookAgainIfAbsent(requestId: string, now: number): Promise<void> {
+    const since = this.absentSince.get(requestId) ?? now;
+    if (now - since > CALL_AGAIN_FOR_MS) {
+      this.absentSince.delete(requestId);
+      this.log.info({ requestId }, 'recorded call dropped: its record read as absent for minutes');
+      return;
+    }
+    if (!this.absentSince.has(requestId)) {
+      if (this.absentSince.size >= MAX_ABSENT) this.absentSince.delete(this.absentSince.keys().next().value!);
+      this.absentSince.set(requestId, since);
+    }
+    await this.kvs.put(this.buckets.keyFor(requestId, now + ABSENT_LOOK_AGAIN_MS, now), new SetLattice([requestId]), now + RECORD_DEADLINE_MS);
   }
 }
 
