@@ -4,6 +4,7 @@
 // connections) after which it still serves. Then the CLI: `gateway` stops
 // cleanly on SIGTERM, and `up --http` serves its cluster.
 
+import { readFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import type { Cb } from '../lib/function_api.js';
@@ -188,6 +189,15 @@ t.test('the status table: each code the issue names, and 500 for the rest', asyn
   };
   for (const [code, status] of Object.entries(want)) t.equal(statusFor(code), status, code);
   t.notOk(Object.values(STATUS_BY_CODE).includes(500), '500 is only the default');
+});
+
+t.test('docs/operations.md: its error table is status.ts\'s, and its options table names every option', async (t) => {
+  const doc = await readFile(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+  const rows = new Map([...doc.matchAll(/^\| `([A-Z_]+)` \| (\d{3}) \|/gm)].map((m) => [m[1]!, Number(m[2])]));
+  t.same(Object.fromEntries(rows), STATUS_BY_CODE, 'one row per code, with its status');
+  for (const name of Object.keys(OPTIONS) as (keyof typeof OPTIONS)[]) {
+    t.match(doc, `| \`${headerName(name)}\` | \`${OPTIONS[name].query}\` |`, `${name} documented`);
+  }
 });
 
 t.test('Idempotency-Key: two requests with one key run the call once and both get its result', async (t) => {
