@@ -330,3 +330,21 @@ t.test('cloudburst up --http: the cluster served over HTTP from the supervisor',
   t.equal(await up.exited(), 0);
   t.ok(up.lines.some((l) => /\[up\] stopped/.test(l)));
 });
+
+// Last: it takes the file's NATS away from every node for a while.
+t.test('NATS gone: calls answer 503 or 504 by their deadline, /healthz still answers; once NATS is back, calls work again', async (t) => {
+  const { url } = await gateway(t);
+  t.equal((await post(`${url}/call/add`, [1, 2])).body, 3);
+  await cluster.nats.kill();
+  const started = Date.now();
+  const down = await post(`${url}/call/add`, [1, 2], { 'cloudburst-timeout-ms': '1000' });
+  t.ok(Date.now() - started < 5000, `answered in ${Date.now() - started} ms`);
+  t.ok(down.status === 503 || down.status === 504, `status ${down.status}`);
+  t.match((down.body as { code: string }).code, /^(UNAVAILABLE|DEADLINE_EXCEEDED|NO_CAPACITY)$/);
+  t.equal((await send(`${url}/healthz`)).status, 200, 'the gateway itself still answers');
+  const deep = await send(`${url}/healthz?cluster=true`);
+  t.ok(deep.status === 503 || deep.status === 504, `healthz?cluster=true: ${deep.status}`);
+  await cluster.nats.restart();
+  await eventually('calls work again', async () => (await post(`${url}/call/add`, [2, 2], { 'cloudburst-timeout-ms': '2000' })).body === 4, 60_000);
+  t.pass('recovered');
+});

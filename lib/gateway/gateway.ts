@@ -11,10 +11,10 @@
 import type { AddressInfo } from 'node:net';
 import { fastify, type FastifyInstance } from 'fastify';
 import type { Cloudburst } from '../client/cloudburst.js';
-import { InvalidArgument } from '../errors.js';
+import { Closed, InvalidArgument } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { GATEWAY_DEFAULTS } from './defaults.js';
-import { registerRoutes } from './routes.js';
+import { registerRoutes, sendError } from './routes.js';
 
 export interface GatewayOptions {
   /** TCP port; 0 takes a free one (see `url`). Default 0. */
@@ -83,8 +83,8 @@ export class Gateway {
       // default, which would let a slow client sit well past its timeout).
       http: { requestTimeout, headersTimeout, connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))) },
       routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
-      // Answers 503 to requests that arrive while close() waits.
-      return503OnClosing: true,
+      // Requests that arrive while close() waits get 503 from the onRequest hook below.
+      return503OnClosing: false,
       forceCloseConnections: 'idle',
     });
     // Every body is read as JSON, whatever its Content-Type says (curl -d
@@ -103,6 +103,11 @@ export class Gateway {
     app.addHook('onSend', async (_req, reply) => {
       if (state.closing) void reply.header('connection', 'close');
     });
+    // A request that reaches a route once close() is called: 503 CLOSED in
+    // the gateway's own shape (fastify's return503OnClosing has another).
+    app.addHook('onRequest', async (_req, reply) => {
+      if (state.closing) return sendError(reply, new Closed('this gateway is stopping: send the request again, to another gateway or once it is back'));
+    });
     registerRoutes(app, {
       client,
       maxTimeoutMs: positive('maxTimeoutMs', o.maxTimeoutMs),
@@ -110,8 +115,13 @@ export class Gateway {
       healthTimeoutMs: 2000,
       log: o.log ?? createLogger('gateway'),
     });
-    await app.listen({ port: o.port, host: o.host });
     app.server.maxConnections = positive('maxConnections', o.maxConnections);
+    try {
+      await app.listen({ port: o.port, host: o.host });
+    } catch (err) {
+      await app.close();
+      throw err;
+    }
     const address = app.server.address() as AddressInfo;
     const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
     return new Gateway(app, state, `http://${host}:${address.port}`, address.port, o.closeGraceMs);
