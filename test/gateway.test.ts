@@ -38,6 +38,7 @@ await client.register('increment', async (cb: Cb, key: string) => {
 await client.register('inc', async (_cb: Cb, x: number) => x + 1);
 await client.register('square', async (_cb: Cb, x: number) => x * x);
 await client.registerDag('pipeline', ['inc', 'square'], [['inc', 'square']]);
+await client.registerDag('count-squared', ['increment', 'square'], [['increment', 'square']]);
 
 async function gateway(t: Test, opts: GatewayOptions = {}): Promise<Gateway> {
   const g = await Gateway.start(client, opts);
@@ -214,6 +215,14 @@ t.test('Idempotency-Key: two requests with one key run the call once and both ge
   await post(`${url}/call/increment`, ['gw-twice']);
   t.equal(await client.get('gw-twice'), 2, 'without a key, each request is a call');
   t.equal((await post(`${url}/call/increment`, ['gw-x'], { ...key, 'cloudburst-exactly-once': 'false' })).status, 400, 'a key with exactlyOnce false is refused');
+  const dagKey = { 'idempotency-key': 'gw-dag-order-1' };
+  const dags = await Promise.all([1, 2].map(() => post(`${url}/dag/count-squared`, { increment: ['gw-dag-once'] }, dagKey)));
+  t.same(
+    dags.map((d) => d.body),
+    [1, 1],
+    'a DAG call under one key, twice at once: both get the first result',
+  );
+  t.equal(await client.get('gw-dag-once'), 1, 'and its stages ran once');
 });
 
 t.test('malformed JSON is a 400, and the gateway goes on serving', async (t) => {
