@@ -80,6 +80,8 @@ t.test('POST /call: arguments in, the result out as JSON', async (t) => {
   const plain = await send(`${url}/call/add`, { method: 'POST', body: '[1,1]', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   t.equal(plain.body, 2);
   t.equal((await post(`${url}/call/add?consistency=rr`, [1, 2], { 'cloudburst-timeout-ms': '5000' })).body, 3, 'options as query and header');
+  t.equal((await post(`${url}/call/increment`, ['gw-serial'], { 'cloudburst-isolation': 'serializable' })).body, 1, 'a serializable call');
+  t.equal((await post(`${url}/call/increment?isolation=serializable`, ['gw-serial'])).body, 2);
 });
 
 t.test('POST /dag: each function\'s arguments by name, the sink\'s result; outputKey stores it', async (t) => {
@@ -126,7 +128,7 @@ t.test('GET /openapi.json and /healthz', async (t) => {
   const call = doc.paths['/call/{fn}']!['post']!;
   t.same(Object.keys(call.responses).sort(), ['200', '400', '404', '409', '413', '422', '500', '503', '504']);
   const names = new Set(call.parameters!.map((p) => p.name));
-  for (const name of ['consistency', 'atomic', 'timeoutMs', 'idempotencyKey', 'exactlyOnce'] as const) {
+  for (const name of ['consistency', 'atomic', 'isolation', 'timeoutMs', 'idempotencyKey', 'exactlyOnce'] as const) {
     t.ok(names.has(headerName(name)) && names.has(OPTIONS[name].query), `${name} as header and query`);
   }
   t.ok(names.has('Idempotency-Key'));
@@ -156,6 +158,8 @@ t.test('each error as its status with { code, message }', async (t) => {
   await expect('arguments not an array', post(`${url}/call/add`, { a: 1 }), 400, 'INVALID_ARGUMENT');
   await expect('bad consistency', post(`${url}/call/add`, [1, 2], { 'cloudburst-consistency': 'strong' }), 400, 'INVALID_ARGUMENT');
   await expect('atomic with causal', post(`${url}/call/add?atomic=true&consistency=causal`, [1, 2]), 400, 'INVALID_ARGUMENT');
+  await expect('bad isolation', post(`${url}/call/add`, [1, 2], { 'cloudburst-isolation': 'snapshot' }), 400, 'INVALID_ARGUMENT');
+  await expect('serializable on a DAG', post(`${url}/dag/pipeline?isolation=serializable`, { inc: [1] }), 400, 'INVALID_ARGUMENT');
   await expect('bad deadline', post(`${url}/call/add?timeoutMs=-5`, [1, 2]), 400, 'INVALID_ARGUMENT');
   await expect('deadline over the limit', post(`${url}/call/add`, [1, 2], { 'cloudburst-timeout-ms': String(24 * 3600_000) }), 400, 'INVALID_ARGUMENT');
   await expect('header and query disagree', post(`${url}/call/add?consistency=rr`, [1, 2], { 'cloudburst-consistency': 'lww' }), 400, 'INVALID_ARGUMENT');
@@ -184,6 +188,7 @@ t.test('the status table: each code the issue names, and 500 for the rest', asyn
     UNAVAILABLE: 503,
     EXECUTION_ERROR: 422,
     TRANSACTION_CONFLICT: 409,
+    TRANSACTION_ABORTED: 409,
     INTERNAL_ERROR: 500,
     UNAUTHORIZED: 500,
     SOMETHING_NEW: 500,

@@ -56,7 +56,7 @@ const COMMON_ERRORS: Json = {
 const CALL_ERRORS: Json = {
   ...COMMON_ERRORS,
   '404': errorResponse(404, 'no function or DAG is registered under that name'),
-  '409': errorResponse(409, 'an atomic call met a conflicting transaction: nothing was committed, and calling again starts afresh'),
+  '409': errorResponse(409, 'an atomic call met a conflicting transaction, or a serializable one kept meeting locks until its deadline: nothing was committed, and calling again starts afresh'),
   '422': errorResponse(422, 'the function threw: the message is its own'),
   '504': errorResponse(504, 'the call did not finish by its deadline and was cancelled'),
 };
@@ -81,7 +81,7 @@ export function openApiDocument(): Json {
           operationId: 'call',
           parameters: [
             { name: 'fn', in: 'path', required: true, schema: { type: 'string' }, description: 'the function\'s registered name' },
-            ...parameters('consistency', 'atomic', 'timeoutMs', 'idempotencyKey', 'exactlyOnce'),
+            ...parameters('consistency', 'atomic', 'isolation', 'timeoutMs', 'idempotencyKey', 'exactlyOnce'),
           ],
           requestBody: {
             required: false,

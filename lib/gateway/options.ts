@@ -33,6 +33,12 @@ export const OPTIONS = {
     schema: { type: 'boolean', default: false },
     description: 'read-atomic transaction: the call\'s writes become visible together when it returns (not with causal)',
   },
+  isolation: {
+    header: 'cloudburst-isolation',
+    query: 'isolation',
+    schema: { type: 'string', enum: ['none', 'serializable'], default: 'none' },
+    description: 'serializable: the call is one serializable transaction, every key it touches locked until it commits (single calls only; docs/consistency.md)',
+  },
   timeoutMs: {
     header: 'cloudburst-timeout-ms',
     query: 'timeoutMs',
@@ -140,6 +146,11 @@ export function callOptions(req: OptionSource, maxTimeoutMs: number): CallOption
       throw new InvalidArgument(`consistency must be lww, rr or causal, not "${consistency}"`);
     }
     opts.consistency = consistency;
+  }
+  const isolation = rawOption(req, 'isolation');
+  if (isolation !== undefined) {
+    if (isolation !== 'none' && isolation !== 'serializable') throw new InvalidArgument(`isolation must be none or serializable, not "${isolation}"`);
+    opts.isolation = isolation;
   }
   const atomic = booleanOption(req, 'atomic');
   if (atomic !== undefined) opts.atomic = atomic;

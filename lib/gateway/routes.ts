@@ -25,10 +25,11 @@ export interface RouteContext {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-/** A key or function name the URL did not hold. */
+/** GET /kv/:key of a key that holds no value (the SDK returns undefined; HTTP answers 404). */
 class KeyNotFound extends CloudburstError {
   override readonly code = GATEWAY_CODES.keyNotFound;
 }
+/** A path or method the gateway does not serve. */
 class RouteNotFound extends CloudburstError {
   override readonly code = GATEWAY_CODES.routeNotFound;
 }
