@@ -21,6 +21,7 @@ const BENCHES: Record<string, () => Promise<BenchModule>> = {
   calls: () => import('./calls.js'),
   consistency: () => import('./consistency.js'),
   scale: () => import('./scale.js'),
+  http: () => import('./http.js'),
 };
 const ALL = 'all';
 const REPORT = 'report';

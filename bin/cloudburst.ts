@@ -9,6 +9,7 @@ import { statusCommand } from './commands/status.js';
 import { demoCommand } from './commands/demo.js';
 import { executorCommand, kvsCommand, routerCommand } from './commands/nodes.js';
 import { upCommand } from './commands/up.js';
+import { gatewayCommand } from './commands/gateway.js';
 import { natsConfigCommand } from './commands/nats_config.js';
 import { FINDING_THE_CLUSTER } from './options.js';
 import { natsAuthListedLast } from './nats_auth_options.js';
@@ -27,6 +28,7 @@ await yargs(hideBin(process.argv))
   .command(natsAuthListedLast(deleteCommand))
   .command(natsAuthListedLast(replicationCommand))
   .command(natsAuthListedLast(statusCommand))
+  .command(natsAuthListedLast(gatewayCommand))
   .command(natsConfigCommand)
   .command(demoCommand)
   .demandCommand(1, 'name a command (see --help)')

@@ -106,6 +106,12 @@ export class LocalCluster {
     return roles ? { user: kind, pass: roles.passwords[kind] } : (natsAuth ?? {});
   }
 
+  /** How a client of this cluster started alongside it (`up --http`'s gateway) connects: as the client role under roles. */
+  clientAuth(): NatsAuth {
+    const { roles, natsAuth } = this.opts;
+    return roles ? { user: 'client', pass: roles.passwords.client } : (natsAuth ?? {});
+  }
+
   static async start(opts: LocalClusterOptions): Promise<LocalCluster> {
     const progress = opts.onProgress ?? (() => {});
     let server: NatsServerProcess | undefined;

@@ -19,11 +19,14 @@ import { startNats } from './fixtures/nats.js';
 t.test('--help lists every command and each command documents its options', async (t) => {
   const help = await cli('--help');
   t.equal(help.code, 0);
-  for (const cmd of ['up', 'kvs', 'executor', 'router', 'register', 'call', 'get', 'put', 'delete', 'replication', 'status', 'nats-config', 'demo']) {
+  for (const cmd of ['up', 'kvs', 'executor', 'router', 'register', 'call', 'get', 'put', 'delete', 'replication', 'status', 'gateway', 'nats-config', 'demo']) {
     t.match(help.stdout, new RegExp(`cloudburst ${cmd}\\b`), `lists ${cmd}`);
   }
   t.match((await cli('call', '--help')).stdout, /--timeout/);
   t.match((await cli('up', '--help')).stdout, /--executors/);
+  const gateway = (await cli('gateway', '--help')).stdout;
+  for (const option of ['--port', '--host', '--body-limit', '--request-timeout-ms', '--max-connections', '--max-in-flight', '--max-timeout-ms']) t.match(gateway, option);
+  t.match((await cli('up', '--help')).stdout, /--http /);
   const bad = await cli('frobnicate');
   t.equal(bad.code, 1, 'an unknown command fails');
 });

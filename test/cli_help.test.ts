@@ -17,6 +17,7 @@ const OWN: Record<string, string> = {
   get: '--lattice',
   put: '--ttl-ms',
   replication: '--timeout',
+  gateway: '--max-in-flight',
 };
 
 const helps = new Map<string, Promise<string>>();

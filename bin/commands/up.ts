@@ -12,8 +12,13 @@ import { natsAuthFromArgs } from '../nats_auth_options.js';
 import { passFileName, writeRolesConfig, type RolesConfig } from '../nats_roles_config.js';
 import { withNats } from '../options.js';
 import { kvsOptions, type KvsArgs } from './nodes.js';
+import { Cloudburst } from '../../lib/client/cloudburst.js';
+import { GATEWAY_DEFAULTS } from '../../lib/gateway/defaults.js';
+import type { Gateway } from '../../lib/gateway/gateway.js';
+import { createLogger } from '../../lib/log.js';
+import { gatewayLimitOptions, gatewayLimits, startGateway, stopSignal, type GatewayLimitArgs } from './gateway.js';
 
-export interface UpArgs extends Omit<KvsArgs, 'id' | 'nats' | 'prefix' | 'data-dir'> {
+export interface UpArgs extends Omit<KvsArgs, 'id' | 'nats' | 'prefix' | 'data-dir'>, GatewayLimitArgs {
   'data-dir': string;
   nats: string | undefined;
   prefix: string;
@@ -25,6 +30,8 @@ export interface UpArgs extends Omit<KvsArgs, 'id' | 'nats' | 'prefix' | 'data-d
   routers: number;
   threads: number;
   secure?: boolean;
+  http: number | undefined;
+  'http-host': string;
 }
 
 /** Where `up --secure` writes the roles' config and passwords, under its working directory. */
@@ -86,7 +93,16 @@ export const upCommand: CommandModule<object, UpArgs> = {
   command: 'up',
   describe: `start a local cluster in the foreground (a private nats-server unless --nats is given); Ctrl-C stops it. It records its NATS URL and prefix in ${CLUSTER_FILE} here while it runs, where the other commands find it without --nats`,
   builder: (y) =>
-    clusterOptions(y).option('secure', {
+    gatewayLimitOptions(
+      clusterOptions(y)
+        .option('http', {
+          type: 'number',
+          describe:
+            'also serve the cluster over HTTP on this port, as cloudburst gateway does, from this process (0: a free one, printed when listening); ' +
+            'the --body-limit ... --max-timeout-ms options below are its limits. Default: no HTTP',
+        })
+        .option('http-host', { type: 'string', default: GATEWAY_DEFAULTS.host, describe: 'with --http: interface to listen on' }),
+    ).option('secure', {
       type: 'boolean',
       default: false,
       describe:
@@ -100,20 +116,41 @@ export const upCommand: CommandModule<object, UpArgs> = {
     const cluster = await startCluster(a, say);
     const record = recordCluster(cluster, say, a.secure ? { user: 'admin', passFile: resolve(SECURE_DIR, passFileName('admin')) } : undefined);
     process.stdout.write(`cloudburst cluster ready: --nats ${cluster.natsUrl} --prefix ${a.prefix}\n`);
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string): void => {
-        say(`${signal}: stopping`);
-        void cluster.stop().then(resolve);
-      };
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
-    });
+    const stopped = stopSignal();
+    let http: { gateway: Gateway; client: Cloudburst } | undefined;
+    try {
+      http = a.http === undefined ? undefined : await serveHttp(cluster, a);
+    } catch (err) {
+      await cluster.stop();
+      if (record) removeClusterRecord(process.cwd(), process.pid);
+      throw err;
+    }
+    if (http) process.stdout.write(`cloudburst gateway listening on ${http.gateway.url}\n`);
+    say(`${await stopped}: stopping`);
+    // The gateway first, so requests under way finish while the cluster still runs.
+    if (http) {
+      await http.gateway.close();
+      await http.client.close();
+    }
+    await cluster.stop();
     // Only a clean stop gets here; after a kill the record stays, and readers
     // ignore it because its pid no longer runs (lib/client/cluster_file.ts).
     if (record) removeClusterRecord(process.cwd(), process.pid);
     say('stopped');
   },
 };
+
+/** `--http`: the gateway in this process, connected as a client (the client role under --secure). */
+async function serveHttp(cluster: LocalCluster, a: UpArgs): Promise<{ gateway: Gateway; client: Cloudburst }> {
+  const client = await Cloudburst.connect({ servers: cluster.natsUrl, prefix: cluster.prefix, auth: cluster.clientAuth() });
+  try {
+    const gateway = await startGateway(client, { ...gatewayLimits(a), port: a.http, host: a['http-host'], log: createLogger('gateway', a['log-level'] as LogLevel) });
+    return { gateway, client };
+  } catch (err) {
+    await client.close();
+    throw err;
+  }
+}
 
 /** Records the cluster in CLUSTER_FILE of the working directory, so commands run here find it; undefined if that fails (the cluster still runs). */
 function recordCluster(cluster: LocalCluster, say: (line: string) => void, credentials?: RecordedCredentials): string | undefined {
