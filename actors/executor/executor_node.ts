@@ -33,6 +33,7 @@ import { isTransient, outcomeRecord, recordCall, sendKey, type SendIntent, type 
 import { FinishedTransactions, MarkedKeys, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { CallLocks } from './locks.js';
+import { stallAfterCheck } from './test_hooks.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
@@ -465,6 +466,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
         const token = newId('seal.');
         const decideCommit = async (): Promise<void> => {
           locks.check();
+          stallAfterCheck(tx.id);
           // The fence: every lock still held at its generation, on its primary's clock, and held from now until the commit is final.
           if (tx.writing) await locks.seal(token);
           // The last moment to give the try up: once decided, every attempt commits it.
