@@ -43,14 +43,14 @@ t.test('an executor stalled past its lease after its last lock check does not co
   await stalling.waitFor(/ready on/);
   const client = await Cloudburst.connect({ servers: nats.url, timeoutMs: 60_000 });
   const transport = await NatsTransport.connect({ servers: nats.url });
-  let other: ExecutorNode | undefined;
+  const started: ExecutorNode[] = [];
   t.teardown(async () => {
     await writeFile(release, '').catch(() => undefined);
     stalling.child.kill('SIGKILL');
     await client.close();
     await transport.close();
     await router.stop();
-    await other?.stop();
+    for (const e of started) await e.stop();
     await kvs.stop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -63,7 +63,8 @@ t.test('an executor stalled past its lease after its last lock check does not co
   // The only executor running: the call goes to the one that stalls.
   const first = client.call<number>('increment', ['fenced'], { isolation: 'serializable', timeoutMs: 60_000 });
   await stalling.waitFor(/CB_TEST_STALL_AFTER_CHECK/);
-  other = await ExecutorNode.create(executorConfig({ ...common, id: 'exec-other' }));
+  const other = await ExecutorNode.create(executorConfig({ ...common, id: 'exec-other' }));
+  started.push(other);
   await other.start();
   // Meets the stalled holder's lock, tries again until its lease lapses (3 s), then reads and commits.
   const reply = (await request(transport, other.subject, 'call', { fn: 'increment', args: ['fenced'], consistency: 'lww', once: false, atomic: true, isolation: 'serializable', deadline: Date.now() + 30_000 }, Date.now() + 30_000)) as {
