@@ -638,7 +638,7 @@ export class KvsNode extends Actor {
           puts.push({ i, op });
         } else if (op.op === 'watch') {
           results[i] = { lease: this.watches.watch(op.key, op.ttlMs) };
-        } else if (op.op === 'decide' || op.op === 'lock' || op.op === 'unlock') {
+        } else if (op.op === 'decide' || op.op === 'lock' || op.op === 'unlock' || op.op === 'seal') {
           const decided = op.op === 'decide' ? this.decider.decide(op.key, op.field, op.value) : this.decider.decide(op.key, LOCK_FIELD, FREE_RECORD, lockRule(op));
           pending.push(
             decided.then(

@@ -10,6 +10,7 @@ import { calls } from '../verify/checkers/history.js';
 import { SKEW_BOUND_MS, checkReadAtomic } from '../verify/checkers/read_atomic.js';
 import { STALE_BOUND_MS, checkRegister } from '../verify/checkers/register.js';
 import { checkRr } from '../verify/checkers/rr.js';
+import { checkSerializable } from '../verify/checkers/serializable.js';
 import { checkSets, type SetsFinal } from '../verify/checkers/sets.js';
 import { checkSends, type SendsFinal } from '../verify/checkers/sends.js';
 import type { CheckResult, History, Op } from '../verify/workload.js';
@@ -224,6 +225,35 @@ t.test('eo-counter', async (t) => {
   t.same(kinds(checkEoCounter(valid().ops, { counters: { c: 1, d: 1 } })), ['counter-too-low']);
   t.same(kinds(checkEoCounter(valid().ops, { counters: { c: 4, d: 1 } })), ['counter-too-high'], 'a request applied twice');
   t.same(kinds(checkEoCounter(valid().ops, { counters: { c: 3, d: null } })), ['counter-too-low'], 'a key never written');
+});
+
+t.test('serializable', async (t) => {
+  const inc = (key: string, requestId: string) => ({ key, requestId });
+  const valid = (): H => {
+    const h = new H()
+      // Two attempts of one request, one answer.
+      .invoke(0, 'incr', inc('k', 'r1'))
+      .invoke(1, 'incr', inc('k', 'r1'))
+      .complete(0, 'incr', 'ok', 1)
+      .complete(1, 'incr', 'ok', 1)
+      .call(0, 'incr', inc('k', 'r2'), 'info') // unknown: 0 or 1
+      .call(1, 'incr', inc('k', 'r3'), 'ok', 3)
+      .call(0, 'incr', inc('k', 'r4'), 'fail')
+      .call(1, 'incr', inc('j', 'r5'), 'ok', 1)
+      .invoke(0, 'incr', inc('j', 'r6'));
+    // TransactionAborted: recorded as info, promises nothing committed.
+    h.ops.push({ index: h.ops.length, process: 0, type: 'info', f: 'incr', value: null, time: h.ops.length, error: 'TRANSACTION_ABORTED: gave up' });
+    return h;
+  };
+  for (const k of [2, 3]) t.ok(checkSerializable(valid().ops, { values: { k, j: 1 } }).valid, `a valid history passes (final ${k}: the unknown one counts 0 or 1)`);
+  t.same(checkSerializable(valid().ops, { values: { k: 2, j: 1 } }).stats['aborted'], 1);
+  t.same(kinds(checkSerializable(valid().ops, { values: { k: 1, j: 1 } })), ['lost-update'], 'an acknowledged increment missing');
+  t.same(kinds(checkSerializable(valid().ops, { values: { k: 2, j: null } })), ['lost-update'], 'a key never written');
+  t.same(kinds(checkSerializable(valid().call(1, 'incr', inc('k', 'r7'), 'ok', 3).ops, { values: { k: 4, j: 1 } })), ['duplicate-result'], 'two increments that wrote one value');
+  t.same(kinds(checkSerializable(valid().call(2, 'incr', inc('k', 'r1'), 'ok', 2).ops, { values: { k: 3, j: 1 } })), ['divergent-results'], 'one request run twice');
+  t.same(kinds(checkSerializable(valid().ops, { values: { k: 4, j: 1 } })), ['too-high'], 'an increment applied twice');
+  t.same(kinds(checkSerializable(valid().ops, { values: { k: 3, j: 2 } })), ['aborted-applied'], 'an aborted increment applied');
+  t.same(kinds(checkSerializable(valid().ops, { error: 'timed out' })), ['missing-final']);
 });
 
 t.test('read-atomic', async (t) => {

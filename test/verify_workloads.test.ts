@@ -30,7 +30,7 @@ t.test('controls whose anomalies do not depend on timing find them', async (t) =
   // Sets last: its anomaly needs a few increments sent twice, which a cluster still warming up makes few of.
   // Not causal: its control needs merge pushes of posts to arrive late, which the runner makes with a slowed
   // route between NATS servers (verify/partition.ts); this cluster has one server and fresh caches.
-  const expected: Record<string, string> = { register: 'lost-own-write', 'eo-counter': 'counter-too-high', sets: 'duplicate-increment' };
+  const expected: Record<string, string> = { register: 'lost-own-write', 'eo-counter': 'counter-too-high', sets: 'duplicate-increment', serializable: 'lost-update' };
   for (const [name, kind] of Object.entries(expected)) {
     const { verdict } = await runSession(client, workloads[name]!, { processes: 3, durationMs: 2 * RUN_MS, control: true });
     t.ok(verdict.anomalies[kind], `${name} control: ${kind} found (${verdict.anomalies[kind]?.count ?? 0}; ${JSON.stringify(verdict.stats)})`);

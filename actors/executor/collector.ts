@@ -5,7 +5,11 @@
 // the commit's versions, record, index epochs and done mark for deletion
 // after retention (DelayedDeletes), and the bucket is deleted. So a commit
 // is finished, and its keys deleted, whether or not its committer lived,
-// and with no reader needed.
+// and with no reader needed. A serializable commit's sealed locks are
+// released then too (only those still sealed by a token its intent names:
+// a later attempt of the transaction may have sealed them again for a
+// commit of its own), so a committer that died after sealing holds them
+// until its commit is rolled forward or back, and no longer.
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
 import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
@@ -48,6 +52,8 @@ export class Collector {
     const found = parseIntents(value);
     const deadline = Date.now() + FINISH_TIMEOUT_MS;
     const outcomes = await Promise.all(found.map((intent) => rollForward(this.kvs, this.timing.epochMs, intent, deadline)));
+    // Dealt with: its sealed locks go (a failure throws, and the bucket is collected again).
+    await Promise.all(found.flatMap(({ tx, fence }) => (fence ? fence.locks.flatMap((key) => fence.seals.map((token) => this.kvs.unlock(key, tx, deadline, token))) : [])));
     found.forEach(({ tx }, i) => {
       if (outcomes[i] === 'finished') this.log.info({ tx }, 'finished a commit its committer left after indexing it');
       else if (outcomes[i] === 'unindexed') this.log.info({ tx }, 'left a commit its committer never indexed rolled back');

@@ -3,7 +3,10 @@
 // `__cb/intent/<start>/<shard>`, a map of transaction → its commit time and
 // keys), so that the collector can find every commit, whoever made it, and
 // finish it or leave it rolled back, then file its versions, record, index
-// epochs and done mark for deletion. Bucketed by the time it is filed, not
+// epochs and done mark for deletion. A serializable commit's intent also
+// names the locks it seals and its seal tokens (`fence`), filed before it
+// seals any, so the collector releases every sealed lock whose committer
+// did not. Bucketed by the time it is filed, not
 // the commit time: an exactly-once re-run commits at the time its first
 // attempt was given, maybe long before, and must be collected after it.
 
@@ -43,11 +46,13 @@ export class CommitIntents {
   }
 
   /** Files `intent` now (by `deadline` at the latest); resolves once the KVS holds it. */
-  async record({ tx, ts, keys }: Intent, deadline: number): Promise<void> {
+  async record({ tx, ts, keys, fence }: Intent, deadline: number): Promise<void> {
     const now = Date.now();
     const entry = new MapLattice<Lattice>([
       ['ts', new MaxIntLattice(ts)],
       ['keys', new SetLattice(keys)],
+      // Sets: two attempts of one transaction filing in one bucket merge to both tokens.
+      ...(fence ? ([['locks', new SetLattice(fence.locks)], ['seals', new SetLattice(fence.seals)]] as [string, Lattice][]) : []),
     ]);
     await this.kvs.put(this.buckets.keyFor(tx, now, now), new MapLattice([[tx, entry]]), Math.min(deadline, this.buckets.filingDeadline(now)));
   }
@@ -60,8 +65,13 @@ export function parseIntents(value: Lattice): Intent[] {
   for (const [tx, entry] of (value as MapLattice<Lattice>).entries()) {
     if (!(entry instanceof MapLattice)) continue;
     const fields = entry as MapLattice<Lattice>;
-    const [ts, keys] = [fields.get('ts'), fields.get('keys')];
-    if (ts instanceof MaxIntLattice && keys instanceof SetLattice) found.push({ tx, ts: ts.value, keys: [...(keys.reveal() as ReadonlySet<string>)] });
+    const [ts, keys, locks, seals] = [fields.get('ts'), fields.get('keys'), fields.get('locks'), fields.get('seals')];
+    if (!(ts instanceof MaxIntLattice && keys instanceof SetLattice)) continue;
+    const intent: Intent = { tx, ts: ts.value, keys: [...(keys.reveal() as ReadonlySet<string>)] };
+    if (locks instanceof SetLattice && seals instanceof SetLattice) {
+      intent.fence = { locks: [...(locks.reveal() as ReadonlySet<string>)], seals: [...(seals.reveal() as ReadonlySet<string>)] };
+    }
+    found.push(intent);
   }
   return found;
 }

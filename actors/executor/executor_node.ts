@@ -33,6 +33,7 @@ import { isTransient, outcomeRecord, recordCall, sendKey, type SendIntent, type 
 import { FinishedTransactions, MarkedKeys, Transaction, TxClock, parseCarriedTransaction, type CarriedTransaction } from './transaction.js';
 import { MainStateLine } from './state_line.js';
 import { CallLocks } from './locks.js';
+import { stallAfterCheck } from './test_hooks.js';
 import { ExecutorState } from './executor_state.js';
 import { Ref } from '../../lib/reference.js';
 import { Inboxes, type Delivered } from './inboxes.js';
@@ -450,24 +451,41 @@ export class ExecutorNode extends Actor implements InvocationHost {
       const agreed = log && ((key: string, generation: number) => decodedOnce<number>(log, `g:${key}`, deadline, generation));
       const locks = new CallLocks(this.kvs, tx.id, deadline, agreed);
       let result: Uint8Array;
+      /**
+       * Set once this attempt sealed the locks and the try is decided to commit: its index entries go out next (or
+       * another attempt's do), so the commit may become visible and is final only once complete or collected.
+       */
+      let committing = false;
       try {
         result = await this.invoke(name, args, deadline, id, { session, tx, locks, ...(log ? { log } : {}) });
         // The function may have caught a conflict and returned anyway: the try is still over.
         locks.check();
         await tx.readWritten(deadline);
         const ts = log && tx.writing ? await decodedOnce<number>(log, 'commit', deadline, tx.now()) : undefined;
+        // This attempt's seal token (another attempt of the try seals with its own, named in its own intent).
+        const token = newId('seal.');
         const decideCommit = async (): Promise<void> => {
           locks.check();
+          stallAfterCheck(tx.id);
+          // The fence: every lock still held at its generation, on its primary's clock, and held from now until the commit is final.
+          if (tx.writing) await locks.seal(token);
           // The last moment to give the try up: once decided, every attempt commits it.
           if (log && !isEnd(await log.once('end', deadline, () => Promise.resolve(encode('commit'))), 'commit')) {
             locks.conflict ??= { key: '(another attempt gave this try up)', holder: undefined };
             locks.check();
           }
+          committing = tx.writing;
         };
-        if (tx.writing) await tx.commit(deadline, ts, (key, value) => this.state.wrote(key, value), decideCommit);
+        const fence = { locks: locks.keys(), seals: [token] };
+        if (tx.writing) await tx.commit(deadline, ts, (key, value) => this.state.wrote(key, value), decideCommit, fence);
         else await decideCommit();
         if (log) result = (await log.once('result', deadline, () => Promise.resolve(result))) ?? result;
       } catch (err) {
+        if (committing) {
+          // Its index entries may have gone out: the collector finishes or rolls back the commit, then releases the sealed locks. Not a conflict: not tried again.
+          locks.abandon();
+          throw err;
+        }
         await locks.release();
         // A try that ran out of time after earlier ones met locks: contention, not a slow function.
         if (!locks.conflict && lastConflict && asCloudburstError(err).code === 'DEADLINE_EXCEEDED') {
@@ -477,6 +495,14 @@ export class ExecutorNode extends Actor implements InvocationHost {
         lastConflict = locks.conflict.key;
         // Given up for every attempt, unless one decided to commit it: then this attempt joins that commit.
         if (log && isEnd(await log.once('end', deadline, () => Promise.resolve(encode('aborted'))), 'aborted')) tryNo++;
+        else if (log) {
+          // Decided to commit, so its locks were sealed first: this attempt lost them only because that commit is
+          // complete, or was rolled forward or back by the collector, which released them. Whether it committed is
+          // not known here, and no later try of this attempt can hold the locks again: an unknown outcome.
+          throw new DeadlineExceeded(`serializable call of ${name}: another attempt decided to commit this try and its locks are released; whether the commit completed is not known here`, {
+            data: { key: locks.conflict.key },
+          });
+        }
         const pause = retryPause(attempt);
         const tookMs = Date.now() - started;
         // Room for a try as long as the last, and for the answer to reach the caller before its own timer.

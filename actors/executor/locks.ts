@@ -11,13 +11,22 @@
 //     and no lock outlives its call.
 //   - `check()` before a commit sends its index entries (what makes it
 //     visible to serializable readers): the try still holds every lock for
-//     at least COMMIT_MARGIN_MS more, or it is given up. An executor paused
-//     past its lease between this check and its index writes landing is the
-//     one window left (no fencing of writes by generation): docs say so.
+//     at least COMMIT_MARGIN_MS more, or it is given up.
+//   - `seal()` then, after the commit's intent (which names the locks and
+//     the seal token) is filed: each lock's primary seals it only if this
+//     try still holds it at the generation it was granted and the lease is
+//     not over on that shard's clock, else the try is given up. A sealed
+//     lock is held past any lease, until `release()` once the commit is
+//     complete, or the collector's release once it has rolled the commit
+//     forward or back (`abandon()`: the try failed after its index entries
+//     may have gone out). So an executor that stalls past its lease before
+//     sealing cannot commit, and one that sealed keeps its locks until its
+//     commit is final: no lapse of a lock can lose an update.
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
 import { TransactionConflict } from '../../lib/errors.js';
 import type { LockState } from '../../lib/kvs/locks.js';
+import { INTENT_TIMING } from './commit_intents.js';
 
 /** How long one grant or renewal holds a lock (capped at the call's deadline). */
 export const LEASE_MS = 3_000;
@@ -25,6 +34,12 @@ export const LEASE_MS = 3_000;
 const RENEW_EVERY_MS = 1_000;
 /** A commit is sent on only with at least this long left on every lease. */
 export const COMMIT_MARGIN_MS = 300;
+/**
+ * How long a sealed lock is held at most if nobody releases it (its
+ * committer died and no collector ran): as far back as collectors look for
+ * intents. Only a backstop against leaks.
+ */
+export const SEAL_BACKSTOP_MS = INTENT_TIMING.lookbackMs;
 /** Releases are best effort (a lease is the backstop): this long at most. */
 const RELEASE_TIMEOUT_MS = 2_000;
 
@@ -88,6 +103,42 @@ export class CallLocks {
         throw new TransactionConflict(`the lock of "${key}" is about to lapse (${s.until - now} ms left); nothing was committed`, { data: { key } });
       }
     }
+  }
+
+  /** The data keys this try holds locks on (what its intent names). */
+  keys(): string[] {
+    return [...this.held.keys()];
+  }
+
+  /**
+   * Seals every held lock with `token` (lib/kvs/locks.ts, `seal`): called
+   * after the commit's intent names them and `token`, just before its
+   * index entries go. Throws TransactionConflict (the try is given up)
+   * unless each lock's primary sealed it: held by this try at the
+   * generation it was granted, its lease not over there.
+   */
+  async seal(token: string): Promise<void> {
+    this.throwIfConflicted();
+    const until = Date.now() + SEAL_BACKSTOP_MS;
+    await Promise.all(
+      [...this.held].map(async ([key, s]) => {
+        const state = await this.kvs.seal(key, this.owner, s.generation, token, until, this.deadline);
+        if (state.owner === this.owner && state.generation === s.generation && state.seal === token) this.held.set(key, state);
+        else this.conflict ??= { key, holder: state.owner === this.owner ? "this try's lapsed hold" : state.owner };
+      }),
+    );
+    this.throwIfConflicted();
+  }
+
+  /**
+   * Stops renewing and leaves the locks as they are: a try that failed once
+   * its index entries may have gone out keeps its sealed locks until the
+   * collector has rolled its commit forward or back.
+   */
+  abandon(): void {
+    this.released = true;
+    clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
   }
 
   /** Releases every lock this try asked for (best effort; the leases are the backstop) and stops renewing. */

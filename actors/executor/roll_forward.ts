@@ -30,6 +30,18 @@ export const FINISH_TIMEOUT_MS = 10_000;
 /** A commit as its intent names it. */
 export interface Intent extends Commit {
   tx: string;
+  /**
+   * A serializable commit's fence: the data keys whose locks it sealed
+   * (read-only ones too; the lock owner is `tx`) and the seal tokens of its
+   * attempts, which the collector releases once it has dealt with the
+   * commit (lib/kvs/locks.ts, `seal`).
+   */
+  fence?: Fence;
+}
+
+export interface Fence {
+  locks: string[];
+  seals: string[];
 }
 
 /** What rollForward found: done already; finished now; never indexed (rolled back); indexed, and a version of it already deleted. */

@@ -57,14 +57,15 @@
 // everything upstream of it.
 // A serializable call (locks.ts) is one of these transactions whose every
 // key is locked before it is read or written: under the locks the newest
-// version is the one read, and the commit checks its locks once more
-// (`beforeIndex`) before the index entries make it visible.
+// version is the one read, and the commit seals its locks (`beforeIndex`,
+// after its intent, which names them, is filed) before the index entries
+// make it visible; a seal holds until the commit is complete or collected.
 
 import type { KvsClient } from '../../lib/client/kvs_client.js';
 import { MalformedMessage, TransactionConflict } from '../../lib/errors.js';
 import { LWWPair, MapLattice, MaxIntLattice, isLattice, mergeLattices, type Lattice } from '../../lib/lattice/index.js';
 import { COMMIT_WINDOW_MS, type CommitIntents } from './commit_intents.js';
-import { FINISH_TIMEOUT_MS, rollForward } from './roll_forward.js';
+import { FINISH_TIMEOUT_MS, rollForward, type Fence } from './roll_forward.js';
 import { stopCommitAt } from './test_hooks.js';
 import { DONE, commitKey, doneKey, epochOf, indexEntry, indexKey, markKey, parseIndexEntry, versionKey, type Indexed } from './tx_keys.js';
 
@@ -403,7 +404,14 @@ export class Transaction {
    * of one transaction, one per key. `written` hears each key merged into
    * the KVS, as stamped (the executor's cache keeps up with its own writes).
    */
-  async commit(deadline: number, ts = this.now(), written?: (key: string, value: Lattice) => void, beforeIndex?: () => void | Promise<void>): Promise<void> {
+  async commit(
+    deadline: number,
+    ts = this.now(),
+    written?: (key: string, value: Lattice) => void,
+    beforeIndex?: () => void | Promise<void>,
+    /** A serializable commit's locks and seal token, named in its intent before `beforeIndex` seals them. */
+    fence?: Fence,
+  ): Promise<void> {
     if (this.writes.size === 0) return;
     const keys = [...this.writes.keys()];
     const epoch = this.epochs.of(ts);
@@ -440,7 +448,7 @@ export class Transaction {
     // The intent is asked for last: the KVS client sends what is asked for
     // in one go as one batch, and the copies wait a microtask for their
     // versions; asked for first, it went out alone ahead of them.
-    const fileIntent = () => this.intents.record({ tx: this.id, ts, keys }, deadline);
+    const fileIntent = () => this.intents.record({ tx: this.id, ts, keys, ...(fence ? { fence: { locks: fence.locks, seals: fence.seals } } : {}) }, deadline);
     if (copies) await Promise.all([...keys.map(async (k) => this.kvs.put(versionKey(this.id, k), await version(k), deadline)), ...marksAndRecord(deadline), fileIntent()]);
     else await Promise.all([version(keys[0]!), fileIntent()]);
     await stopCommitAt('versions', this.id);
@@ -448,7 +456,11 @@ export class Transaction {
       throw new TransactionConflict(`transaction ${this.id} did not reach its index within its commit window; nothing was committed; call again`);
     }
     // A serializable call's last look at its locks: the index entries make the commit visible.
-    await beforeIndex?.();
+    if (beforeIndex) {
+      await beforeIndex();
+      // Its seals hold the locks only until the collector deals with the intent: no index entry goes out past the window.
+      if (Date.now() >= indexBy) throw new TransactionConflict(`transaction ${this.id} did not reach its index within its commit window; nothing was committed; call again`);
+    }
     const by = Math.min(deadline, indexBy);
     await Promise.all([
       ...keys.map((k) => this.kvs.put(indexKey(k, epoch), new MapLattice([[this.id, indexEntry(ts, keys, versions.get(k)!)]]), by)),

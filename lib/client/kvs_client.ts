@@ -185,9 +185,23 @@ export class KvsClient {
     return parseLock(fieldOf((await this.enqueue({ op: 'lock', key: lockKey(key), owner, until }, deadline)).value));
   }
 
-  /** Releases data key `key`'s lock if `owner` holds it; answers the lock as it then is. */
-  async unlock(key: string, owner: string, deadline?: number): Promise<LockState> {
-    return parseLock(fieldOf((await this.enqueue({ op: 'unlock', key: lockKey(key), owner }, deadline)).value));
+  /**
+   * Releases data key `key`'s lock if `owner` holds it (with `seal`: only if
+   * sealed by that token); answers the lock as it then is.
+   */
+  async unlock(key: string, owner: string, deadline?: number, seal?: string): Promise<LockState> {
+    const op: KvsOp = seal === undefined ? { op: 'unlock', key: lockKey(key), owner } : { op: 'unlock', key: lockKey(key), owner, seal };
+    return parseLock(fieldOf((await this.enqueue(op, deadline)).value));
+  }
+
+  /**
+   * Seals data key `key`'s lock for `owner` with `token` until `until` (ms
+   * since the epoch), if `owner` holds it at `generation` with its lease not
+   * over (lib/kvs/locks.ts `seal`); answers the lock as it then is (sealed by
+   * `token`: done). Repeating it is harmless.
+   */
+  async seal(key: string, owner: string, generation: number, token: string, until: number, deadline?: number): Promise<LockState> {
+    return parseLock(fieldOf((await this.enqueue({ op: 'seal', key: lockKey(key), owner, generation, token, until }, deadline)).value));
   }
 
   async delete(key: string, deadline?: number): Promise<void> {
@@ -347,7 +361,7 @@ export class KvsClient {
     const { op } = pending;
     let shards: ShardInfo[];
     // A decide has one decider, the key's primary replica (first in ring order), which replicates it itself.
-    if (op.op === 'decide' || op.op === 'lock' || op.op === 'unlock') shards = this.ring.readReplicas(op.key).slice(0, 1);
+    if (op.op === 'decide' || op.op === 'lock' || op.op === 'unlock' || op.op === 'seal') shards = this.ring.readReplicas(op.key).slice(0, 1);
     else if (op.op !== 'get') shards = this.ring.writeReplicas(op.key);
     else if (pending.all) shards = this.ring.readReplicas(op.key);
     else {

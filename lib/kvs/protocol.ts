@@ -10,7 +10,7 @@
 //          of watched keys, from shard `shard` in its start `inc`, the
 //          bucket's `seq`-th message of that start (watchers find lost ones).
 //   accept (primary → other replicas): a decided field of a key (the
-//          `decide`, `lock` and `unlock` ops), from the shard named `from`,
+//          `decide`, `lock`, `unlock` and `seal` ops), from the shard named `from`,
 //          with the record's expiry when it has one (`expiresAt`); taken
 //          only if the replica too sees that shard as the key's primary,
 //          merged, and answered with what the replica then holds for the
@@ -56,8 +56,17 @@ export type KvsOp =
    * every replica then holds it (the asker sees whether it is the owner).
    */
   | { op: 'lock'; key: string; owner: string; until: number }
-  /** Releases the lock record `key` if `owner` holds it; answered like `lock`. */
-  | { op: 'unlock'; key: string; owner: string };
+  /**
+   * Releases the lock record `key` if `owner` holds it (with `seal`: only if
+   * sealed by that token); answered like `lock`.
+   */
+  | { op: 'unlock'; key: string; owner: string; seal?: string }
+  /**
+   * Seals the lock record `key` for `owner` with `token` until `until` if
+   * `owner` holds it at `generation` and its lease is not over on the
+   * primary's clock (lib/kvs/locks.ts `seal`); answered like `lock`.
+   */
+  | { op: 'seal'; key: string; owner: string; generation: number; token: string; until: number };
 
 /** `value` for a get (absent: no such key) and its `expiresAt` if it has one, `error` when the op failed, `lease` for a watch. */
 export interface KvsResult {
@@ -145,7 +154,9 @@ export function parseOp(raw: unknown): KvsOp {
     case 'lock':
       return { op: 'lock', key: lockRecordKey(key), owner: str(o, 'owner'), until: num(o, 'until') };
     case 'unlock':
-      return { op: 'unlock', key: lockRecordKey(key), owner: str(o, 'owner') };
+      return o['seal'] === undefined ? { op: 'unlock', key: lockRecordKey(key), owner: str(o, 'owner') } : { op: 'unlock', key: lockRecordKey(key), owner: str(o, 'owner'), seal: str(o, 'seal') };
+    case 'seal':
+      return { op: 'seal', key: lockRecordKey(key), owner: str(o, 'owner'), generation: num(o, 'generation'), token: str(o, 'token'), until: num(o, 'until') };
     default:
       throw new MalformedMessage(`unknown kvs operation ${String(o['op'])}`);
   }

@@ -9,6 +9,7 @@ import { readAtomic } from './read_atomic.js';
 import { register } from './register.js';
 import { rr } from './rr.js';
 import { sends } from './sends.js';
+import { serializable } from './serializable.js';
 import { sets } from './sets.js';
 import { smoke } from './smoke.js';
 
@@ -22,4 +23,5 @@ export const workloads: Record<string, Workload> = {
   causal,
   rr,
   sends,
+  serializable,
 };
