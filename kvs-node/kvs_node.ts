@@ -697,14 +697,18 @@ export class KvsNode extends Actor {
 
   /**
    * The shards that held `key` before a ring change still in hand-off made
-   * this shard one of its replicas (none when it held the key before), live
-   * or not.
+   * this shard one of its replicas (none when it served the key before),
+   * live or not. Served, not written: a joining shard is written by writers
+   * whose ring has it, but one whose ring is from before the join (and a
+   * shard sharing that ring, which passes nothing on) writes only the shards
+   * that served the key then; so a shard that starts serving after a join
+   * or a catch-up asks them too.
    */
   private previousReplicas(key: string): ShardInfo[] {
     const now = performance.now();
     const found = new Map<string, ShardInfo>();
     for (const { before, until } of this.handoffs) {
-      const replicas = before.writeReplicas(key);
+      const replicas = before.readReplicas(key);
       if (until <= now || replicas.some((s) => s.id === this.id)) continue;
       for (const s of replicas) found.set(s.id, s);
     }

@@ -16,7 +16,8 @@ import { Cloudburst } from '../lib/client/cloudburst.js';
 import { routerConfig } from '../lib/config.js';
 import { subjectsFor } from '../lib/subjects.js';
 import { RouterNode } from '../router/router_node.js';
-import { startCluster } from './fixtures/cluster.js';
+import { startCluster, startShard } from './fixtures/cluster.js';
+import { HashRing } from '../lib/kvs/hash_ring.js';
 import { eventually } from './fixtures/eventually.js';
 import { getFromShard } from './fixtures/shard_get.js';
 import { startNats } from './fixtures/nats.js';
@@ -91,4 +92,29 @@ t.test('a new replica that took a put before the hand-off reached it answers the
   t.teardown(() => transport.close());
   const [read] = await getFromShard(transport, newcomer.subject, ['guests']);
   t.same(read?.reveal(), new Set(['ada', 'edsger', 'grace']), 'a read merges what the previous replicas hold');
+});
+
+t.test('a joiner, once it serves, answers a key acknowledged by the shards that served it before (a writer with the ring before the join), not absent', async (t) => {
+  // Gossip rounds a minute apart: the old replicas' forwarding cannot reach the joiner during the test.
+  const { nats, shards } = await startCluster(t, { shards: 2, executors: 0, heartbeatMs: 200, kvs: { gossipMs: 60_000, replication: 2 } });
+  const joiner = await startShard(nats.url, { heartbeatMs: 200, gossipMs: 60_000, replication: 2 });
+  t.teardown(() => joiner.stop());
+  const all = [...shards, joiner];
+  // A key the joiner now serves with one of the old shards, which still takes writes of it.
+  const hashRing = new HashRing(all.map((s) => s.id));
+  const key = Array.from({ length: 200 }, (_, i) => `joined-${i}`).find((k) => hashRing.replicas(k, 2).includes(joiner.id))!;
+  const kept = all.find((s) => s !== joiner && hashRing.replicas(key, 2).includes(s.id))!;
+  await eventually('every shard sees the joiner serving', () => all.every((s) => s.holds(key) === hashRing.replicas(key, 2).includes(s.id)));
+  const transport = await NatsTransport.connect({ servers: nats.url });
+  t.teardown(() => transport.close());
+  // A writer and a shard that both still have the ring before the join: the
+  // writer puts to the old replicas, and a shard that shares its ring passes
+  // nothing on (the writer wrote every replica it knows). Here: the put names
+  // the shard's own ring, so the shard takes it as such a writer's.
+  const ring = (kept as unknown as { ring: { version: unknown } }).ring.version;
+  const put = (await request(transport, kept.subject, KVS_BATCH, { ops: [{ op: 'put', key, value: new SetLattice(['ada']) }], ring }, deadlineIn(5000))) as { results: KvsResult[] };
+  t.equal(put.results[0]!.error, undefined, 'acknowledged by the old shard');
+  t.equal(joiner.localValue(key), undefined, 'the joiner has not heard of it');
+  const [read] = await getFromShard(transport, joiner.subject, [key]);
+  t.same(read?.reveal(), new Set(['ada']), 'the joiner asks the shards that served the key before it');
 });
