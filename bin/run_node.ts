@@ -2,8 +2,20 @@
 // it, tells a supervising parent it is ready, and stops it cleanly on SIGTERM
 // or SIGINT, or when the parent goes away, so no node outlives its cluster.
 
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Actor } from '../lib/actor/actor.js';
 import { dropSecrets } from '../actors/executor/worker_env.js';
+import { Unavailable } from '../lib/errors.js';
+
+/**
+ * How long a node started while NATS is down (restarting, or not up yet)
+ * keeps trying before it gives up: a node that exited at once was lost to
+ * a supervisor-less deployment for good (the fault harness saw routers
+ * restarted during a NATS restart exit with UNAVAILABLE).
+ */
+export const NODE_CONNECT_WAIT_MS = 30_000;
+/** Pause between two tries to connect at start. */
+const CONNECT_RETRY_MS = 500;
 
 export interface ReadyMessage {
   ready: true;
@@ -13,8 +25,8 @@ export interface ReadyMessage {
   metricsPort?: number;
 }
 
-export async function runNode(create: () => Promise<Actor>): Promise<void> {
-  const node = await create();
+export async function runNode(create: () => Promise<Actor>, opts: { connectWaitMs?: number } = {}): Promise<void> {
+  const node = await createWhenNatsAnswers(create, opts.connectWaitMs ?? 0);
   // Connected: the process needs the credentials no more (reconnects use the
   // connection's copy), and nothing it runs should find them in its environment.
   dropSecrets();
@@ -38,5 +50,25 @@ export async function runNode(create: () => Promise<Actor>): Promise<void> {
   } else {
     const metrics = node.metricsPort === undefined ? '' : `, metrics on port ${node.metricsPort}`;
     process.stdout.write(`${node.kind} ${node.id} ready on ${node.subject}${metrics}\n`);
+  }
+}
+
+/**
+ * Creates the node (which connects to NATS), trying again while NATS cannot
+ * be reached (Unavailable), for up to `waitMs`; says so once on stderr.
+ * Anything else (refused credentials, a bad option) fails at once.
+ */
+async function createWhenNatsAnswers(create: () => Promise<Actor>, waitMs: number): Promise<Actor> {
+  const until = Date.now() + waitMs;
+  let told = false;
+  for (;;) {
+    try {
+      return await create();
+    } catch (err) {
+      if (!(err instanceof Unavailable) || Date.now() + CONNECT_RETRY_MS > until) throw err;
+      if (!told) process.stderr.write(`cloudburst: ${err.message}; trying again for up to ${Math.round(waitMs / 1000)} s\n`);
+      told = true;
+      await delay(CONNECT_RETRY_MS);
+    }
   }
 }

@@ -9,7 +9,7 @@ import type { LogLevel } from '../../lib/log.js';
 import { RouterNode } from '../../router/router_node.js';
 import { natsAuthFromArgs, type NatsAuthArgs } from '../nats_auth_options.js';
 import { joinAddress, withJoinedNats } from '../options.js';
-import { runNode } from '../run_node.js';
+import { NODE_CONNECT_WAIT_MS, runNode } from '../run_node.js';
 import { inSandbox, runSandboxed } from '../sandbox.js';
 
 // What a fixed --id is for differs by kind: a shard is found again by its
@@ -32,6 +32,11 @@ function nodeOptions<T>(y: Argv<T>, kind: keyof typeof ID_HELP) {
   return withJoinedNats(y)
     .option('id', { type: 'string', describe: ID_HELP[kind] })
     .option('heartbeat-ms', { type: 'number', default: COMMON_DEFAULTS.heartbeatMs, describe: 'heartbeat period; a node silent for 3 periods is taken as gone' })
+    .option('connect-wait-ms', {
+      type: 'number',
+      default: NODE_CONNECT_WAIT_MS,
+      describe: 'at start, while NATS refuses or cannot be reached, try again for this long before giving up (0: give up at once); wrong credentials fail at once',
+    })
     // Set by `cloudburst up` when it restarts a node that exited; not for people.
     .option('restarts', { type: 'number', hidden: true })
     .option('metrics-port', {
@@ -47,6 +52,7 @@ interface NodeArgs extends NatsAuthArgs {
   id: string | undefined;
   'log-level': string;
   'heartbeat-ms': number;
+  'connect-wait-ms': number;
   'metrics-port': number | undefined;
   restarts?: number | undefined;
 }
@@ -93,8 +99,9 @@ export const kvsCommand: CommandModule<object, KvsArgs> = {
       describe: 'directory of the shard\'s data (required unless --durability none)',
     }),
   handler: (a) =>
-    runNode(async () =>
-      (await kvsNodeClass()).create(
+    runNode(
+      async () =>
+        (await kvsNodeClass()).create(
         kvsConfig({
           ...common(a),
           durability: a.durability,
@@ -103,6 +110,7 @@ export const kvsCommand: CommandModule<object, KvsArgs> = {
           ...(a['data-dir'] ? { dataDir: a['data-dir'] } : {}),
         }),
       ),
+      { connectWaitMs: a['connect-wait-ms'] },
     ),
 };
 
@@ -148,6 +156,7 @@ export const executorCommand: CommandModule<object, ExecutorArgs> = {
           ...(a['worker-env'] === undefined ? {} : { workerEnv: a['worker-env'].flatMap((n) => n.split(',')).filter((n) => n !== '') }),
         }),
       ),
+      { connectWaitMs: a['connect-wait-ms'] },
     );
   },
 };
@@ -156,5 +165,5 @@ export const routerCommand: CommandModule<object, NodeArgs> = {
   command: 'router',
   describe: 'run a router (schedules calls onto executors)',
   builder: (y) => nodeOptions(y, 'router'),
-  handler: (a) => runNode(() => RouterNode.create(routerConfig(common(a)))),
+  handler: (a) => runNode(() => RouterNode.create(routerConfig(common(a))), { connectWaitMs: a['connect-wait-ms'] }),
 };

@@ -18,7 +18,7 @@ import type { Gateway } from '../../lib/gateway/gateway.js';
 import { createLogger } from '../../lib/log.js';
 import { gatewayLimitOptions, gatewayLimits, startGateway, stopSignal, type GatewayLimitArgs } from './gateway.js';
 
-export interface UpArgs extends Omit<KvsArgs, 'id' | 'nats' | 'prefix' | 'data-dir'>, GatewayLimitArgs {
+export interface UpArgs extends Omit<KvsArgs, 'id' | 'nats' | 'prefix' | 'data-dir' | 'connect-wait-ms'>, GatewayLimitArgs {
   'data-dir': string;
   nats: string | undefined;
   prefix: string;
