@@ -4,27 +4,15 @@
 // and a primary stopped after a grant leaving the holder with the shard that
 // takes over.
 
-import t, { type Test } from 'tap';
-import { NatsTransport } from '../lib/actor/nats_transport.js';
-import { KvsClient } from '../lib/client/kvs_client.js';
+import t from 'tap';
 import { RingView } from '../lib/kvs/ring_view.js';
 import { LOCK_FIELD, lockKey, parseLock } from '../lib/kvs/locks.js';
 import type { MapLattice, Lattice } from '../lib/lattice/index.js';
-import { subjectsFor } from '../lib/subjects.js';
 import type { KvsNode } from '../kvs-node/kvs_node.js';
 import { startShard } from './fixtures/cluster.js';
+import { kvsClient } from './fixtures/kvs_client.js';
 import { eventually } from './fixtures/eventually.js';
 import { startNats } from './fixtures/nats.js';
-
-async function client(t: Test, url: string): Promise<KvsClient> {
-  const transport = await NatsTransport.connect({ servers: url });
-  const kvs = new KvsClient(transport, subjectsFor());
-  t.teardown(async () => {
-    kvs.close();
-    await transport.close();
-  });
-  return kvs;
-}
 
 const ownerAt = (shard: KvsNode, key: string) => parseLock((shard.localValue(lockKey(key)) as MapLattice<Lattice> | undefined)?.get(LOCK_FIELD)).owner;
 
@@ -35,7 +23,7 @@ t.test('no-wait grants, re-grants to the holder, release, lapse, and records tha
   t.teardown(async () => {
     for (const s of shards) if (!stopped.has(s)) await s.stop();
   });
-  const kvs = await client(t, nats.url);
+  const kvs = await kvsClient(t, nats.url);
   const soon = () => Date.now() + 5_000;
 
   const a = await kvs.lock('k', 'A', soon());
@@ -98,7 +86,7 @@ t.test('seal: refused once the lease lapsed or at another generation; a sealed l
   t.teardown(async () => {
     for (const s of shards) await s.stop();
   });
-  const kvs = await client(t, nats.url);
+  const kvs = await kvsClient(t, nats.url);
   const backstop = () => Date.now() + 60_000;
   // Leases past by a margin on the shards' clock (the same machine's): waiting for the lapse is what is tested.
   const lapse = async (until: number) => new Promise((r) => setTimeout(r, Math.max(0, until - Date.now()) + 100));

@@ -5,13 +5,11 @@
 // call, run again elsewhere, commits once; contention past a short deadline
 // ends in TransactionAborted, never a hang.
 
-import t, { type Test } from 'tap';
+import t from 'tap';
 import type { Cb } from '../lib/function_api.js';
 import type { Cloudburst } from '../lib/client/cloudburst.js';
-import { KvsClient } from '../lib/client/kvs_client.js';
-import { NatsTransport } from '../lib/actor/nats_transport.js';
-import { subjectsFor } from '../lib/subjects.js';
 import { startCluster } from './fixtures/cluster.js';
+import { kvsClient } from './fixtures/kvs_client.js';
 import { eventually } from './fixtures/eventually.js';
 import { failure } from './fixtures/failure.js';
 import { startVictimCluster } from './fixtures/victim_cluster.js';
@@ -177,13 +175,3 @@ t.test('serializable with exactlyOnce: the executor killed holding the locks; th
   t.equal(await client.get('eo'), 1, 'one increment');
 });
 
-/** A KVS client on the test cluster's NATS, closed at teardown. */
-async function kvsClient(t: Test, url: string): Promise<KvsClient> {
-  const transport = await NatsTransport.connect({ servers: url });
-  const kvs = new KvsClient(transport, subjectsFor());
-  t.teardown(async () => {
-    kvs.close();
-    await transport.close();
-  });
-  return kvs;
-}

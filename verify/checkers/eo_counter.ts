@@ -25,28 +25,17 @@
 // final counter; an id whose every attempt failed counts 0.
 
 import type { CheckResult, History } from '../workload.js';
-import { Anomalies, brief, calls, record, type Call } from './history.js';
+import { Anomalies, brief, calls, callsByKeyAndRequest, record, type Call } from './history.js';
 
 export interface EoCounterFinal {
   counters: Record<string, number | null>;
 }
 
-interface Arg {
-  key: string;
-  requestId: string;
-}
-
 export function checkEoCounter(history: History, final: unknown): CheckResult {
   const counters = (record(final) as unknown as Partial<EoCounterFinal>).counters ?? {};
-  const all = calls(history).filter((c) => c.f === 'incr');
   const anomalies = new Anomalies();
-  const keys = new Map<string, Map<string, Call[]>>();
-  for (const call of all) {
-    const { key, requestId } = record(call.args) as unknown as Arg;
-    let ids = keys.get(key);
-    if (!ids) keys.set(key, (ids = new Map<string, Call[]>()));
-    ids.set(requestId, [...(ids.get(requestId) ?? []), call]);
-  }
+  const all = calls(history).filter((c) => c.f === 'incr');
+  const keys = callsByKeyAndRequest(history, 'incr');
   let requests = 0;
   let retried = 0;
   let overlapping = 0;

@@ -138,3 +138,19 @@ export function checkRunsOnce(runs: Record<string, string[]>, opsOf: Map<string,
   }
   return entries;
 }
+
+/**
+ * Calls `f` of a history whose arguments name a key and a request id (the
+ * exactly-once counters): by key, then by request id (every attempt of one
+ * request under it, in history order).
+ */
+export function callsByKeyAndRequest(history: History, f: string): Map<string, Map<string, Call[]>> {
+  const keys = new Map<string, Map<string, Call[]>>();
+  for (const call of calls(history).filter((c) => c.f === f)) {
+    const { key, requestId } = record(call.args) as { key: string; requestId: string };
+    let ids = keys.get(key);
+    if (!ids) keys.set(key, (ids = new Map<string, Call[]>()));
+    ids.set(requestId, [...(ids.get(requestId) ?? []), call]);
+  }
+  return keys;
+}

@@ -30,7 +30,7 @@
 //   missing-final     the final read did not answer
 
 import type { CheckResult, History } from '../workload.js';
-import { Anomalies, brief, calls, record, type Call } from './history.js';
+import { Anomalies, brief, calls, callsByKeyAndRequest, record, type Call } from './history.js';
 
 export interface SerializableFinal {
   /** Null: the key was never written; undefined (absent): the final read failed. */
@@ -39,25 +39,14 @@ export interface SerializableFinal {
   error?: string;
 }
 
-interface Arg {
-  key: string;
-  requestId: string;
-}
-
 const aborted = (c: Call): boolean => c.type === 'info' && (c.error ?? '').startsWith('TRANSACTION_ABORTED');
 
 export function checkSerializable(history: History, final: unknown): CheckResult {
   const f = record(final) as unknown as Partial<SerializableFinal>;
   const values = f.values;
-  const all = calls(history).filter((c) => c.f === 'incr');
   const anomalies = new Anomalies();
-  const keys = new Map<string, Map<string, Call[]>>();
-  for (const call of all) {
-    const { key, requestId } = record(call.args) as unknown as Arg;
-    let ids = keys.get(key);
-    if (!ids) keys.set(key, (ids = new Map<string, Call[]>()));
-    ids.set(requestId, [...(ids.get(requestId) ?? []), call]);
-  }
+  const all = calls(history).filter((c) => c.f === 'incr');
+  const keys = callsByKeyAndRequest(history, 'incr');
   if (!values) anomalies.add('missing-final', { error: f.error ?? 'no final state' });
   let requests = 0;
   let acknowledged = 0;
