@@ -14,14 +14,16 @@
 //
 // Limits: a delayed call runs up to a bucket and the sweep delay after its
 // due time (1 s + 5 s by default), by the executors' clocks. The sweep stops
-// calling a call again 5 minutes after its bucket was due (no executor ran,
-// or the call kept failing for want of capacity): past that its exactly-once
-// log may have been deleted (10 minutes after its first attempt), and a
-// call then would run it a second time.
+// calling a call again 5 minutes after its due time if it has an
+// exactly-once log (an attempt started; the call kept failing for want of
+// capacity or time): past that its log may have been deleted (10 minutes
+// after its first attempt), and a call then would run it a second time. A
+// call with no log (nothing ran it) is called for 5 minutes more each time
+// the sweep sees that, up to an hour after its due time.
 
 import { obj, num, str, arr } from './codec/index.js';
 import { MalformedMessage, type WireError } from './errors.js';
-import { LWWPair, MapLattice, SetLattice, type Lattice } from './lattice/index.js';
+import { LWWPair, MapLattice, MaxIntLattice, SetLattice, type Lattice } from './lattice/index.js';
 import type { KvsClient } from './client/kvs_client.js';
 import { TimeBuckets, type BucketTiming } from './kvs/time_buckets.js';
 import { RESERVED_PREFIX } from './reserved_keys.js';
@@ -123,12 +125,26 @@ export function outcomeRecord(outcome: SendOutcome, writer: string): MapLattice 
   return new MapLattice([['outcome', LWWPair.now(outcome, writer)]]);
 }
 
-/** A stored record: its intent, and its outcome once the call ran. Undefined when nothing (or not a record) is stored. */
-export function parseRecord(stored: Lattice | undefined): { intent: SendIntent; outcome: SendOutcome | undefined } | undefined {
+/**
+ * The record's value saying that at `at` the call had no exactly-once log:
+ * nothing had run it yet, so no log of it can be deleted (retention after an
+ * attempt) before `at` plus the retention (send_collector.ts).
+ */
+export function clearRecord(at: number): MapLattice {
+  return new MapLattice([['clear', new MaxIntLattice(at)]]);
+}
+
+/** A stored record: its intent, its outcome once the call ran, and when it was last seen never run (`clear`, 0: never looked). Undefined when nothing (or not a record) is stored. */
+export function parseRecord(stored: Lattice | undefined): { intent: SendIntent; outcome: SendOutcome | undefined; clear: number } | undefined {
   if (!(stored instanceof MapLattice)) return undefined;
   const map = stored as MapLattice<Lattice>;
   const intent = map.get('intent');
   if (intent === undefined) return undefined;
   const outcome = map.get('outcome');
-  return { intent: parseIntent(intent.reveal()), outcome: outcome === undefined ? undefined : parseOutcome(outcome.reveal()) };
+  const clear = map.get('clear');
+  return {
+    intent: parseIntent(intent.reveal()),
+    outcome: outcome === undefined ? undefined : parseOutcome(outcome.reveal()),
+    clear: clear instanceof MaxIntLattice ? clear.value : 0,
+  };
 }

@@ -12,7 +12,8 @@ import { ExecutionError, FunctionNotFound, InvalidArgument } from '../lib/errors
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MaxIntLattice, SetLattice } from '../lib/lattice/index.js';
+import { LWWPair, MapLattice, MaxIntLattice, SetLattice } from '../lib/lattice/index.js';
+import { logKey } from '../actors/executor/effect_log.js';
 import { intentRecord, parseRecord, sendBuckets, sendKey, type SendIntent } from '../lib/sends.js';
 import { ExecutorNode } from '../actors/executor/executor_node.js';
 import { startCluster } from './fixtures/cluster.js';
@@ -192,4 +193,30 @@ t.test('a call whose record reads as absent when its bucket is swept is looked a
   await eventually('the call ran once its record was readable', async () => (await runs(client, 'absent')) === 1, 30_000);
   await swept(client, id);
   t.equal(await runs(client, 'absent'), 1);
+});
+
+t.test('a call nothing has run is still run past 5 minutes after its due time; one an attempt started is not', async (t) => {
+  const { client } = await startCluster(t);
+  await registerTick(client);
+  const kvs = client['kvs'];
+  const buckets = sendBuckets();
+  const due = Date.now() - 6 * 60_000;
+  const file = async (id: string, key: string): Promise<void> => {
+    const intent: SendIntent = { fn: 'tick', args: [key], due, timeoutMs: 5_000, consistency: 'lww', atomic: false };
+    await kvs.put(sendKey(id), intentRecord(intent, 'test'));
+    await kvs.put(buckets.keyFor(id, Date.now()), new SetLattice([id]));
+  };
+  // Faults kept every attempt from reaching an executor for 6 minutes: nothing ran it, so running it now runs it once.
+  await file('never-ran', 'late');
+  await eventually('the call nothing had run ran', async () => (await runs(client, 'late')) === 1, 30_000);
+  await swept(client, 'never-ran');
+  // An attempt started (its log exists): past 5 minutes its log may be gone, so it is left unfinished.
+  await kvs.put(logKey('started-once'), new MapLattice([['r0', LWWPair.now(null, 'test')]]));
+  await file('started-once', 'started');
+  const filedAt = Date.now();
+  await eventually('the sweep passed its bucket', async () => {
+    const mark = await kvs.get(buckets.markKey, { all: true });
+    return mark instanceof MaxIntLattice && mark.value >= buckets.startOf(filedAt);
+  }, 30_000);
+  t.equal(await runs(client, 'started'), 0, 'not run again');
 });

@@ -6,7 +6,9 @@
 // result, or an error that says what the call is: the function threw, is
 // not registered, refused its arguments), so a later look finds it
 // finished; a call that failed for want of capacity or time has none, and
-// is started again, for up to 5 minutes after its due time. Two executors
+// is started again, for up to 5 minutes after its due time, or after the
+// sweep last saw that nothing had run it (no exactly-once log), up to an
+// hour after its due time. Two executors
 // sweeping one bucket at once start each call twice at once, which its log
 // makes one run.
 //
@@ -22,13 +24,20 @@ import type { DelayedDeletes } from '../../lib/kvs/delayed_deletes.js';
 import { BucketSweep, type BucketTiming, type TimeBuckets } from '../../lib/kvs/time_buckets.js';
 import { SetLattice, type Lattice } from '../../lib/lattice/index.js';
 import type { Logger } from '../../lib/log.js';
-import { parseRecord, recordedCallFields, sendBuckets, sendKey, type SendIntent } from '../../lib/sends.js';
+import { clearRecord, parseRecord, recordedCallFields, sendBuckets, sendKey, type SendIntent } from '../../lib/sends.js';
+import { logKey } from './effect_log.js';
 
 /** How far back the first executor of a cluster looks (60 buckets). */
 const FIRST_LOOKBACK_MS = 60_000;
 
-/** A recorded call is called again for at most this long after its due time (below its log's retention). */
+/**
+ * A recorded call is called again for at most this long after its due time,
+ * or after the sweep last saw it without an exactly-once log (below the
+ * log's retention: a call whose log was deleted would run a second time).
+ */
 const CALL_AGAIN_FOR_MS = 5 * 60_000;
+/** However often it is seen never run, a call is not called again past this long after its due time. */
+const CALL_AT_MOST_FOR_MS = 60 * 60_000;
 
 /** Calls the sweep of one executor has running at most; the others wait (RecordedCallQueue). */
 const MAX_RUNNING = 32;
@@ -108,7 +117,7 @@ export class SendCollector {
     this.absentSince.delete(requestId);
     if (record.outcome !== undefined) return;
     const { intent } = record;
-    if (now > intent.due + CALL_AGAIN_FOR_MS) {
+    if (now > Math.max(intent.due, record.clear) + CALL_AGAIN_FOR_MS && !(await this.neverRan(requestId, intent.due, now))) {
       // Its log may be deleted soon (10 minutes after its first attempt): a call now could run it twice.
       this.log.info({ requestId, fn: intent.fn }, 'recorded call left unfinished: past the time it may be called again');
       await this.deletes.schedule([key], now + this.retentionMs, now + RECORD_DEADLINE_MS);
@@ -117,6 +126,21 @@ export class SendCollector {
     const deadline = now + intent.timeoutMs;
     await this.kvs.put(this.buckets.keyFor(requestId, deadline, now), new SetLattice([requestId]), now + RECORD_DEADLINE_MS);
     this.queue.add(requestId, intent, deadline);
+  }
+
+  /**
+   * Whether call `requestId` has no exactly-once log now (nothing has run
+   * it: every run opens the log first), noted in its record so that the
+   * sweep may call it for CALL_AGAIN_FOR_MS more: a log created from now on
+   * is deleted no sooner than its retention from now. Calls that faults kept
+   * from ever running in their first 5 minutes were dropped unrun before
+   * (the fault harness's 300 s sends rounds).
+   */
+  private async neverRan(requestId: string, due: number, now: number): Promise<boolean> {
+    if (now > due + CALL_AT_MOST_FOR_MS) return false;
+    if ((await this.kvs.get(logKey(requestId), { all: true, deadline: now + RECORD_DEADLINE_MS })) !== undefined) return false;
+    await this.kvs.put(sendKey(requestId), clearRecord(now), now + RECORD_DEADLINE_MS);
+    return true;
   }
 
   private async lookAgainIfAbsent(requestId: string, now: number): Promise<void> {
