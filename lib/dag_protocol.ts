@@ -13,8 +13,15 @@ export const DAG_STAGE = 'stage';
 export const DAG_RESULT = 'result';
 
 export interface Stage {
-  /** The DAG call's id; every stage of one call shares it. */
+  /** The DAG call's id; every stage of one call shares it (exactly-once logs, transactions and pins go by it). */
   id: string;
+  /**
+   * This run of the call, drawn by the router for each one: two runs of one
+   * call at once (a client's retry under the same request id while the first
+   * runs, or the router's after an executor died) keep their stages and
+   * upstream results apart by it, each answering its own caller. Default: `id`.
+   */
+  run: string;
   fn: string;
   args: unknown[];
   /** Upstream functions, whose results follow `args` in this order. */
@@ -46,6 +53,7 @@ export function parseStage(msg: Record<string, unknown>): Stage {
   });
   const stage: Stage = {
     id: str(msg, 'id'),
+    run: typeof msg['run'] === 'string' ? msg['run'] : str(msg, 'id'),
     fn: str(msg, 'fn'),
     args: arr(msg, 'args'),
     inputs,

@@ -205,9 +205,10 @@ export class RouterNode extends Actor {
     }
     for (const run of this.dagRuns.orphaned(live)) {
       if (run.retried || executors.length === 0 || run.deadline <= Date.now()) continue;
-      this.log.info({ id: run.id, dag: run.dag.name }, 'executor gone: running its DAG call again');
+      this.log.info({ id: run.callId, run: run.id, dag: run.dag.name }, 'executor gone: running its DAG call again');
       this.retries?.retried('dag');
-      this.startDagRun({ ...run, retried: true }, { pick: (keys) => this.policy.pick(executors, keys)! }).catch((err: unknown) => {
+      // A run of its own: stages of the first run left on live executors do not take the new run's results.
+      this.startDagRun({ ...run, id: newId('run-'), retried: true }, { pick: (keys) => this.policy.pick(executors, keys)! }).catch((err: unknown) => {
         // The run may fail because the router is stopping: its connection is
         // then closed and publish throws Closed, which must not escape as an
         // unhandled rejection (the caller's own deadline answers it).
@@ -232,8 +233,10 @@ export class RouterNode extends Actor {
       if (!dag.functions.includes(fn)) throw new InvalidArgument(`DAG ${dag.name} has no function ${fn}`);
       if (!Array.isArray(list)) throw new InvalidArgument(`the arguments of ${fn} must be an array`);
     }
+    const callId = typeof msg['id'] === 'string' ? msg['id'] : newId('dag-');
     const run: DagRun = {
-      id: typeof msg['id'] === 'string' ? msg['id'] : newId('dag-'),
+      id: newId('run-'),
+      callId,
       dag,
       args,
       reply: ctx.reply,
@@ -252,7 +255,7 @@ export class RouterNode extends Actor {
 
   /** Places every stage of `run`, sends each its stage, and tracks the run until the sink's done notice. */
   private async startDagRun(run: DagRun, executors: { pick: (keys?: string[]) => Member }): Promise<void> {
-    const { dag, args, id, deadline } = run;
+    const { dag, args, id, callId, deadline } = run;
     const placed = new Map(dag.functions.map((fn) => [fn, executors.pick(referencedKeys((args[fn] as unknown[] | undefined) ?? []))]));
     run.executors = [...new Map([...placed.values()].map((e) => [e.id, placement(e)])).values()];
     this.dagRuns.track(run);
@@ -263,7 +266,8 @@ export class RouterNode extends Actor {
           placed.get(fn)!.subject,
           DAG_STAGE,
           {
-            id,
+            id: callId,
+            run: id,
             fn,
             args: args[fn] ?? [],
             inputs: upstream(dag, fn),
@@ -293,7 +297,9 @@ interface ForwardedCall extends Tracked {
   reply: string;
 }
 
+/** A DAG call as the router runs it: tracked by its run (`id`, drawn per run), its stages named by the call's id (`callId`). */
 interface DagRun extends Tracked {
+  callId: string;
   dag: DagRecord;
   args: Record<string, unknown>;
   reply: string;

@@ -144,3 +144,17 @@ t.test('an executor stopping gracefully finishes its calls there: none runs agai
   t.equal(await call, 1, 'the held call answers from where it ran');
   t.equal(await client.get('held'), 1, 'and ran once');
 });
+
+t.test('two attempts of one exactly-once DAG call at once both get its result; it runs once', async (t) => {
+  const { client } = await startCluster(t, { executors: 2 });
+  await client.register('increment', increment);
+  await client.register('double', async (_cb: Cb, n: number) => 2 * n);
+  await client.registerDag('incThenDouble2', ['increment', 'double'], [['increment', 'double']]);
+  const opts = { exactlyOnce: true, requestId: 'dag-twice-at-once', timeoutMs: 10_000 };
+  const args = { increment: ['dag-at-once'], double: [] };
+  // A client retry sent while the first attempt still runs: the stages of the
+  // two met on the executors under one id, and only one caller was answered.
+  const answers = await Promise.all([client.callDag<number>('incThenDouble2', args, opts), client.callDag<number>('incThenDouble2', args, opts)]);
+  t.same(answers, [2, 2], 'both answered, with the one result');
+  t.equal(await client.get('dag-at-once'), 1, 'the increment applied once');
+});

@@ -37,19 +37,20 @@ export class DagStages {
   constructor(private readonly run: (stage: Stage, inputs: Uint8Array[], upstream: Upstream) => void) {}
 
   stage(stage: Stage): void {
-    this.entry(stage.id, stage.fn, stage.deadline).stage = stage;
-    this.check(stage.id, stage.fn);
+    this.entry(stage.run, stage.fn, stage.deadline).stage = stage;
+    this.check(stage.run, stage.fn);
   }
 
-  result(id: string, to: string, from: string, value: Uint8Array, deadline: number, { pins, deps, tx }: Passed): void {
-    const w = this.entry(id, to, deadline);
+  /** An upstream result for stage `to` of run `run` (Stage.run). */
+  result(run: string, to: string, from: string, value: Uint8Array, deadline: number, { pins, deps, tx }: Passed): void {
+    const w = this.entry(run, to, deadline);
     w.inputs.set(from, value);
     if (tx) w.txs.push(tx);
     // Parallel branches may each have pinned a key; the first pin stays.
     for (const [key, subject] of pins) if (!w.pins.has(key)) w.pins.set(key, subject);
     // Causal dependencies of every branch hold downstream.
     for (const [key, clock] of deps) w.deps.set(key, w.deps.get(key)?.merge(clock) ?? clock);
-    this.check(id, to);
+    this.check(run, to);
   }
 
   private entry(id: string, fn: string, deadline: number): Waiting {

@@ -170,7 +170,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
       [DAG_STAGE]: (msg) => (this.stages.stage(parseStage(msg)), {}),
       [DAG_RESULT]: (msg) => {
         if (!(msg['value'] instanceof Uint8Array)) throw new MalformedMessage('a DAG result needs its value bytes');
-        this.stages.result(str(msg, 'id'), str(msg, 'to'), str(msg, 'from'), msg['value'], num(msg, 'deadline'), {
+        this.stages.result(typeof msg['run'] === 'string' ? msg['run'] : str(msg, 'id'), str(msg, 'to'), str(msg, 'from'), msg['value'], num(msg, 'deadline'), {
           pins: parsePins(msg['pins']),
           deps: parseDeps(msg['deps']),
           tx: parseCarriedTransaction(msg['tx']),
@@ -649,7 +649,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
       if (sink) {
         if (stage.outputKey !== undefined) await this.storeResult(stage.outputKey, result, stage.deadline);
         this.transport.publish(stage.replyTo, encodeReply({ result }, this.transport.maxPayload));
-        if (stage.router !== undefined) this.done.add(stage.router, stage.id);
+        if (stage.router !== undefined) this.done.add(stage.router, stage.run);
         return;
       }
       await Promise.all(
@@ -658,7 +658,7 @@ export class ExecutorNode extends Actor implements InvocationHost {
             this.transport,
             n.subject,
             DAG_RESULT,
-            { id: stage.id, to: n.fn, from: stage.fn, value: result, pins: [...pins], deps: [...deps], ...(tx ? { tx: tx.carried() } : {}) },
+            { id: stage.id, run: stage.run, to: n.fn, from: stage.fn, value: result, pins: [...pins], deps: [...deps], ...(tx ? { tx: tx.carried() } : {}) },
             stage.deadline,
           ),
         ),
