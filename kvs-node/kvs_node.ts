@@ -53,6 +53,13 @@ import { Watches } from './watches.js';
 
 /** The proposal of a lock op's decide, unused: its rule chooses what to keep (lock_rule.ts). */
 const FREE_RECORD = encodeLock(FREE);
+/** Waits for `work`, or for `ms` to pass, whichever comes first (the work goes on; its failures are its own). */
+async function within(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.then(() => undefined, () => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, ms))))]);
+  clearTimeout(timer);
+}
+
 /** Keys per message when confirming keys with their replicas before dropping them. */
 const CONFIRM_BATCH = 512;
 /** Entries per page of a join pull. */
@@ -317,7 +324,11 @@ export class KvsNode extends Actor {
     const deadline = performance.now() + (this.config.handoffTimeoutMs ?? DEFAULT_HANDOFF_TIMEOUT_MS);
     let pause = HANDOFF_RETRY_MS;
     for (;;) {
-      await this.gossip.flush();
+      // Bounded by the hand-off deadline: one gossip request can wait ten
+      // gossip rounds for an answer that a peer stopping or a route just
+      // healed never sends (a test with minute-long rounds hung its
+      // teardown past tap's 240 s).
+      await within(this.gossip.flush(), deadline - performance.now());
       if (this.handedOff()) return;
       const left = deadline - performance.now();
       if (left <= 0) break;
