@@ -100,30 +100,11 @@ export function registerRoutes(app: FastifyInstance, ctx: RouteContext): void {
     }),
   );
 
-  // Two DAG calls under one request id at the same moment are not yet one
-  // call in the cluster: the second's stages are taken for the first's, and
-  // one caller waits out its deadline (a call of a single function has no
-  // such trouble). So requests with one Idempotency-Key wait here for the
-  // one before them, then ask the cluster, which answers from the first's
-  // log. This holds within one gateway only.
-  const dagsByKey = new Map<string, Promise<unknown>>();
-  const oneAtATime = async <T>(key: string | undefined, run: () => Promise<T>): Promise<T> => {
-    if (key === undefined) return run();
-    const before = dagsByKey.get(key);
-    const mine = (before ? before.catch(() => undefined) : Promise.resolve()).then(run);
-    dagsByKey.set(key, mine);
-    try {
-      return await mine;
-    } finally {
-      if (dagsByKey.get(key) === mine) dagsByKey.delete(key);
-    }
-  };
-
   app.post<{ Params: { name: string } }>('/dag/:name', (req, reply) =>
     limited(reply, async () => {
       const args = dagArgs(req.body);
       const opts = dagCallOptions(req, ctx.maxTimeoutMs);
-      return { status: 200, json: toJson(await oneAtATime(opts.requestId, () => client.callDag(req.params.name, args, opts))) };
+      return { status: 200, json: toJson(await client.callDag(req.params.name, args, opts)) };
     }),
   );
 
