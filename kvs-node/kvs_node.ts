@@ -709,17 +709,20 @@ export class KvsNode extends Actor {
   /**
    * The shards that held `key` before a ring change still in hand-off made
    * this shard one of its replicas (none when it served the key before),
-   * live or not. Served, not written: a joining shard is written by writers
-   * whose ring has it, but one whose ring is from before the join (and a
-   * shard sharing that ring, which passes nothing on) writes only the shards
-   * that served the key then; so a shard that starts serving after a join
-   * or a catch-up asks them too.
+   * live or not. For a change that made this shard start serving (its own
+   * join, or a catch-up), the shards that served the key before: writers
+   * whose ring had it joining wrote it, but one whose ring was from before
+   * the join (and a shard sharing that ring, which passes nothing on) wrote
+   * only those. For any other change, the shards written before, this one
+   * among them if it was a target then (a leaving shard hands its keys to
+   * its targets before it goes; asking it again could only stall reads).
    */
   private previousReplicas(key: string): ShardInfo[] {
     const now = performance.now();
     const found = new Map<string, ShardInfo>();
     for (const { before, until } of this.handoffs) {
-      const replicas = before.readReplicas(key);
+      const startedServing = before.shard(this.id)?.state === 'joining';
+      const replicas = startedServing ? before.readReplicas(key) : before.writeReplicas(key);
       if (until <= now || replicas.some((s) => s.id === this.id)) continue;
       for (const s of replicas) found.set(s.id, s);
     }
