@@ -636,10 +636,11 @@ export class KvsNode extends Actor {
           };
           // A key this shard came to hold by a recent ring change: what the previous replicas hold first.
           const previous = op.local ? [] : this.previousReplicas(op.key);
-          if (previous.length === 0) results[i] = answer();
+          const served = op.local || previous.length > 0 ? [] : this.servedBefore(op.key);
+          if (previous.length === 0 && served.length === 0) results[i] = answer();
           else {
             pending.push(
-              this.fromPrevious(op.key, previous).then(
+              (previous.length > 0 ? this.fromPrevious(op.key, previous) : this.askServedBefore(op.key, served)).then(
                 () => (results[i] = answer()),
                 (err: unknown) => (results[i] = { error: asCloudburstError(err).toWire() }),
               ),
@@ -709,24 +710,54 @@ export class KvsNode extends Actor {
   /**
    * The shards that held `key` before a ring change still in hand-off made
    * this shard one of its replicas (none when it served the key before),
-   * live or not. For a change that made this shard start serving (its own
-   * join, or a catch-up), the shards that served the key before: writers
-   * whose ring had it joining wrote it, but one whose ring was from before
-   * the join (and a shard sharing that ring, which passes nothing on) wrote
-   * only those. For any other change, the shards written before, this one
-   * among them if it was a target then (a leaving shard hands its keys to
-   * its targets before it goes; asking it again could only stall reads).
+   * live or not.
    */
   private previousReplicas(key: string): ShardInfo[] {
     const now = performance.now();
     const found = new Map<string, ShardInfo>();
     for (const { before, until } of this.handoffs) {
-      const startedServing = before.shard(this.id)?.state === 'joining';
-      const replicas = startedServing ? before.readReplicas(key) : before.writeReplicas(key);
+      const replicas = before.writeReplicas(key);
       if (until <= now || replicas.some((s) => s.id === this.id)) continue;
       for (const s of replicas) found.set(s.id, s);
     }
     return [...found.values()];
+  }
+
+  /**
+   * After a change that made this shard start serving (its own join, or a
+   * catch-up), still in hand-off: the shards that served `key` before, other
+   * than this one, live. It was written while joining by writers whose ring
+   * had it, but a writer whose ring was from before the join (and a shard
+   * sharing that ring, which passes nothing on) wrote only those (the fault
+   * harness saw a joiner answer a function's read with only its own put).
+   */
+  private servedBefore(key: string): ShardInfo[] {
+    const now = performance.now();
+    const found = new Map<string, ShardInfo>();
+    for (const { before, until } of this.handoffs) {
+      if (until <= now || before.shard(this.id)?.state !== 'joining') continue;
+      for (const s of before.readReplicas(key)) if (s.id !== this.id && this.ring.shard(s.id) !== undefined) found.set(s.id, s);
+    }
+    return [...found.values()];
+  }
+
+  /**
+   * Merges in what the shards that served `key` before hold (servedBefore),
+   * best effort: what answers within the peek timeout. Unlike fromPrevious it
+   * never refuses: this shard pulled every key at its join, and only writes
+   * from writers with an older ring can be missing; a shard that answers
+   * nothing (gone, or leaving) must not stall the read.
+   */
+  private async askServedBefore(key: string, served: ShardInfo[]): Promise<void> {
+    const answers = await Promise.all(
+      served.map((r) =>
+        request(this.transport, r.subject, KVS_PEEK, { keys: [key] }, deadlineIn(PEEK_TIMEOUT_MS)).then(
+          (body) => parseRecords(body as Record<string, unknown>),
+          () => [],
+        ),
+      ),
+    );
+    await this.merge(answers.flat());
   }
 
   /**
