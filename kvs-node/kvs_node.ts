@@ -749,15 +749,20 @@ export class KvsNode extends Actor {
    * nothing (gone, or leaving) must not stall the read.
    */
   private async askServedBefore(key: string, served: ShardInfo[]): Promise<void> {
-    const answers = await Promise.all(
-      served.map((r) =>
+    const answers = await this.peekAt(served, key);
+    await this.merge(answers.flatMap((a) => a ?? []));
+  }
+
+  /** What each of `shards` holds for `key` (its records), or undefined for one that did not answer within PEEK_TIMEOUT_MS. */
+  private peekAt(shards: ShardInfo[], key: string): Promise<(ReturnType<typeof parseRecords> | undefined)[]> {
+    return Promise.all(
+      shards.map((r) =>
         request(this.transport, r.subject, KVS_PEEK, { keys: [key] }, deadlineIn(PEEK_TIMEOUT_MS)).then(
           (body) => parseRecords(body as Record<string, unknown>),
-          () => [],
+          () => undefined,
         ),
       ),
     );
-    await this.merge(answers.flat());
   }
 
   /**
@@ -775,14 +780,7 @@ export class KvsNode extends Actor {
    */
   private async fromPrevious(key: string, previous: ShardInfo[]): Promise<void> {
     const live = previous.filter((s) => this.ring.shard(s.id) !== undefined);
-    const answers = await Promise.all(
-      live.map((r) =>
-        request(this.transport, r.subject, KVS_PEEK, { keys: [key] }, deadlineIn(PEEK_TIMEOUT_MS)).then(
-          (body) => parseRecords(body as Record<string, unknown>),
-          () => undefined,
-        ),
-      ),
-    );
+    const answers = await this.peekAt(live, key);
     const records = answers.filter((a) => a !== undefined);
     if (records.length > 0) {
       await this.merge(records.flat());

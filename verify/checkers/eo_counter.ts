@@ -25,7 +25,7 @@
 // final counter; an id whose every attempt failed counts 0.
 
 import type { CheckResult, History } from '../workload.js';
-import { Anomalies, brief, calls, callsByKeyAndRequest, record, type Call } from './history.js';
+import { Anomalies, calls, callsByKeyAndRequest, checkRequestResults, record, type Call } from './history.js';
 
 export interface EoCounterFinal {
   counters: Record<string, number | null>;
@@ -52,13 +52,7 @@ export function checkEoCounter(history: History, final: unknown): CheckResult {
       const oks = attempts.filter((c) => c.type === 'ok');
       if (oks.length > 0) ok++;
       else if (attempts.some((c) => c.type !== 'fail')) maybe++;
-      const values = new Set(oks.map((c) => JSON.stringify(c.result)));
-      if (values.size > 1) anomalies.add('divergent-results', { key, requestId, attempts: attempts.map(brief) });
-      for (const value of values) {
-        const other = resultOf.get(value);
-        if (other !== undefined) anomalies.add('duplicate-result', { key, value: JSON.parse(value) as unknown, requestIds: [other, requestId] });
-        else resultOf.set(value, requestId);
-      }
+      checkRequestResults(key, requestId, attempts, resultOf, anomalies);
     }
     const value = counters[key] ?? 0;
     if (value < ok) anomalies.add('counter-too-low', { key, final: value, ok, unknown: maybe });

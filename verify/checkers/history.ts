@@ -154,3 +154,19 @@ export function callsByKeyAndRequest(history: History, f: string): Map<string, M
   }
   return keys;
 }
+
+/**
+ * The results of one exactly-once request's ok attempts: `divergent-results`
+ * if they differ, `duplicate-result` if another request of the same key
+ * answered the same value (two increments that wrote one value: an update
+ * lost). `byValue`: result → the request that answered it, per key.
+ */
+export function checkRequestResults(key: string, requestId: string, attempts: Call[], byValue: Map<string, string>, anomalies: Anomalies): void {
+  const results = new Set(attempts.filter((c) => c.type === 'ok').map((c) => JSON.stringify(c.result)));
+  if (results.size > 1) anomalies.add('divergent-results', { key, requestId, attempts: attempts.map(brief) });
+  for (const r of results) {
+    const other = byValue.get(r);
+    if (other !== undefined) anomalies.add('duplicate-result', { key, value: JSON.parse(r) as unknown, requestIds: [other, requestId] });
+    else byValue.set(r, requestId);
+  }
+}

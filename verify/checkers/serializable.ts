@@ -30,7 +30,7 @@
 //   missing-final     the final read did not answer
 
 import type { CheckResult, History } from '../workload.js';
-import { Anomalies, brief, calls, callsByKeyAndRequest, record, type Call } from './history.js';
+import { Anomalies, calls, callsByKeyAndRequest, checkRequestResults, record, type Call } from './history.js';
 
 export interface SerializableFinal {
   /** Null: the key was never written; undefined (absent): the final read failed. */
@@ -64,13 +64,7 @@ export function checkSerializable(history: History, final: unknown): CheckResult
       if (oks.length > 0) ok++;
       else if (attempts.some((c) => c.type !== 'fail' && !aborted(c))) maybe++;
       else if (attempts.some(aborted)) abortedHere++;
-      const results = new Set(oks.map((c) => JSON.stringify(c.result)));
-      if (results.size > 1) anomalies.add('divergent-results', { key, requestId, attempts: attempts.map(brief) });
-      for (const r of results) {
-        const other = byValue.get(r);
-        if (other !== undefined) anomalies.add('duplicate-result', { key, value: JSON.parse(r) as unknown, requestIds: [other, requestId] });
-        else byValue.set(r, requestId);
-      }
+      checkRequestResults(key, requestId, attempts, byValue, anomalies);
     }
     acknowledged += ok;
     unknown += maybe;
